@@ -1,0 +1,1 @@
+"""Events: the embedded broker, the CloudEvents envelope, the event bus, outbox, inbox and dead letters."""
