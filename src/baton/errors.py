@@ -59,8 +59,15 @@ class ManifestError(ConfigError):
 
     title = "Invalid manifest"
 
-    def __init__(self, message: str, *, file: str, line: int | None = None, field: str | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         where = f"{file}:{line}" if line else file
         text = f"{where}: {field + ': ' if field else ''}{message}"
         if hint:

@@ -155,7 +155,9 @@ class EmbeddedNats:
             # start_new_session: a Ctrl-C in the user's terminal must not kill the broker before the services drain.
             self.process = subprocess.Popen(
                 [str(nats_server_binary()), "-c", str(conf_path)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + cfg.start_timeout
         while time.monotonic() < deadline:
@@ -190,7 +192,8 @@ class EmbeddedNats:
         await asyncio.to_thread(self.start)
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.stop)

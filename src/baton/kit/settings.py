@@ -26,7 +26,8 @@ class InstanceSettings(BaseSettings):
     home: Path = Field(default=Path(".baton"), description="Data directory (state, SQLite files, logs, certs).")
     nats_url: str | None = Field(default=None, description="NATS URL; unset means: no event bus for this instance.")
     db_url: str | None = Field(
-        default=None, description="SQLAlchemy async URL; default sqlite+aiosqlite:///<home>/data/<service>.db."
+        default=None,
+        description="SQLAlchemy async URL; default sqlite+aiosqlite:///<home>/data/<service>.db.",
     )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
     shutdown_grace: float = Field(default=10.0, description="Seconds in-flight requests get to finish on SIGTERM.")

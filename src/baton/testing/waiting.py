@@ -37,13 +37,15 @@ async def wait_until(
             return result  # type: ignore[return-value]
         last = result
         if time.monotonic() >= deadline:
-            raise ConditionTimeout(f"condition not met within {timeout}s{': ' + message if message else ''}"
-                                   f" (last value: {last!r})")
+            raise ConditionTimeout(
+                f"condition not met within {timeout}s{': ' + message if message else ''} (last value: {last!r})"
+            )
         await asyncio.sleep(interval)
 
 
-def wait_until_sync(condition: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02,
-                    message: str = "") -> T:
+def wait_until_sync(
+    condition: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02, message: str = ""
+) -> T:
     """Blocking twin of :func:`wait_until` for synchronous tests."""
     deadline = time.monotonic() + timeout
     while True:
@@ -51,6 +53,7 @@ def wait_until_sync(condition: Callable[[], T], *, timeout: float = 10.0, interv
         if result:
             return result
         if time.monotonic() >= deadline:
-            raise ConditionTimeout(f"condition not met within {timeout}s{': ' + message if message else ''}"
-                                   f" (last value: {result!r})")
+            raise ConditionTimeout(
+                f"condition not met within {timeout}s{': ' + message if message else ''} (last value: {result!r})"
+            )
         time.sleep(interval)
