@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The shop once it exists, the example system until then.
+MANIFEST ?= $(firstword $(wildcard apps/shop/baton.yaml) apps/hello/baton.yaml)
 
 .PHONY: up down test lint typecheck unit bench bootstrap clean
 
@@ -15,10 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 bootstrap: $(STAMP)
 
 up: $(STAMP)
-	@$(BIN)/baton up
+	@$(BIN)/baton up --detach -f $(MANIFEST)
 
 down: $(STAMP)
-	@$(BIN)/baton down
+	@$(BIN)/baton down -f $(MANIFEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests apps bench
