@@ -193,3 +193,18 @@ class ControlError(BatonError):
     """Raised when the control plane refuses or fails an operation."""
 
     title = "Control plane error"
+
+
+class SecretError(BatonError):
+    """Raised when a secret cannot be stored, read or decrypted (wrong master key, tampered file, backend down).
+
+    The message never contains a secret's value.
+    """
+
+    title = "Secret error"
+
+
+class IllegalStateTransition(BatonError):
+    """Raised when a circuit breaker is asked for a transition its state machine forbids (CLOSED to HALF_OPEN)."""
+
+    title = "Illegal circuit breaker transition"
