@@ -6,6 +6,8 @@ so the same key gives the same id whether it came from a file or from ``BATON_MA
 
 Every seal uses a fresh random 96-bit nonce (the size GCM is specified for) and binds *associated data*
 (e.g. the secret's name): a ciphertext moved to another name fails authentication instead of decrypting.
+
+:func:`load_keyring` finds the master key: ``BATON_MASTER_KEY`` or the key file ``<home>/master.key``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import base64
 import binascii
 import hashlib
 import os
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -23,6 +28,10 @@ from baton.errors import ConfigError, SecretError
 
 KEY_BYTES = 32
 """AES-256: the master key is 32 random bytes."""
+MASTER_KEY_ENV = "BATON_MASTER_KEY"
+"""Environment variable holding the master key(s), base64, active first, comma-separated."""
+MASTER_KEY_FILE = "master.key"
+"""Key file in the Baton home used when the variable is unset (one base64 key per line, active first)."""
 NONCE_BYTES = 12
 """96-bit nonces: the length GCM is designed for (longer nonces are hashed and weaken the bound)."""
 
@@ -142,3 +151,53 @@ class Keyring:
         except InvalidTag as exc:
             # One message for every cause on purpose: telling "wrong key" from "tampered" helps an attacker.
             raise SecretError("cannot decrypt: the value was tampered with or the master key is wrong") from exc
+
+
+def load_keyring(home: Path, *, environ: Mapping[str, str] | None = None) -> tuple[Keyring, Path | None]:
+    """The master keyring: from ``BATON_MASTER_KEY`` or ``<home>/master.key`` (created 0600 at first use).
+
+    Both hold base64 keys, the active one first; further keys (comma-separated in the variable, one per line
+    in the file) are retired keys kept to open values sealed before a rotation.
+
+    Returns:
+        The keyring and the key file it came from (``None`` when it came from the environment).
+    """
+    env = os.environ if environ is None else environ
+    text = env.get(MASTER_KEY_ENV, "").strip()
+    if text:
+        return _parse_keys(text.replace(",", "\n"), MASTER_KEY_ENV), None
+    path = home / MASTER_KEY_FILE
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        try:
+            # O_EXCL: two processes starting at once must not each create (and use) a different key.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(MasterKey.generate().to_base64() + "\n")
+    return _parse_keys(path.read_text(), str(path)), path
+
+
+def _parse_keys(text: str, origin: str) -> Keyring:
+    keys = [MasterKey.from_base64(line) for line in text.splitlines() if line.strip()]
+    if not keys:
+        raise ConfigError(f"{origin} holds no master key")
+    return Keyring(active=keys[0], retired=tuple(keys[1:]))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Atomically replace ``path`` with ``text``, readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

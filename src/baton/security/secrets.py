@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -24,12 +22,10 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from baton.errors import ConfigError, SecretError
-from baton.security.crypto import Keyring, MasterKey, Sealed
+from baton.security.crypto import MASTER_KEY_ENV, Keyring, MasterKey, Sealed, load_keyring, write_private
 
 MASK = "**********"
 GLOBAL_SCOPE = "_global"
-MASTER_KEY_ENV = "BATON_MASTER_KEY"
-MASTER_KEY_FILE = "master.key"
 SECRETS_FILE = "secrets.enc.json"
 
 _SCOPE_RE = re.compile(r"^(_global|[a-z][a-z0-9_-]{0,62})$")
@@ -183,56 +179,6 @@ def secrets_env(service: str, backend: SecretBackend) -> dict[str, str]:
     return {**shared, **own}
 
 
-def load_keyring(home: Path, *, environ: Mapping[str, str] | None = None) -> tuple[Keyring, Path | None]:
-    """The master keyring: from ``BATON_MASTER_KEY`` or ``<home>/master.key`` (created 0600 at first use).
-
-    Both hold base64 keys, the active one first; further keys (comma-separated in the variable, one per line
-    in the file) are retired keys kept to open values sealed before a rotation.
-
-    Returns:
-        The keyring and the key file it came from (``None`` when it came from the environment).
-    """
-    env = os.environ if environ is None else environ
-    text = env.get(MASTER_KEY_ENV, "").strip()
-    if text:
-        return _parse_keys(text.replace(",", "\n"), MASTER_KEY_ENV), None
-    path = home / MASTER_KEY_FILE
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        try:
-            # O_EXCL: two processes starting at once must not each create (and use) a different key.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(MasterKey.generate().to_base64() + "\n")
-    return _parse_keys(path.read_text(), str(path)), path
-
-
-def _parse_keys(text: str, origin: str) -> Keyring:
-    keys = [MasterKey.from_base64(line) for line in text.splitlines() if line.strip()]
-    if not keys:
-        raise ConfigError(f"{origin} holds no master key")
-    return Keyring(active=keys[0], retired=tuple(keys[1:]))
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Atomically replace ``path`` with ``text``, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class LocalSecretStore:
     """Secrets in one JSON file, each value AES-256-GCM sealed with AAD = its name.
 
@@ -270,7 +216,7 @@ class LocalSecretStore:
         return entries
 
     def _save(self, entries: dict[str, dict[str, Any]]) -> None:
-        _write_private(self.path, json.dumps({"version": 1, "secrets": entries}, indent=1, sort_keys=True))
+        write_private(self.path, json.dumps({"version": 1, "secrets": entries}, indent=1, sort_keys=True))
 
     def _seal(self, name: str, plain: str, *, version: int) -> dict[str, Any]:
         sealed = self._keyring.seal(plain.encode(), aad=name.encode())
@@ -338,7 +284,7 @@ class LocalSecretStore:
             old = self._keyring
             if self.key_file is not None:
                 keys = [fresh, old.active, *old.retired]
-                _write_private(self.key_file, "".join(k.to_base64() + "\n" for k in keys))
+                write_private(self.key_file, "".join(k.to_base64() + "\n" for k in keys))
             self._keyring = Keyring(active=fresh, retired=(old.active, *old.retired))
             self._save(
                 {
@@ -349,5 +295,5 @@ class LocalSecretStore:
             # Every value is sealed with the new key now: retired keys are no longer needed.
             self._keyring = Keyring(active=fresh)
             if self.key_file is not None:
-                _write_private(self.key_file, fresh.to_base64() + "\n")
+                write_private(self.key_file, fresh.to_base64() + "\n")
         return fresh.key_id
