@@ -22,7 +22,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -69,6 +69,7 @@ class ConfigChange:
 
 
 ChangeCallback = Callable[[ConfigChange], Awaitable[None] | None]
+C = TypeVar("C", bound=ChangeCallback)
 
 
 @dataclass
@@ -121,9 +122,13 @@ class LiveConfig:
         """The central config values in force now: full key (``catalog.page_size``) → raw value."""
         return dict(self._state.applied.values())
 
-    def on_change(self, callback: ChangeCallback) -> None:
-        """Call ``callback`` (sync or async) after every change that altered at least one field."""
+    def on_change(self, callback: C) -> C:
+        """Call ``callback`` (sync or async) after every change that altered at least one field.
+
+        Returns the callback, so this also works as a decorator.
+        """
         self._callbacks.append(callback)
+        return callback
 
     async def start(self, ctx: InstanceContext) -> None:
         """Read the service's keys, apply them, and start watching.
@@ -209,6 +214,7 @@ class LiveConfig:
             try:
                 if self._watcher is None or self._nats_reconnected():
                     await self._resync()
+                    log.info("live config re-read the bucket after a NATS reconnect")
                     continue
                 try:
                     update = await self._watcher.updates(timeout=self.policy.reconnect_check)

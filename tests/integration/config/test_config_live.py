@@ -107,6 +107,12 @@ async def test_change_reaches_running_settings_within_a_second(nc, store):
     live = LiveConfig(service)
     changes: list[ConfigChange] = []
     live.on_change(changes.append)
+    seen_async: list[ConfigChange] = []
+
+    @live.on_change
+    async def remember(change: ConfigChange) -> None:
+        seen_async.append(change)
+
     await live.start(context(nc))
     try:
         assert service.settings.page_size == 20
@@ -116,6 +122,7 @@ async def test_change_reaches_running_settings_within_a_second(nc, store):
         assert settings_object is service.settings
         assert changes[-1].changed == {"page_size": 55}
         assert changes[-1].previous == {"page_size": 20}
+        assert seen_async == changes
 
         await store.set("catalog.featured", "[3, 1]")
         await store.set("catalog.cache_enabled", "true")
@@ -151,7 +158,7 @@ async def test_invalid_value_is_rejected_and_logged_without_changing_the_setting
         await live.stop()
 
 
-async def test_watch_survives_a_nats_restart(nats_server, nc, store):
+async def test_watch_survives_a_nats_restart(nats_server, nc, store, caplog):
     service = FakeService()
     live = LiveConfig(service)
     await live.start(context(nc))
@@ -159,10 +166,12 @@ async def test_watch_survives_a_nats_restart(nats_server, nc, store):
         await store.set("catalog.page_size", "21")
         await wait_until(lambda: service.settings.page_size == 21, timeout=1.0)
 
+        caplog.set_level(logging.INFO, logger="baton.config")
         nats_server.kill()
         await wait_until(lambda: not nc.is_connected, timeout=5.0)
         nats_server.start()
         await wait_until(lambda: nc.is_connected, timeout=10.0)
+        await wait_until(lambda: "re-read the bucket after a NATS reconnect" in caplog.text, timeout=5.0)
 
         writer = await ConfigStore.open(nc.jetstream())
         await writer.set("catalog.page_size", "22")
