@@ -78,6 +78,18 @@ def api_call(
     fail(_detail(response))
 
 
+def print_items(items: list[Any], *, as_json: bool, empty: str, rows: list[tuple[str, str]]) -> None:
+    """Print a listing: ``items`` as JSON with ``--json``, else ``rows`` as aligned columns."""
+    if as_json:
+        typer.echo(json.dumps(items, indent=2))
+    elif not rows:
+        typer.echo(empty)
+    else:
+        width = max(len(name) for name, _ in rows)
+        for name, rest in rows:
+            typer.echo(f"{name:<{width}}  {rest}")
+
+
 def _detail(response: httpx.Response) -> str:
     try:
         problem = response.json()
@@ -119,15 +131,7 @@ def list_(
 ) -> None:
     """List keys and values."""
     items = api_call("GET", "/v1/config", params={"service": service} if service else None).json()["items"]
-    if as_json:
-        typer.echo(json.dumps(items, indent=2))
-        return
-    if not items:
-        typer.echo("no configuration set")
-        return
-    width = max(len(item["key"]) for item in items)
-    for item in items:
-        typer.echo(f"{item['key']:<{width}}  {item['value']}")
+    print_items(items, as_json=as_json, empty="no configuration set", rows=[(i["key"], i["value"]) for i in items])
 
 
 @app.command("rm")

@@ -14,13 +14,12 @@ printed. ``<service>/<NAME>`` is injected as ``NAME`` into that service's instan
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated
 
 import typer
 
-from baton.cli.config import api_call, fail
+from baton.cli.config import api_call, fail, print_items
 from baton.errors import ConfigError
 from baton.security.secrets import SecretName
 
@@ -63,15 +62,8 @@ def set_(
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List secret names and when they changed (never values)."""
     items = api_call("GET", "/v1/secrets").json()["items"]
-    if as_json:
-        typer.echo(json.dumps(items, indent=2))
-        return
-    if not items:
-        typer.echo("no secrets stored")
-        return
-    width = max(len(item["name"]) for item in items)
-    for item in items:
-        typer.echo(f"{item['name']:<{width}}  v{item.get('version') or '?'}  {item.get('updated_at') or ''}")
+    rows = [(i["name"], f"v{i.get('version') or '?'}  {i.get('updated_at') or ''}") for i in items]
+    print_items(items, as_json=as_json, empty="no secrets stored", rows=rows)
 
 
 @app.command("rm")

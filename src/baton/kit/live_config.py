@@ -227,7 +227,7 @@ class LiveConfig:
                 raise
             except Exception as exc:
                 # Never let config take the instance down: keep the last good values and try again.
-                log.warning("live config watch failed; retrying", extra={"error": repr(exc)})
+                log.warning("live config watch failed, retrying: %r", exc)
                 await self._close_watcher()
                 await asyncio.sleep(self.policy.retry_delay)
 
