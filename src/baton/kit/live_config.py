@@ -133,15 +133,18 @@ class LiveConfig:
     async def start(self, ctx: InstanceContext) -> None:
         """Read the service's keys, apply them, and start watching.
 
+        An instance without NATS has no central configuration: its settings stay as its environment made them.
+
         Raises:
-            BrokerUnavailable: the instance has no NATS connection.
+            BrokerError: the bucket cannot be read.
         """
-        if ctx.nats is None:
-            raise BrokerUnavailable("live config needs NATS: set BATON_NATS_URL")
         self._service = self._service or ctx.service
-        self._nats = ctx.nats
         model = self._target if isinstance(self._target, BaseModel) else self._target.settings
         self._model = model
+        if ctx.nats is None:
+            log.info("no NATS connection: central configuration is off for %s", self._service)
+            return
+        self._nats = ctx.nats
         self._baseline = {name: getattr(model, name) for name in type(model).model_fields}
         await self._resync()
         self._task = asyncio.create_task(self._follow(), name=f"live-config:{self._service}")

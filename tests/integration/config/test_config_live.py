@@ -182,8 +182,10 @@ async def test_watch_survives_a_nats_restart(nats_server, nc, store, caplog):
         await live.stop()
 
 
-async def test_live_config_without_nats_refuses_to_start():
-    live = LiveConfig(CatalogSettings())
-    ctx = InstanceContext(service="catalog", instance="catalog-1", settings=InstanceSettings())
-    with pytest.raises(Exception, match="needs NATS"):
-        await live.start(ctx)
+async def test_without_nats_the_settings_stay_as_the_environment_made_them():
+    settings = CatalogSettings(page_size=33)
+    live = LiveConfig(settings)
+    await live.start(InstanceContext(service="catalog", instance="catalog-1", settings=InstanceSettings()))
+    await live.check()
+    assert (settings.page_size, live.current()) == (33, {})
+    await live.stop()
