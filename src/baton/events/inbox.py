@@ -1,0 +1,274 @@
+"""The idempotent inbox: a handler's effects and the (consumer, event id) record commit together, then the ack.
+
+A fetched batch is handled in ONE transaction, which keeps the per-event cost to the handler's own statements:
+
+1. *fast path* — insert the inbox records of the new events in one statement, run their handlers, commit;
+2. if a handler raised (or a replica recorded the same event concurrently), the transaction is rolled back and
+   the batch is replayed on the *careful path*: a SAVEPOINT per event, so one failing handler rolls back only its
+   own effects and record while the others commit.
+
+Only after the commit are the handled events (and duplicates) acknowledged; failed ones are nak'ed with the
+handler's backoff, or dead-lettered once they reached ``max_deliver`` deliveries. A handler may therefore run
+twice for one delivery (fast path rolled back, careful path replays): its database effects are rolled back in
+between, so only effects outside the session must be idempotent — as they must anyway under at-least-once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from baton.errors import BrokerError, EventError, StoreError
+from baton.events.handlers import HandlerDefinition, HandlerFn, definition_of
+from baton.events.tables import inbox
+from baton.telemetry.context import attached
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from baton.events.bus import Delivery
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("baton.events")
+
+
+@dataclass
+class InboxStats:
+    """Counters of one consumer's inbox (for metrics, readiness and tests)."""
+
+    handled: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    """Events on the consumer's subjects that no handler accepts (another version, say): acknowledged."""
+    failed: int = 0
+    """Failed deliveries (each is nak'ed or dead-lettered)."""
+    dead_lettered: int = 0
+    last_errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    fn: HandlerFn
+    definition: HandlerDefinition
+
+
+@dataclass(slots=True)
+class _Item:
+    delivery: Delivery
+    routes: list[_Route]
+    event_id: str = ""
+    error: BaseException | None = None
+
+
+class Inbox:
+    """Runs a consumer's handlers on fetched deliveries, exactly once per (consumer, event id)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        consumer: str,
+        handlers: Sequence[Callable[..., Any]],
+    ) -> None:
+        """
+        Args:
+            sessions: the service database (the inbox table lives there).
+            consumer: the durable consumer name, which scopes deduplication.
+            handlers: ``@handler``-decorated functions this consumer dispatches to.
+        """
+        self.sessions = sessions
+        self.consumer = consumer
+        self.routes = [_Route(fn, definition_of(fn)) for fn in handlers]
+        self.stats = InboxStats()
+
+    async def process(self, deliveries: Sequence[Delivery]) -> None:
+        """Handle a batch: effects + inbox records commit, then ack; failures are nak'ed or dead-lettered."""
+        items: list[_Item] = []
+        for delivery in deliveries:
+            try:
+                event = delivery.event
+            except EventError as exc:
+                # Undecodable: no retry can fix it, so it goes straight to the dead-letter stream.
+                await self._dead_letter(delivery, exc)
+                continue
+            routes = [r for r in self.routes if r.definition.accepts(delivery.subject, event.type)]
+            if not routes:
+                self.stats.skipped += 1
+                await self._settle_ack(delivery)
+                continue
+            items.append(_Item(delivery, routes, event.id))
+        if not items:
+            return
+        try:
+            handled, duplicates = await self._fast_path(items)
+        except (_HandlerFailed, IntegrityError):
+            try:
+                handled, duplicates = await self._careful_path(items)
+            except SQLAlchemyError as exc:
+                await self._store_failed(items, exc)
+                return
+        except SQLAlchemyError as exc:
+            await self._store_failed(items, exc)
+            return
+        self.stats.handled += len(handled)
+        self.stats.duplicates += len(duplicates)
+        for item in (*handled, *duplicates):
+            await self._settle_ack(item.delivery)
+        for item in items:
+            if item.error is not None:
+                await self._failed(item)
+
+    async def _seen(self, session: AsyncSession, ids: list[str]) -> set[str]:
+        rows = await session.execute(
+            select(inbox.c.event_id).where(inbox.c.consumer == self.consumer, inbox.c.event_id.in_(ids))
+        )
+        return set(rows.scalars())
+
+    def _split(self, items: list[_Item], seen: set[str]) -> tuple[list[_Item], list[_Item]]:
+        fresh: list[_Item] = []
+        duplicates: list[_Item] = []
+        batch_ids: set[str] = set()
+        for item in items:
+            if item.event_id in seen or item.event_id in batch_ids:
+                duplicates.append(item)
+            else:
+                batch_ids.add(item.event_id)
+                fresh.append(item)
+        return fresh, duplicates
+
+    async def _fast_path(self, items: list[_Item]) -> tuple[list[_Item], list[_Item]]:
+        async with self.sessions() as session, session.begin():
+            fresh, duplicates = self._split(items, await self._seen(session, [i.event_id for i in items]))
+            if fresh:
+                now = time.time()
+                await session.execute(
+                    insert(inbox),
+                    [{"consumer": self.consumer, "event_id": i.event_id, "processed_at": now} for i in fresh],
+                )
+            for item in fresh:
+                try:
+                    await self._run(item, session)
+                except Exception as exc:
+                    raise _HandlerFailed from exc
+        return fresh, duplicates
+
+    async def _careful_path(self, items: list[_Item]) -> tuple[list[_Item], list[_Item]]:
+        handled: list[_Item] = []
+        async with self.sessions() as session, session.begin():
+            if session.get_bind().dialect.name == "sqlite":
+                # pysqlite/aiosqlite only open a transaction before DML, and a SAVEPOINT opened outside one
+                # commits on RELEASE; a no-op DML makes the driver issue BEGIN so savepoints nest inside it.
+                await session.execute(text("DELETE FROM baton_inbox WHERE 1 = 0"))
+            fresh, duplicates = self._split(items, await self._seen(session, [i.event_id for i in items]))
+            for item in fresh:
+                try:
+                    async with session.begin_nested():
+                        try:
+                            await session.execute(
+                                insert(inbox).values(
+                                    consumer=self.consumer, event_id=item.event_id, processed_at=time.time()
+                                )
+                            )
+                        except IntegrityError as exc:
+                            raise _Duplicate from exc
+                        await self._run(item, session)
+                except _Duplicate:
+                    duplicates.append(item)  # a replica handled it concurrently and committed first
+                except Exception as exc:
+                    item.error = exc  # its savepoint rolled back its effects and its inbox record
+                else:
+                    handled.append(item)
+        return handled, duplicates
+
+    async def _run(self, item: _Item, session: AsyncSession) -> None:
+        event = item.delivery.event
+        with (
+            attached(event.context_carrier()),
+            _tracer.start_as_current_span(
+                f"{item.delivery.subject} process",
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.destination.name": item.delivery.subject,
+                    "messaging.message.id": event.id,
+                    "messaging.consumer.group.name": self.consumer,
+                },
+            ),
+        ):
+            for route in item.routes:
+                await route.fn(event, session)
+
+    async def _failed(self, item: _Item) -> None:
+        assert item.error is not None
+        self.stats.failed += 1
+        error = f"{type(item.error).__name__}: {item.error}"
+        self.stats.last_errors = [*self.stats.last_errors[-9:], error]
+        definition = item.routes[0].definition
+        max_deliver = min(r.definition.max_deliver for r in item.routes)
+        deliveries = item.delivery.deliveries
+        log.warning(
+            "handler failed for %s (%s), delivery %d/%d: %s",
+            item.event_id,
+            item.delivery.subject,
+            deliveries,
+            max_deliver,
+            error,
+            exc_info=item.error,
+        )
+        if deliveries >= max_deliver:
+            await self._dead_letter(item.delivery, item.error)
+            return
+        try:
+            await item.delivery.nak(definition.delay_after(deliveries))
+        except BrokerError as exc:
+            log.warning("nak failed (the broker redelivers after ack_wait): %s", exc)
+
+    async def _dead_letter(self, delivery: Delivery, error: BaseException) -> None:
+        try:
+            await delivery.dead_letter(consumer=self.consumer, error=f"{type(error).__name__}: {error}")
+        except BrokerError as exc:
+            log.error("dead-lettering failed, the message stays for redelivery: %s", exc)
+            return
+        self.stats.dead_lettered += 1
+
+    async def _settle_ack(self, delivery: Delivery) -> None:
+        try:
+            await delivery.ack()
+        except BrokerError as exc:
+            # The effects are committed; the redelivery this causes is absorbed by the inbox.
+            log.warning("ack failed: %s", exc)
+
+    async def _store_failed(self, items: list[_Item], exc: SQLAlchemyError) -> None:
+        error = StoreError(f"inbox transaction failed: {exc}")
+        log.warning("%s; %d events will be redelivered", error, len(items))
+        for item in items:
+            item.error = error
+            await self._failed(item)
+
+
+class _HandlerFailed(Exception):
+    """A handler raised on the fast path: replay the batch with a savepoint per event."""
+
+
+class _Duplicate(Exception):
+    """The inbox already holds the event (recorded by a concurrent replica)."""
+
+
+async def purge_inbox(sessions: async_sessionmaker[AsyncSession], *, older_than: float) -> int:
+    """Delete inbox records older than ``older_than`` seconds; return how many.
+
+    Keep records longer than the streams keep events, or a very late redelivery could be handled twice.
+    """
+    cutoff = time.time() - older_than
+    try:
+        async with sessions() as session, session.begin():
+            result = await session.execute(delete(inbox).where(inbox.c.processed_at < cutoff))
+    except SQLAlchemyError as exc:
+        raise StoreError(f"purging the inbox: {exc}") from exc
+    return int(getattr(result, "rowcount", 0) or 0)
