@@ -31,6 +31,11 @@ class InstanceSettings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
     shutdown_grace: float = Field(default=10.0, description="Seconds in-flight requests get to finish on SIGTERM.")
+    drain_delay: float = Field(
+        default=0.0,
+        description="Seconds between readiness turning 503 and the server closing its listener on SIGTERM "
+        "(time for load balancers and discovery to notice).",
+    )
 
     def instance_id(self) -> str:
         """The instance id, defaulting to ``<service>-<pid>``."""

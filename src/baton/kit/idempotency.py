@@ -1,0 +1,273 @@
+"""``Idempotency-Key`` on creating POSTs: a retried request gets the first answer instead of a second effect.
+
+A route opts in with ``@service.idempotent`` (or :func:`idempotent`). For a request carrying the header:
+
+1. the key is *reserved* first — a row in ``baton_idempotency`` (same database as the service) keyed by
+   (route, key), committed before the endpoint runs, so two concurrent duplicates never both execute: the
+   second one finds the reservation and gets ``409`` (``Retry-After: 1``) while the first is in progress;
+2. the endpoint runs; an answer below 500 is stored (status, a subset of headers, body) and returned;
+   a 5xx or an exception releases the reservation, so the client's retry can execute;
+3. a later request with the same key and the same body (JSON compared canonically) is answered from the
+   store, with ``Idempotent-Replayed: true``; the same key with a *different* body is a ``422`` problem.
+
+Keys are scoped per route (method + route template). Stored answers are replayed for ``ttl`` seconds. A
+reservation left by a crashed instance is taken over after ``pending_timeout`` seconds — the one window in
+which an effect can be applied twice, since the endpoint's own transaction and the stored answer are separate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import Response
+
+from baton.errors import ConfigError
+from baton.kit.problems import problem_response, problem_type
+
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "REPLAYED_HEADER",
+    "IdempotencyPolicy",
+    "idempotency_table",
+    "idempotent",
+    "kit_metadata",
+    "policy_of",
+    "run_idempotent",
+]
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_ATTRIBUTE = "__baton_idempotent__"
+#: Response headers worth replaying; the rest (dates, correlation ids) belong to each new exchange.
+_STORED_HEADERS = frozenset({"content-type", "location", "etag", "content-language", "last-modified"})
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The kit's own tables (created by the kit's framework migrations, version table ``baton_kit_version``).
+kit_metadata = MetaData()
+
+idempotency_table = Table(
+    "baton_idempotency",
+    kit_metadata,
+    Column("scope", String(300), primary_key=True, comment="METHOD + route template"),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=True, comment="NULL while the first request is in progress"),
+    Column("headers", Text, nullable=True),
+    Column("body", LargeBinary, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_baton_idempotency_expires_at", "expires_at"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyPolicy:
+    """How an idempotent route treats ``Idempotency-Key``."""
+
+    required: bool = False
+    """Reject requests without the header (400) instead of executing them unprotected."""
+    ttl: float = 86_400.0
+    """Seconds a stored answer is replayed (default one day)."""
+    pending_timeout: float = 60.0
+    """Seconds after which an unfinished reservation (its instance crashed) may be taken over."""
+    max_key_length: int = 255
+    """Longest accepted key (characters)."""
+
+
+def idempotent(fn: F | None = None, *, policy: IdempotencyPolicy | None = None) -> Any:
+    """Mark an endpoint as idempotent (``@idempotent`` or ``@idempotent(policy=...)``).
+
+    Attaches the policy to the function and returns it unchanged (it stays directly callable in tests).
+    """
+
+    def mark(target: F) -> F:
+        setattr(target, _ATTRIBUTE, policy or IdempotencyPolicy())
+        return target
+
+    return mark(fn) if fn is not None else mark
+
+
+def policy_of(endpoint: Callable[..., Any]) -> IdempotencyPolicy | None:
+    """The policy attached by :func:`idempotent`, if any."""
+    policy = getattr(endpoint, _ATTRIBUTE, None)
+    return policy if isinstance(policy, IdempotencyPolicy) else None
+
+
+def request_fingerprint(body: bytes) -> str:
+    """sha256 of the body; JSON bodies are canonicalised first so key order and spacing do not matter."""
+    try:
+        canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS) if body else body
+    except orjson.JSONDecodeError:
+        canonical = body
+    return hashlib.sha256(canonical).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    status_code: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class _Outcome:
+    RESERVED = "reserved"
+    IN_PROGRESS = "in_progress"
+    MISMATCH = "mismatch"
+
+
+async def _reserve(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    policy: IdempotencyPolicy,
+) -> str | _Stored:
+    table = idempotency_table
+    for _ in range(3):
+        now = time.time()
+        row_values = {
+            "scope": scope,
+            "key": key,
+            "request_hash": fingerprint,
+            "created_at": now,
+            "expires_at": now + policy.ttl,
+        }
+        try:
+            async with sessions() as session, session.begin():
+                await session.execute(table.insert().values(**row_values))
+            return _Outcome.RESERVED
+        except IntegrityError:
+            pass  # the key exists: decide from the stored row below
+        async with sessions() as session, session.begin():
+            row = (await session.execute(select(table).where(table.c.scope == scope, table.c.key == key))).one_or_none()
+            if row is None:
+                continue  # released in between; try to reserve again
+            stale = row.expires_at < now or (row.status_code is None and row.created_at + policy.pending_timeout < now)
+            if stale:
+                # Conditional on the row we saw, so two instances cannot both take over the same key.
+                taken = await session.execute(
+                    table.update()
+                    .where(table.c.scope == scope, table.c.key == key, table.c.created_at == row.created_at)
+                    .values(status_code=None, headers=None, body=None, **row_values)
+                )
+                if getattr(taken, "rowcount", 0) == 1:
+                    return _Outcome.RESERVED
+                continue
+            if row.request_hash != fingerprint:
+                return _Outcome.MISMATCH
+            if row.status_code is None:
+                return _Outcome.IN_PROGRESS
+            return _Stored(row.status_code, orjson.loads(row.headers or "{}"), row.body or b"")
+    return _Outcome.IN_PROGRESS
+
+
+async def _complete(sessions: async_sessionmaker[AsyncSession], *, scope: str, key: str, response: Response) -> None:
+    headers = {k: v for k, v in response.headers.items() if k.lower() in _STORED_HEADERS}
+    async with sessions() as session, session.begin():
+        await session.execute(
+            idempotency_table.update()
+            .where(idempotency_table.c.scope == scope, idempotency_table.c.key == key)
+            .values(status_code=response.status_code, headers=orjson.dumps(headers).decode(), body=response.body)
+        )
+
+
+async def _release(sessions: async_sessionmaker[AsyncSession], *, scope: str, key: str) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(
+            delete(idempotency_table).where(idempotency_table.c.scope == scope, idempotency_table.c.key == key)
+        )
+
+
+def _sessions_of(request: Request) -> async_sessionmaker[AsyncSession]:
+    sessions = getattr(request.app.state, "baton_sessions", None)
+    if sessions is None:
+        raise ConfigError("idempotent routes need a running Service with a database (no session factory)")
+    return sessions  # type: ignore[no-any-return]
+
+
+async def run_idempotent(
+    request: Request,
+    handler: Callable[[Request], Awaitable[Response]],
+    *,
+    policy: IdempotencyPolicy,
+    route: str,
+) -> Response:
+    """Run ``handler`` under ``policy`` for ``request`` (see the module docstring for the protocol).
+
+    ``route`` is the matched route template; with the method it scopes the key.
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    path = request.url.path
+    if key is None:
+        if policy.required:
+            return problem_response(400, detail=f"this route requires an {IDEMPOTENCY_HEADER} header", instance=path)
+        return await handler(request)
+    if not key or len(key) > policy.max_key_length:
+        return problem_response(
+            400,
+            detail=f"{IDEMPOTENCY_HEADER} must be 1..{policy.max_key_length} characters",
+            instance=path,
+        )
+
+    sessions = _sessions_of(request)
+    scope = f"{request.method} {route}"
+    fingerprint = request_fingerprint(await request.body())
+    outcome = await _reserve(sessions, scope=scope, key=key, fingerprint=fingerprint, policy=policy)
+    if isinstance(outcome, _Stored):
+        return Response(
+            outcome.body,
+            status_code=outcome.status_code,
+            headers={**outcome.headers, REPLAYED_HEADER: "true"},
+        )
+    if outcome == _Outcome.MISMATCH:
+        return problem_response(
+            422,
+            type=problem_type("IdempotencyKeyReused"),
+            title="Idempotency key reused with a different body",
+            detail=f"{IDEMPOTENCY_HEADER} {key!r} was first used with another request body; use a new key",
+            instance=path,
+        )
+    if outcome == _Outcome.IN_PROGRESS:
+        return problem_response(
+            409,
+            type=problem_type("IdempotentRequestInProgress"),
+            title="A request with this idempotency key is in progress",
+            detail="retry after the first request has finished",
+            instance=path,
+            headers={"Retry-After": "1"},
+        )
+
+    try:
+        response = await handler(request)
+    except BaseException:
+        await _release(sessions, scope=scope, key=key)
+        raise
+    if response.status_code >= 500 or not hasattr(response, "body"):
+        # Streaming answers cannot be replayed; 5xx answers should not be: let the retry execute.
+        await _release(sessions, scope=scope, key=key)
+    else:
+        await _complete(sessions, scope=scope, key=key, response=response)
+    return response

@@ -1,0 +1,129 @@
+"""The life of one service instance: bring its resources up in order, take them down in reverse.
+
+Start: database engine ▸ migrations ▸ NATS connection ▸ components (in the order they were added) ▸ ready.
+Shutdown (see :mod:`baton.kit.component`): readiness flips (phase ``draining``) ▸ components ``drain()`` in
+reverse ▸ (the HTTP server lets in-flight requests finish) ▸ components ``stop()`` in reverse ▸ NATS drains ▸
+the engine is disposed. Each component step is bounded by the instance's ``shutdown_grace`` so one stuck
+component cannot hold the process hostage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Sequence
+
+from sqlalchemy import text
+
+from baton.errors import StoreError
+from baton.kit.bus import connect_bus
+from baton.kit.component import Component, InstanceContext
+from baton.kit.db import create_engine, session_factory
+from baton.kit.migrator import MigrationSource, migrate
+from baton.kit.settings import InstanceSettings
+from baton.telemetry.logging import get_logger
+
+__all__ = ["InstanceRuntime", "Phase"]
+
+_log = get_logger("baton.kit")
+
+
+class Phase(enum.StrEnum):
+    """Where an instance is in its life."""
+
+    CREATED = "created"
+    STARTING = "starting"
+    READY = "ready"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+
+
+class InstanceRuntime:
+    """Owns an instance's engine, NATS connection and started components."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        settings: InstanceSettings,
+        migrations: Sequence[MigrationSource],
+        components: Sequence[Component],
+    ) -> None:
+        self.settings = settings
+        self.migrations = list(migrations)
+        self.components = list(components)
+        self.phase = Phase.CREATED
+        self.context = InstanceContext(service=service, instance=settings.instance_id(), settings=settings)
+        self._started: list[Component] = []
+
+    async def start(self) -> None:
+        """Open the database (migrated), the bus and the components; on failure undo what was done.
+
+        Raises:
+            StoreError: the database cannot be opened or migrated.
+            BrokerUnavailable: NATS is configured but unreachable.
+        """
+        self.phase = Phase.STARTING
+        ctx = self.context
+        try:
+            ctx.engine = create_engine(self.settings.database_url())
+            await migrate(ctx.engine, self.migrations)
+            ctx.sessions = session_factory(ctx.engine)
+            if self.settings.nats_url:
+                ctx.nats = await connect_bus(self.settings.nats_url, name=ctx.instance)
+            for component in self.components:
+                await component.start(ctx)
+                self._started.append(component)
+        except BaseException:
+            await self.stop()
+            raise
+        self.phase = Phase.READY
+        _log.info("instance ready", components=[c.name for c in self._started])
+
+    async def drain(self) -> None:
+        """Flip readiness and let every started component stop taking new work (idempotent)."""
+        if self.phase in (Phase.DRAINING, Phase.STOPPED):
+            return
+        self.phase = Phase.DRAINING
+        _log.info("draining")
+        for component in reversed(self._started):
+            await self._bounded(component, "drain")
+
+    async def stop(self) -> None:
+        """Drain if not done yet, stop components, drain NATS, dispose of the engine (idempotent)."""
+        if self.phase is Phase.STOPPED:
+            return
+        await self.drain()
+        while self._started:
+            await self._bounded(self._started.pop(), "stop")
+        ctx = self.context
+        if ctx.nats is not None:
+            try:
+                if ctx.nats.is_connected:
+                    await asyncio.wait_for(ctx.nats.drain(), timeout=self.settings.shutdown_grace)
+                else:
+                    await ctx.nats.close()
+            except Exception as exc:  # shutting down: report and go on releasing the rest
+                _log.warning("bus drain failed", error=str(exc) or type(exc).__name__)
+            ctx.nats = None
+        if ctx.engine is not None:
+            await ctx.engine.dispose()
+            ctx.engine = None
+            ctx.sessions = None
+        self.phase = Phase.STOPPED
+        _log.info("instance stopped")
+
+    async def _bounded(self, component: Component, step: str) -> None:
+        try:
+            async with asyncio.timeout(self.settings.shutdown_grace):
+                await getattr(component, step)()
+        except Exception as exc:  # one component failing must not keep the others from shutting down
+            _log.warning(f"component {step} failed", component=component.name, error=repr(exc))
+
+    async def check_database(self) -> None:
+        """Readiness check ``db``: a ``SELECT 1`` round trip."""
+        engine = self.context.engine
+        if engine is None:
+            raise StoreError("database not open")
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))

@@ -1,0 +1,70 @@
+"""JSON log lines: identity, trace and correlation on every line; stdlib records too; secrets masked."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import orjson
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from baton.telemetry.context import bind_correlation_id
+from baton.telemetry.logging import configure_logging, get_logger, reset_logging
+
+
+@pytest.fixture
+def lines():
+    stream = io.StringIO()
+    configure_logging(service="catalog", instance="catalog-7", stream=stream, level="DEBUG")
+    yield lambda: [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    reset_logging()
+
+
+def test_every_line_carries_identity_trace_and_correlation(lines):
+    tracer = TracerProvider().get_tracer("test")
+    with bind_correlation_id("corr-1"), tracer.start_as_current_span("work") as span:
+        get_logger("catalog.prices").info("price changed", sku="A-1", cents=1299)
+        context = span.get_span_context()
+    (line,) = lines()
+    assert line["event"] == "price changed"
+    assert line["level"] == "info"
+    assert (line["service"], line["instance"], line["correlation_id"]) == ("catalog", "catalog-7", "corr-1")
+    assert line["trace_id"] == format(context.trace_id, "032x")
+    assert line["span_id"] == format(context.span_id, "016x")
+    assert (line["sku"], line["cents"]) == ("A-1", 1299)
+    assert line["timestamp"].endswith("Z")
+
+
+def test_stdlib_records_are_rendered_the_same_way(lines):
+    with bind_correlation_id("corr-2"):
+        logging.getLogger("uvicorn.error").warning("port %d busy", 7800)
+    (line,) = lines()
+    assert (line["event"], line["level"], line["logger"]) == ("port 7800 busy", "warning", "uvicorn.error")
+    assert (line["service"], line["correlation_id"]) == ("catalog", "corr-2")
+    assert line["trace_id"] is None
+
+
+def test_secret_looking_keys_are_masked_at_any_depth(lines):
+    get_logger().info(
+        "connecting",
+        password="hunter2",
+        config={"db": {"url": "postgres://db", "api_key": "abc"}, "Authorization": "Bearer x"},
+        headers=[{"cookie": "session=1"}],
+    )
+    (line,) = lines()
+    assert line["password"] == "***"
+    assert line["config"] == {"db": {"url": "postgres://db", "api_key": "***"}, "Authorization": "***"}
+    assert line["headers"] == [{"cookie": "***"}]
+    assert "hunter2" not in orjson.dumps(line).decode()
+
+
+def test_levels_below_the_configured_one_are_dropped():
+    stream = io.StringIO()
+    configure_logging(service="s", instance="s-1", stream=stream, level="WARNING")
+    try:
+        get_logger().info("quiet")
+        get_logger().error("loud")
+    finally:
+        reset_logging()
+    assert [orjson.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["loud"]

@@ -1,0 +1,69 @@
+"""RED metrics: OTel names, route templates as labels, probes left out."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from baton.kit import Service
+
+
+def _service() -> Service:
+    service = Service("shop")
+
+    @service.get("/v1/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    return service
+
+
+async def _samples(client, name):
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return [
+        sample
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+
+
+async def test_duration_histogram_is_labelled_by_route_template_method_and_status(serving):
+    async with serving(_service()) as client:
+        for path in ("/v1/items/1", "/v1/items/2", "/v1/items/oops", "/v1/unknown/7"):
+            await client.get(path)
+        counts = await _samples(client, "http_server_request_duration_seconds_count")
+    by_labels = {
+        (s.labels["http_route"], s.labels["http_request_method"], s.labels["http_response_status_code"]): s.value
+        for s in counts
+    }
+    assert by_labels == {
+        ("/v1/items/{item_id}", "GET", "200"): 2.0,
+        ("/v1/items/{item_id}", "GET", "422"): 1.0,
+        ("unmatched", "GET", "404"): 1.0,
+    }
+    assert {s.labels["service"] for s in counts} == {"shop"}
+
+
+async def test_probes_and_metrics_are_not_measured(serving):
+    async with serving(_service()) as client:
+        for path in ("/livez", "/readyz", "/metrics"):
+            assert (await client.get(path)).status_code == 200
+        counts = await _samples(client, "http_server_request_duration_seconds_count")
+    assert counts == []
+
+
+async def test_active_requests_return_to_zero(serving):
+    async with serving(_service()) as client:
+        await client.get("/v1/items/1")
+        active = await _samples(client, "http_server_active_requests")
+    assert [(s.labels["http_request_method"], s.value) for s in active] == [("GET", 0.0)]
+
+
+async def test_each_service_has_its_own_registry(serving):
+    first, second = _service(), _service()
+    async with serving(first) as client:
+        await client.get("/v1/items/1")
+    assert first.metrics.registry is not second.metrics.registry
+    assert second.metrics.render()[0].count(b'http_route="/v1/items/{item_id}"') == 0

@@ -1,0 +1,75 @@
+"""Tracing: the server span joins the caller's W3C trace and is named after the route template."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from baton.kit import Service
+from baton.telemetry.context import inject
+from baton.telemetry.tracing import configure_tracing
+
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+PARENT_ID = "b7ad6b7169203331"
+
+
+@pytest.fixture(scope="module")
+def spans():
+    # One global provider per process: reuse whichever the kit installed and listen to it.
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = configure_tracing(service="tracing-test", instance="t-1", ratio=1.0)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+def _service(outgoing: dict[str, str]) -> Service:
+    service = Service("traced")
+
+    @service.get("/v1/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        inject(outgoing)  # what a client call from this handler would send on
+        return {"id": item_id}
+
+    @service.get("/v1/fail")
+    async def fail() -> None:
+        raise ValueError("nope")
+
+    return service
+
+
+async def test_server_span_continues_the_callers_trace(serving, spans):
+    spans.clear()
+    outgoing: dict[str, str] = {}
+    async with serving(_service(outgoing)) as client:
+        response = await client.get(
+            "/v1/items/5",
+            headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01", "X-Correlation-ID": "c-1"},
+        )
+    assert response.status_code == 200
+    (span,) = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert format(span.context.trace_id, "032x") == TRACE_ID
+    assert format(span.parent.span_id, "016x") == PARENT_ID
+    assert span.name == "GET /v1/items/{item_id}"
+    assert span.attributes["http.route"] == "/v1/items/{item_id}"
+    assert span.attributes["http.request.method"] == "GET"
+    assert span.attributes["http.response.status_code"] == 200
+    # Outgoing calls made while handling carry the same trace (child of the server span) and correlation id.
+    assert outgoing["traceparent"].split("-")[1:3] == [TRACE_ID, format(span.context.span_id, "016x")]
+    assert outgoing["X-Correlation-ID"] == "c-1"
+
+
+async def test_unhandled_errors_mark_the_span_and_record_the_exception(serving, spans):
+    spans.clear()
+    async with serving(_service({})) as client:
+        response = await client.get("/v1/fail")
+    assert response.status_code == 500
+    (span,) = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["http.response.status_code"] == 500
+    assert [e.name for e in span.events] == ["exception"]
