@@ -1,0 +1,209 @@
+"""Discovery in a JetStream key-value bucket: instances heartbeat a key, clients watch the bucket.
+
+Each instance ``put``s ``<service>.<instance id>`` every ``heartbeat`` seconds into a bucket whose entries
+live ``ttl`` seconds. Clients hold a watch on ``<service>.*``, so a new instance joins their rotation as soon
+as its first put is delivered (no polling) and a deregistration (a delete) leaves at once. A killed instance
+stops heartbeating; watchers drop it when its last heartbeat is ``ttl`` old (a local timer per watcher, so
+this does not depend on when the server ages the key out; the server's own age-out markers are honoured too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import re
+import time
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any
+
+import nats.errors
+import nats.js.errors
+from nats.js.api import KeyValueConfig, StorageType
+
+from baton.discovery.base import Instance
+from baton.discovery.codec import decode_instance, encode_instance
+from baton.errors import BrokerUnavailable, ConfigError
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as NatsClient
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUCKET = "baton_instances"
+_KEY_SAFE = re.compile(r"[^-_=a-zA-Z0-9]")
+_REMOVED = ("DEL", "PURGE")
+
+
+def instance_key(instance: Instance) -> str:
+    """The KV key of ``instance``: ``<service>.<id>`` with characters KV keys forbid replaced by ``_``."""
+    return f"{_KEY_SAFE.sub('_', instance.service)}.{_KEY_SAFE.sub('_', instance.id)}"
+
+
+class NatsKvRegistry:
+    """A :class:`~baton.discovery.base.Registry` over a JetStream KV bucket (TTL + heartbeat + watch).
+
+    Owns the heartbeat tasks of the instances it registered; :meth:`aclose` stops them (without deleting the
+    keys: use :meth:`deregister` for a clean exit, a crash simply lets the TTL run out).
+    """
+
+    def __init__(
+        self,
+        nc: NatsClient,
+        *,
+        bucket: str = DEFAULT_BUCKET,
+        ttl: float = 5.0,
+        heartbeat: float | None = None,
+    ) -> None:
+        """Args: nc: a connected NATS client; bucket; ttl: seconds an instance lives without a heartbeat;
+        heartbeat: seconds between puts (default ``ttl / 3``, so two may be lost before expiry)."""
+        if ttl <= 0:
+            raise ConfigError("discovery ttl must be > 0")
+        self._nc = nc
+        self.bucket = bucket
+        self.ttl = ttl
+        self.heartbeat = heartbeat if heartbeat is not None else ttl / 3
+        self._kv: Any = None
+        self._beats: dict[str, asyncio.Task[None]] = {}
+
+    async def _bucket(self) -> Any:
+        if self._kv is None:
+            js = self._nc.jetstream()
+            try:
+                self._kv = await js.key_value(self.bucket)
+            except nats.js.errors.BucketNotFoundError:
+                config = KeyValueConfig(
+                    bucket=self.bucket,
+                    history=1,
+                    ttl=self.ttl,
+                    storage=StorageType.MEMORY,
+                    # Server-placed markers (nats-server >= 2.11) tell watchers when a key aged out.
+                    limit_marker_ttl=max(1.0, self.ttl),
+                )
+                try:
+                    self._kv = await js.create_key_value(config=config)
+                except nats.js.errors.BadRequestError:
+                    self._kv = await js.key_value(self.bucket)  # another instance created it meanwhile
+            except nats.errors.Error as exc:
+                raise BrokerUnavailable(f"discovery bucket {self.bucket!r} unavailable: {exc}") from exc
+        return self._kv
+
+    async def register(self, instance: Instance) -> None:
+        """Put ``instance`` now and keep heartbeating it until :meth:`deregister` or :meth:`aclose`.
+
+        Raises:
+            BrokerUnavailable: the first put failed.
+        """
+        kv = await self._bucket()
+        key = instance_key(instance)
+        try:
+            await kv.put(key, encode_instance(instance))
+        except nats.errors.Error as exc:
+            raise BrokerUnavailable(f"could not register {instance.id}: {exc}") from exc
+        if key not in self._beats:
+            self._beats[key] = asyncio.create_task(self._beat(kv, key, instance), name=f"heartbeat:{key}")
+
+    async def deregister(self, instance: Instance) -> None:
+        """Stop heartbeating ``instance`` and delete its key (watchers drop it at once)."""
+        key = instance_key(instance)
+        await self._stop_beat(key)
+        kv = await self._bucket()
+        try:
+            await kv.delete(key)
+        except nats.errors.Error as exc:
+            # The TTL removes it anyway; a failed delete only makes its exit slower.
+            log.warning("deregister of %s failed (%s); it leaves rotation within %.1fs", key, exc, self.ttl)
+
+    async def resolve(self, service: str) -> list[Instance]:
+        """The instances of ``service`` whose heartbeat is younger than the TTL."""
+        async with contextlib.aclosing(self.watch(service)) as updates:
+            async for instances in updates:
+                return instances
+        return []
+
+    async def watch(self, service: str) -> AsyncGenerator[list[Instance], None]:
+        """The live list of ``service``, then again on every join, leave or expiry."""
+        kv = await self._bucket()
+        try:
+            watcher = await kv.watch(f"{_KEY_SAFE.sub('_', service)}.*")
+        except nats.errors.Error as exc:
+            raise BrokerUnavailable(f"cannot watch discovery bucket {self.bucket!r}: {exc}") from exc
+        live: dict[str, tuple[Instance, float]] = {}
+        ready = False
+        try:
+            while True:
+                try:
+                    entry = await watcher.updates(timeout=self._until_next_expiry(live))
+                except nats.errors.TimeoutError:
+                    entry = _SWEEP
+                changed = self._sweep(live)
+                if entry is None:
+                    ready = True
+                    yield _listing(live)
+                    continue
+                if entry is not _SWEEP:
+                    changed |= self._apply(live, entry, initial=not ready)
+                if ready and changed:
+                    yield _listing(live)
+        finally:
+            with contextlib.suppress(Exception):
+                await watcher.stop()
+
+    async def aclose(self) -> None:
+        """Stop every heartbeat this registry runs (keys are left to expire)."""
+        for key in list(self._beats):
+            await self._stop_beat(key)
+
+    async def _beat(self, kv: Any, key: str, instance: Instance) -> None:
+        payload = encode_instance(instance)
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await kv.put(key, payload)
+            except nats.errors.Error as exc:
+                log.warning("heartbeat of %s failed: %s", key, exc)
+
+    async def _stop_beat(self, key: str) -> None:
+        task = self._beats.pop(key, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _apply(self, live: dict[str, tuple[Instance, float]], entry: Any, *, initial: bool) -> bool:
+        if entry.operation in _REMOVED:
+            return live.pop(entry.key, None) is not None
+        try:
+            instance = decode_instance(entry.value)
+        except ConfigError as exc:
+            log.warning("ignoring bad discovery record %s: %s", entry.key, exc)
+            return False
+        seen = time.monotonic()
+        if initial and isinstance(entry.created, dt.datetime):
+            # Replayed entries may already be old: count their age, bounded by one TTL for skewed clocks.
+            age = (dt.datetime.now(dt.UTC) - entry.created).total_seconds()
+            seen -= min(max(age, 0.0), self.ttl)
+        previous = live.get(entry.key)
+        live[entry.key] = (instance, seen)
+        return previous is None or previous[0] != instance
+
+    def _sweep(self, live: dict[str, tuple[Instance, float]]) -> bool:
+        cutoff = time.monotonic() - self.ttl
+        expired = [key for key, (_, seen) in live.items() if seen <= cutoff]
+        for key in expired:
+            del live[key]
+        return bool(expired)
+
+    def _until_next_expiry(self, live: dict[str, tuple[Instance, float]]) -> float | None:
+        if not live:
+            return None
+        oldest = min(seen for _, seen in live.values())
+        return max(0.01, oldest + self.ttl - time.monotonic())
+
+
+_SWEEP: Any = object()
+
+
+def _listing(live: dict[str, tuple[Instance, float]]) -> list[Instance]:
+    return sorted((instance for instance, _ in live.values()), key=lambda i: i.id)
