@@ -1,1 +1,59 @@
-"""baton.saga"""
+"""baton.saga: durable sagas (orchestrated and choreographed).
+
+Declare a saga once as steps (action + compensation), host an :class:`Orchestrator` (or the
+:class:`SagaComponent` in a service), and every transition is logged in the service's own database before it
+is acted on, so a killed process resumes exactly where it stopped. See ``docs/sagas.md``.
+"""
+
+from pathlib import Path
+
+from baton.saga.choreography import FlowEvent, flow_timeline, record_event, record_flow_event
+from baton.saga.component import SagaComponent
+from baton.saga.definition import Action, Saga, Step, StepContext, idempotency_key
+from baton.saga.errors import LeaseLost, NonDeterminismError, SagaNotFound, StepFailed
+from baton.saga.incidents import IncidentSink, LoggingIncidentSink, RecordingIncidentSink, SagaIncident
+from baton.saga.orchestrator import Orchestrator
+from baton.saga.policy import CompensationRetry, OrchestratorPolicy, StepRetry
+from baton.saga.records import EntryKind, LogEntry, SagaHistory, SagaRecord, SagaStatus
+from baton.saga.replay import ReplayResult, replay
+from baton.saga.store import SagaStore, SqlSagaStore
+from baton.saga.tables import metadata
+
+#: Alembic script location of the saga tables and its version table, as ``baton.kit.db.migrate`` takes them.
+MIGRATIONS = (str(Path(__file__).parent / "migrations"), "baton_saga_version")
+
+__all__ = [
+    "MIGRATIONS",
+    "Action",
+    "CompensationRetry",
+    "EntryKind",
+    "FlowEvent",
+    "IncidentSink",
+    "LeaseLost",
+    "LogEntry",
+    "LoggingIncidentSink",
+    "NonDeterminismError",
+    "Orchestrator",
+    "OrchestratorPolicy",
+    "RecordingIncidentSink",
+    "ReplayResult",
+    "Saga",
+    "SagaComponent",
+    "SagaHistory",
+    "SagaIncident",
+    "SagaNotFound",
+    "SagaRecord",
+    "SagaStatus",
+    "SagaStore",
+    "SqlSagaStore",
+    "Step",
+    "StepContext",
+    "StepFailed",
+    "StepRetry",
+    "flow_timeline",
+    "idempotency_key",
+    "metadata",
+    "record_event",
+    "record_flow_event",
+    "replay",
+]

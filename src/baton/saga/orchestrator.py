@@ -1,0 +1,425 @@
+"""The orchestrator: drives sagas through the state machine, logging every transition before acting.
+
+::
+
+    async with Orchestrator(SqlSagaStore(engine), [checkout], owner="order-1") as orchestrator:
+        saga_id = await orchestrator.start("checkout", {"order_id": "o-1", ...}, saga_id="o-1")
+        record = await orchestrator.wait(saga_id)
+
+Opening an orchestrator resumes every unfinished saga it can claim; a sweeper then keeps picking up sagas
+nobody drives (started by a peer that is gone, or whose lease expired). A saga is driven by one orchestrator at
+a time: it holds the saga's lease (renewed by a heartbeat) and every log append is fenced on it. Owner names
+must be unique among live orchestrators; reusing a stable name (the instance id) after a crash lets the
+restarted process take its sagas back at once instead of after ``lease_ttl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+from baton.errors import SagaError, StoreError
+from baton.saga.attempt import run_attempt
+from baton.saga.definition import Phase, Saga, StepContext, idempotency_key
+from baton.saga.errors import LeaseLost, NonDeterminismError
+from baton.saga.incidents import IncidentSink, LoggingIncidentSink, SagaIncident
+from baton.saga.machine import Done, Finish, RaiseIncident, RunCompensation, RunStep, SagaState, advance, decide, fold
+from baton.saga.policy import CompensationRetry, OrchestratorPolicy
+from baton.saga.records import EntryKind, SagaHistory, SagaRecord, SagaStatus
+from baton.saga.store import SagaStore
+from baton.saga.tables import utcnow
+from baton.telemetry.context import get_correlation_id, new_correlation_id
+
+logger = logging.getLogger("baton.saga")
+
+#: How often :meth:`Orchestrator.wait` re-reads a saga driven by a peer orchestrator.
+_WAIT_POLL = 0.1
+
+
+class Orchestrator:
+    """Runs sagas durably. Use as ``async with`` (or :meth:`open` / :meth:`aclose`)."""
+
+    def __init__(
+        self,
+        store: SagaStore,
+        sagas: Iterable[Saga],
+        *,
+        owner: str | None = None,
+        policy: OrchestratorPolicy = OrchestratorPolicy(),
+        compensation_retry: CompensationRetry = CompensationRetry(),
+        incidents: IncidentSink | None = None,
+    ) -> None:
+        self.store = store
+        self.definitions: Mapping[str, Saga] = MappingProxyType({saga.name: saga for saga in sagas})
+        self.owner = owner or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.policy = policy
+        self.compensation_retry = compensation_retry
+        self.incidents: IncidentSink = incidents or LoggingIncidentSink()
+        self._slots = asyncio.Semaphore(policy.max_in_flight)
+        self._drives: dict[str, asyncio.Task[None]] = {}
+        self._loops: set[asyncio.Task[None]] = set()
+        self._held: set[str] = set()
+        self._broken: set[str] = set()
+        self._changed = asyncio.Condition()
+        self._accepting = False
+
+    async def __aenter__(self) -> Orchestrator:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def open(self, *, resume: bool = True) -> None:
+        """Start the heartbeat and the sweeper, then (unless ``resume=False``) resume unfinished sagas."""
+        self._accepting = True
+        self._loops.add(asyncio.create_task(self._heartbeat(), name=f"saga-heartbeat-{self.owner}"))
+        if resume:
+            await self.resume_all()
+            self._loops.add(asyncio.create_task(self._sweep(), name=f"saga-sweeper-{self.owner}"))
+
+    async def resume_all(self) -> int:
+        """Drive every unfinished saga this orchestrator can claim now; the number taken up."""
+        free = self.policy.max_in_flight - len(self._drives)
+        if free <= 0 or not self._accepting:
+            return 0
+        ids = await self.store.claimable(owner=self.owner, limit=free + len(self._drives))
+        fresh = [i for i in ids if i not in self._drives and i not in self._broken][:free]
+        for saga_id in fresh:
+            self._spawn(saga_id)
+        return len(fresh)
+
+    async def start(
+        self,
+        name: str,
+        data: Mapping[str, Any],
+        *,
+        saga_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> str:
+        """Log a new saga and start driving it; its id. Idempotent by ``saga_id``.
+
+        Raises:
+            SagaError: unknown saga name, the id belongs to another saga, or the orchestrator is draining.
+        """
+        if not self._accepting:
+            raise SagaError("the orchestrator is not accepting sagas (not open, draining or closed)")
+        definition = self.definitions.get(name)
+        if definition is None:
+            known = ", ".join(sorted(self.definitions)) or "none"
+            raise SagaError(f"unknown saga {name!r} (known: {known})", saga=name)
+        try:
+            json.dumps(dict(data))
+        except (TypeError, ValueError) as exc:
+            raise SagaError(f"saga input must be JSON-serialisable: {exc}", saga=name) from exc
+        record, _ = await self.store.create(
+            saga_id=saga_id or uuid.uuid4().hex,
+            name=name,
+            version=definition.version,
+            data=data,
+            correlation_id=correlation_id or get_correlation_id() or new_correlation_id(),
+            owner=self.owner,
+            lease_ttl=self.policy.lease_ttl,
+        )
+        if record.name != name:
+            raise SagaError(f"saga id {record.id!r} already belongs to a {record.name!r} saga", saga_id=record.id)
+        if not record.status.terminal and record.id not in self._drives:
+            self._spawn(record.id)
+        return record.id
+
+    async def wait(self, saga_id: str, *, timeout: float = 30.0) -> SagaRecord:
+        """Wait until the saga is terminal and return its record (works for sagas a peer drives too).
+
+        Raises:
+            SagaNotFound: unknown id.  SagaError: not terminal within ``timeout`` seconds.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    record = await self.store.get(saga_id)
+                    if record.status.terminal:
+                        return record
+                    async with self._changed:
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(_WAIT_POLL):
+                                await self._changed.wait()
+        except TimeoutError:
+            raise SagaError(f"saga {saga_id} did not finish within {timeout:g}s", saga_id=saga_id) from None
+
+    async def execute(
+        self,
+        name: str,
+        data: Mapping[str, Any],
+        *,
+        saga_id: str | None = None,
+        correlation_id: str | None = None,
+        timeout: float = 30.0,
+    ) -> SagaRecord:
+        """:meth:`start` then :meth:`wait`: run a saga to its end and return its final record."""
+        started = await self.start(name, data, saga_id=saga_id, correlation_id=correlation_id)
+        return await self.wait(started, timeout=timeout)
+
+    async def history(self, saga_id: str) -> SagaHistory:
+        """The saga and its ordered log (raises ``SagaNotFound``)."""
+        return await self.store.history(saga_id)
+
+    @property
+    def in_flight(self) -> int:
+        """Sagas this orchestrator is driving or about to drive."""
+        return len(self._drives)
+
+    @property
+    def accepting(self) -> bool:
+        """True while :meth:`start` takes new sagas."""
+        return self._accepting
+
+    async def drain(self) -> None:
+        """Stop taking new sagas and stop sweeping; sagas in flight go on."""
+        self._accepting = False
+        await _cancel([task for task in self._loops if task.get_name().startswith("saga-sweeper")])
+
+    async def aclose(self) -> None:
+        """Drain, let in-flight steps finish for ``stop_grace`` seconds, cancel the rest, release leases.
+
+        Idempotent. A cancelled saga's log stays as it was; it resumes from there in a peer or on restart.
+        """
+        await self.drain()
+        running = list(self._drives.values())
+        if running:
+            await asyncio.wait(running, timeout=self.policy.stop_grace)
+        await _cancel(list(self._drives.values()))
+        await _cancel(list(self._loops))
+        for saga_id in list(self._held):
+            with contextlib.suppress(StoreError):
+                await self.store.release(saga_id, owner=self.owner)
+            self._held.discard(saga_id)
+
+    # -- driving -----------------------------------------------------------------------------------------
+
+    def _spawn(self, saga_id: str) -> None:
+        task = asyncio.create_task(self._drive(saga_id), name=f"saga-{saga_id}")
+        self._drives[saga_id] = task
+        task.add_done_callback(lambda _: self._drives.pop(saga_id, None))
+
+    async def _drive(self, saga_id: str) -> None:
+        try:
+            async with self._slots:
+                if not await self.store.claim(saga_id, owner=self.owner, lease_ttl=self.policy.lease_ttl):
+                    return
+                self._held.add(saga_id)
+                await self._run(saga_id)
+                self._held.discard(saga_id)
+        except LeaseLost as exc:
+            self._held.discard(saga_id)
+            logger.warning("saga %s: %s; leaving it to its new owner", saga_id, exc)
+        except NonDeterminismError as exc:
+            # Retrying cannot help: the deployed definition does not fit this saga's log.
+            self._broken.add(saga_id)
+            logger.error("saga %s cannot be resumed: %s", saga_id, exc)
+        except StoreError as exc:
+            logger.warning("saga %s: store failed (%s); the sweeper will resume it", saga_id, exc)
+        except Exception:
+            logger.exception("saga %s: unexpected error; the sweeper will resume it", saga_id)
+        finally:
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def _run(self, saga_id: str) -> None:
+        history = await self.store.history(saga_id)
+        record = history.saga
+        definition = self.definitions.get(record.name)
+        if definition is None:
+            raise NonDeterminismError(f"saga {saga_id}: no definition named {record.name!r} is registered")
+        state = fold(definition, history.entries)
+        while True:
+            decision = decide(state, incident_after=self.compensation_retry.incident_after, now=utcnow())
+            if isinstance(decision, Done):
+                return
+            if isinstance(decision, Finish):
+                kind = (
+                    EntryKind.SAGA_COMPLETED if decision.status is SagaStatus.COMPLETED else EntryKind.SAGA_COMPENSATED
+                )
+                await self._log(state, record, kind, status=decision.status)
+            elif isinstance(decision, RaiseIncident):
+                await self._raise_incident(state, record, decision)
+            elif isinstance(decision, RunStep):
+                await self._run_step(state, record, decision)
+            else:
+                await self._run_compensation(state, record, decision)
+
+    async def _run_step(self, state: SagaState, record: SagaRecord, decision: RunStep) -> None:
+        step = state.definition.step(decision.step)
+        if decision.wait > 0:
+            await asyncio.sleep(decision.wait)
+        payload = {"key": idempotency_key(record.id, step.name, "action"), "resumed": decision.resumed}
+        await self._log(
+            state, record, EntryKind.STEP_STARTED, step=step.name, attempt=decision.attempt, payload=payload
+        )
+        outcome = await run_attempt(step, self._context(state, record, step.name, "action", decision.attempt))
+        if outcome.ok:
+            data = {**state.data, **outcome.output}
+            await self._log(
+                state,
+                record,
+                EntryKind.STEP_SUCCEEDED,
+                step=step.name,
+                attempt=decision.attempt,
+                payload={"output": outcome.output},
+                data=data,
+            )
+        elif not outcome.definite and decision.attempt < step.retry.max_attempts:
+            await self._log(
+                state,
+                record,
+                EntryKind.STEP_RETRY,
+                step=step.name,
+                attempt=decision.attempt,
+                payload={"retry_in": step.retry.delay(decision.attempt)},
+                error=outcome.error,
+            )
+        else:
+            await self._log(
+                state,
+                record,
+                EntryKind.STEP_FAILED,
+                step=step.name,
+                attempt=decision.attempt,
+                payload={"definite": outcome.definite},
+                error=outcome.error,
+                status=SagaStatus.COMPENSATING,
+            )
+
+    async def _run_compensation(self, state: SagaState, record: SagaRecord, decision: RunCompensation) -> None:
+        step = state.definition.step(decision.step)
+        if decision.wait > 0:
+            await asyncio.sleep(decision.wait)
+        payload = {"key": idempotency_key(record.id, step.name, "compensation"), "resumed": decision.resumed}
+        await self._log(
+            state, record, EntryKind.COMPENSATION_STARTED, step=step.name, attempt=decision.attempt, payload=payload
+        )
+        outcome = await run_attempt(step, self._context(state, record, step.name, "compensation", decision.attempt))
+        step_state = state.steps[step.name]
+        if outcome.ok:
+            await self._log(
+                state,
+                record,
+                EntryKind.COMPENSATION_SUCCEEDED,
+                step=step.name,
+                attempt=decision.attempt,
+                payload={"output": outcome.output},
+                status=SagaStatus.COMPENSATING,
+            )
+            if step_state.incident:
+                await self.incidents.resolve(self._incident(state, record, step.name, outcome.error))
+            return
+        delay = self.compensation_retry.delay(step_state.comp_failures + 1)
+        await self._log(
+            state,
+            record,
+            EntryKind.COMPENSATION_FAILED,
+            step=step.name,
+            attempt=decision.attempt,
+            payload={"retry_in": delay},
+            error=outcome.error,
+        )
+
+    async def _raise_incident(self, state: SagaState, record: SagaRecord, decision: RaiseIncident) -> None:
+        incident = self._incident(state, record, decision.step, None)
+        await self._log(
+            state,
+            record,
+            EntryKind.SAGA_STUCK,
+            step=decision.step,
+            payload={"failures": decision.failures, "incident": incident.key},
+            error=incident.error,
+            status=SagaStatus.STUCK,
+        )
+        await self.incidents.raise_incident(incident)
+
+    def _incident(self, state: SagaState, record: SagaRecord, step: str, error: str | None) -> SagaIncident:
+        return SagaIncident(
+            saga_id=record.id,
+            saga_name=record.name,
+            step=step,
+            failures=state.steps[step].comp_failures,
+            error=error or state.steps[step].last_error or "",
+            correlation_id=record.correlation_id,
+        )
+
+    def _context(self, state: SagaState, record: SagaRecord, step: str, phase: Phase, attempt: int) -> StepContext:
+        return StepContext(
+            saga_id=record.id,
+            saga_name=record.name,
+            step=step,
+            phase=phase,
+            data=MappingProxyType(dict(state.data)),
+            idempotency_key=idempotency_key(record.id, step, phase),
+            attempt=attempt,
+            correlation_id=record.correlation_id,
+            error=state.failure if phase == "compensation" else None,
+        )
+
+    async def _log(
+        self,
+        state: SagaState,
+        record: SagaRecord,
+        kind: EntryKind,
+        *,
+        step: str | None = None,
+        attempt: int | None = None,
+        payload: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        status: SagaStatus | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        entry = await self.store.append(
+            record.id,
+            owner=self.owner,
+            expected_seq=state.last_seq,
+            kind=kind,
+            lease_ttl=self.policy.lease_ttl,
+            step=step,
+            attempt=attempt,
+            payload=payload,
+            error=error,
+            status=status,
+            data=data,
+        )
+        # The orchestrator's own transitions go through the same check as a replay: a bug here would
+        # write a log that could not be resumed, so fail before acting on it.
+        advance(state, entry)
+
+    # -- background loops ----------------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.policy.heartbeat_interval)
+            try:
+                await self.store.renew(owner=self.owner, lease_ttl=self.policy.lease_ttl)
+            except StoreError as exc:
+                logger.warning("saga lease renewal failed: %s", exc)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.policy.sweep_interval)
+            try:
+                await self.resume_all()
+            except StoreError as exc:
+                logger.warning("saga sweep failed: %s", exc)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
