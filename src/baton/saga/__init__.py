@@ -7,6 +7,7 @@ is acted on, so a killed process resumes exactly where it stopped. See ``docs/sa
 
 from pathlib import Path
 
+from baton.kit.migrator import MigrationSource
 from baton.saga.choreography import FlowEvent, flow_timeline, record_event, record_flow_event
 from baton.saga.component import SagaComponent
 from baton.saga.definition import Action, Saga, Step, StepContext, idempotency_key
@@ -19,8 +20,8 @@ from baton.saga.replay import ReplayResult, replay
 from baton.saga.store import SagaStore, SqlSagaStore
 from baton.saga.tables import metadata
 
-#: Alembic script location of the saga tables and its version table, as ``baton.kit.db.migrate`` takes them.
-MIGRATIONS = (str(Path(__file__).parent / "migrations"), "baton_saga_version")
+#: The saga tables' Alembic history, as ``baton.kit.migrator.migrate`` takes it (``SagaComponent`` applies it).
+MIGRATIONS = MigrationSource(Path(__file__).parent / "migrations", "baton_saga_version")
 
 __all__ = [
     "MIGRATIONS",

@@ -8,8 +8,10 @@
     ...
     await sagas.orchestrator.start("checkout", {...}, saga_id=order_id)
 
-``start`` builds the orchestrator on the instance's database (owner = the instance id, so a restarted
-instance takes its own sagas back at once) and resumes unfinished sagas; ``drain`` stops taking new sagas;
+``start`` applies the saga tables' migrations (version table ``baton_saga_version``; pass
+``migrate=False`` when the service applies ``baton.saga.MIGRATIONS`` itself), builds the orchestrator on
+the instance's database (owner = the instance id, so a restarted instance takes its own sagas back at
+once) and resumes unfinished sagas; ``drain`` stops taking new sagas;
 ``stop`` lets in-flight steps finish for ``OrchestratorPolicy.stop_grace`` seconds, then cancels and
 releases the rest. The orchestrator is also published as ``ctx.extras["saga"]``.
 """
@@ -20,6 +22,7 @@ from collections.abc import Iterable
 
 from baton.errors import SagaError
 from baton.kit.component import InstanceContext
+from baton.kit.migrator import migrate
 from baton.saga.definition import Saga
 from baton.saga.incidents import IncidentSink
 from baton.saga.orchestrator import Orchestrator
@@ -39,7 +42,9 @@ class SagaComponent:
         policy: OrchestratorPolicy = OrchestratorPolicy(),
         compensation_retry: CompensationRetry = CompensationRetry(),
         incidents: IncidentSink | None = None,
+        migrate: bool = True,
     ) -> None:
+        self._migrate = migrate
         self._sagas = tuple(sagas)
         self._policy = policy
         self._compensation_retry = compensation_retry
@@ -62,6 +67,11 @@ class SagaComponent:
         """Build the orchestrator on the instance's database and resume unfinished sagas."""
         if ctx.engine is None:
             raise SagaError("the saga component needs the instance's database engine")
+        if self._migrate:
+            # Imported here: the package's __init__ imports this module, and MIGRATIONS lives there.
+            from baton.saga import MIGRATIONS
+
+            await migrate(ctx.engine, [MIGRATIONS])
         orchestrator = Orchestrator(
             SqlSagaStore(ctx.engine),
             self._sagas,

@@ -261,7 +261,11 @@ class Orchestrator:
         step = state.definition.step(decision.step)
         if decision.wait > 0:
             await asyncio.sleep(decision.wait)
-        payload = {"key": idempotency_key(record.id, step.name, "action"), "resumed": decision.resumed}
+        payload = {
+            "key": idempotency_key(record.id, step.name, "action"),
+            "resumed": decision.resumed,
+            "owner": self.owner,
+        }
         await self._log(
             state, record, EntryKind.STEP_STARTED, step=step.name, attempt=decision.attempt, payload=payload
         )
@@ -303,7 +307,11 @@ class Orchestrator:
         step = state.definition.step(decision.step)
         if decision.wait > 0:
             await asyncio.sleep(decision.wait)
-        payload = {"key": idempotency_key(record.id, step.name, "compensation"), "resumed": decision.resumed}
+        payload = {
+            "key": idempotency_key(record.id, step.name, "compensation"),
+            "resumed": decision.resumed,
+            "owner": self.owner,
+        }
         await self._log(
             state, record, EntryKind.COMPENSATION_STARTED, step=step.name, attempt=decision.attempt, payload=payload
         )

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from baton.errors import SagaError
 from baton.kit.component import Component, InstanceContext
+from baton.kit.db import create_engine
 from baton.kit.problems import install_problem_handlers
 from baton.kit.settings import InstanceSettings
 from baton.saga import Orchestrator, SagaComponent
@@ -50,7 +51,8 @@ async def test_routes_list_and_show_sagas(store, recorder) -> None:
     assert bad.status_code == 422
 
 
-async def test_component_hosts_the_orchestrator_and_the_routes_follow_it(engine, recorder) -> None:
+async def test_component_hosts_the_orchestrator_and_the_routes_follow_it(tmp_path, recorder) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'order.db'}")  # empty: the component migrates it
     component = SagaComponent([four_steps(recorder)], policy=FAST_POLICY)
     app = FastAPI()
     install_problem_handlers(app)
@@ -75,6 +77,7 @@ async def test_component_hosts_the_orchestrator_and_the_routes_follow_it(engine,
         await component.orchestrator.start("checkout", {})
     await component.stop()
     await component.stop()  # idempotent
+    await engine.dispose()
     assert isinstance(component, Component)
 
 

@@ -9,12 +9,14 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from baton.kit.db import create_engine
+from baton.kit.migrator import current_heads, migrate
 from baton.saga import MIGRATIONS, SqlSagaStore, metadata
 
 
 def _config(url: str | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", MIGRATIONS[0])
+    config.set_main_option("script_location", str(MIGRATIONS.script_location))
     if url:
         config.set_main_option("sqlalchemy.url", url)
     return config
@@ -27,10 +29,12 @@ async def test_upgrade_on_a_sqlite_file_creates_the_tables_the_store_uses(tmp_pa
     engine = sa.create_engine(f"sqlite:///{path}")
     with engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM baton_saga_version")).scalar_one()
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"version_table": MIGRATIONS[1]}), metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"version_table": MIGRATIONS.version_table}), metadata
+        )
         tables = set(sa.inspect(conn).get_table_names())
     engine.dispose()
-    assert MIGRATIONS[1] == "baton_saga_version"
+    assert MIGRATIONS.version_table == "baton_saga_version"
     assert version == "saga_0001"
     assert {"baton_saga", "baton_saga_log", "baton_flow_event"} <= tables
     assert diff == []
@@ -58,3 +62,15 @@ def test_upgrade_on_a_handed_over_connection_and_downgrade(tmp_path) -> None:
     with engine.connect() as conn:
         assert set(sa.inspect(conn).get_table_names()) == {"baton_saga_version"}
     engine.dispose()
+
+
+async def test_the_kit_migrator_applies_the_saga_history_twice_without_harm(tmp_path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'kit.db'}")
+    await migrate(engine, [MIGRATIONS])
+    await migrate(engine, [MIGRATIONS])
+    async with engine.connect() as conn:
+        heads = await conn.run_sync(lambda sync: current_heads(sync, MIGRATIONS))
+        tables = await conn.run_sync(lambda sync: set(sa.inspect(sync).get_table_names()))
+    await engine.dispose()
+    assert heads == ("saga_0001",)
+    assert {"baton_saga", "baton_saga_log", "baton_flow_event"} <= tables
