@@ -4,13 +4,14 @@ A fetched batch is handled in ONE transaction, which keeps the per-event cost to
 
 1. *fast path* — insert the inbox records of the new events in one statement, run their handlers, commit;
 2. if a handler raised (or a replica recorded the same event concurrently), the transaction is rolled back and
-   the batch is replayed on the *careful path*: a SAVEPOINT per event, so one failing handler rolls back only its
-   own effects and record while the others commit.
+   the rest of the batch is replayed on the *careful path*: a SAVEPOINT per event, so one failing handler rolls
+   back only its own effects and record while the others commit. The event that failed on the fast path is not
+   run again in this delivery.
 
 Only after the commit are the handled events (and duplicates) acknowledged; failed ones are nak'ed with the
-handler's backoff, or dead-lettered once they reached ``max_deliver`` deliveries. A handler may therefore run
-twice for one delivery (fast path rolled back, careful path replays): its database effects are rolled back in
-between, so only effects outside the session must be idempotent — as they must anyway under at-least-once.
+handler's backoff, or dead-lettered once they reached ``max_deliver`` deliveries. The handlers that ran before
+a failure on the fast path run twice for one delivery: their database effects are rolled back in between, so
+only effects outside the session must be idempotent — as they must anyway under at-least-once delivery.
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ class Inbox:
                 try:
                     await self._run(item, session)
                 except Exception as exc:
+                    item.error = exc  # settled as failed; the careful path does not run it again
                     raise _HandlerFailed from exc
         return fresh, duplicates
 
@@ -167,6 +169,8 @@ class Inbox:
                 await session.execute(text("DELETE FROM baton_inbox WHERE 1 = 0"))
             fresh, duplicates = self._split(items, await self._seen(session, [i.event_id for i in items]))
             for item in fresh:
+                if item.error is not None:
+                    continue
                 try:
                     async with session.begin_nested():
                         try:
