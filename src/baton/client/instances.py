@@ -38,8 +38,7 @@ class InstanceView:
         """
         if self.instances:
             return self.instances
-        if self._task is None:
-            self._task = asyncio.create_task(self._follow(), name=f"discovery-watch:{self.service}")
+        self.start()
         if not self._first.is_set():
             left = deadline.remaining()
             wait = FIRST_LIST_WAIT if left is None else max(0.0, min(left, FIRST_LIST_WAIT))
@@ -49,6 +48,11 @@ class InstanceView:
         if not self.instances:
             raise NoInstances(f"no ready instance of {self.service!r} in discovery", target=self.service)
         return self.instances
+
+    def start(self) -> None:
+        """Start following discovery in the background (idempotent; the first call does it otherwise)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._follow(), name=f"discovery-watch:{self.service}")
 
     async def _follow(self) -> None:
         while True:

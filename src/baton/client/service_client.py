@@ -232,6 +232,7 @@ class ServiceClient:
 
     async def __aenter__(self) -> Self:
         self._handler()
+        self._view.start()  # discovery answers while the caller prepares its first call
         return self
 
     async def __aexit__(

@@ -11,15 +11,17 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baton.discovery.base import Instance, Registry
 from baton.discovery.nats_kv import NatsKvRegistry
-from baton.kit.component import InstanceContext
+
+if TYPE_CHECKING:
+    from baton.kit.component import InstanceContext
 
 log = logging.getLogger(__name__)
 
-RegistryFactory = Callable[[InstanceContext], Registry]
+RegistryFactory = Callable[["InstanceContext"], Registry]
 """Builds the registry a component registers into, from the instance's context."""
 
 _WILDCARDS = ("0.0.0.0", "::", "")

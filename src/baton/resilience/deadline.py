@@ -93,8 +93,11 @@ class DeadlineMiddleware:
     outlives it, answering ``504`` problem+json if no response has started yet.
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, grace: float = 0.02) -> None:
+        """Args: app: the ASGI app; grace: seconds past the deadline before the handler is cancelled, so its
+        own deadline-aware calls fail first (with ``DeadlineExceeded``) and it can answer for itself."""
         self.app = app
+        self.grace = grace
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Handle one ASGI connection scope."""
@@ -122,7 +125,7 @@ class DeadlineMiddleware:
 
         with deadline_scope(seconds):
             try:
-                async with asyncio.timeout(seconds) as scope_timeout:
+                async with asyncio.timeout(seconds + self.grace) as scope_timeout:
                     await self.app(scope, receive, tracking_send)
             except TimeoutError:
                 if not scope_timeout.expired():
