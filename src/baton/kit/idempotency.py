@@ -17,6 +17,7 @@ which an effect can be applied twice, since the endpoint's own transaction and t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -260,14 +261,35 @@ async def run_idempotent(
             headers={"Retry-After": "1"},
         )
 
+    outcome_box: list[Response] = []
+
+    async def settle(exc_type: type[BaseException] | None, *_: object) -> bool:
+        if exc_type is None and outcome_box and _replayable(outcome_box[0]):
+            await _complete(sessions, scope=scope, key=key, response=outcome_box[0])
+        else:
+            await _release(sessions, scope=scope, key=key)
+        return False
+
+    # The endpoint's session dependency commits when FastAPI's function-scoped exit stack closes, which is
+    # *after* this handler returns. Registering on that stack before the dependencies are entered makes
+    # ``settle`` run after their commit (exit stacks unwind last-in first-out) and before the response is
+    # sent — so a stored answer always describes committed effects, and a failed commit releases the key.
+    function_stack = request.scope.get("fastapi_function_astack")
+    if isinstance(function_stack, contextlib.AsyncExitStack):
+        function_stack.push_async_exit(settle)
+        response = await handler(request)
+        outcome_box.append(response)
+        return response
     try:
         response = await handler(request)
-    except BaseException:
-        await _release(sessions, scope=scope, key=key)
+    except BaseException as exc:
+        await settle(type(exc))
         raise
-    if response.status_code >= 500 or not hasattr(response, "body"):
-        # Streaming answers cannot be replayed; 5xx answers should not be: let the retry execute.
-        await _release(sessions, scope=scope, key=key)
-    else:
-        await _complete(sessions, scope=scope, key=key, response=response)
+    outcome_box.append(response)
+    await settle(None)
     return response
+
+
+def _replayable(response: Response) -> bool:
+    # Streaming answers cannot be replayed; 5xx answers should not be: the retry must execute.
+    return response.status_code < 500 and hasattr(response, "body")

@@ -131,6 +131,10 @@ class Service:
             self._settings = self._settings_class()
         return self._settings
 
+    def reload_settings(self) -> None:
+        """Forget the service settings read so far; the next access reads ``<SERVICE>_*`` again (tests)."""
+        self._settings = None
+
     @property
     def instance_settings(self) -> InstanceSettings:
         """This instance's ``BATON_*`` settings (read from the environment unless :meth:`configure` ran)."""

@@ -6,10 +6,10 @@ import asyncio
 
 import fastapi
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from baton.errors import ConfigError
-from baton.kit import APIRouter, IdempotencyPolicy, Service
+from baton.kit import APIRouter, IdempotencyPolicy, Service, SessionDep
 from baton.kit.idempotency import idempotency_table
 from baton.testing import wait_until
 
@@ -168,3 +168,30 @@ async def test_kit_routers_included_with_a_prefix_work(serving):
     assert second.headers["Idempotent-Replayed"] == "true"
     assert second.json() == first.json() == {"n": 1}
     assert scopes == ["POST /v1/things"]
+
+
+async def test_the_stored_answer_is_written_after_the_endpoints_transaction_commits(serving):
+    service = Service("ledger")
+
+    @service.post("/v1/entries", status_code=201)
+    @service.idempotent
+    async def add(body: dict[str, int], session: SessionDep) -> dict[str, int]:
+        await session.execute(text("INSERT INTO entries (cents) VALUES (:c)"), {"c": body["cents"]})
+        if body["cents"] < 0:
+            raise fastapi.HTTPException(409, "negative entries are refused")
+        return body
+
+    async with serving(service) as client:
+        async with service.transaction() as session:
+            await session.execute(text("CREATE TABLE entries (cents INTEGER)"))
+        created = await client.post("/v1/entries", json={"cents": 5}, headers={"Idempotency-Key": "e-1"})
+        replayed = await client.post("/v1/entries", json={"cents": 5}, headers={"Idempotency-Key": "e-1"})
+        refused = await client.post("/v1/entries", json={"cents": -1}, headers={"Idempotency-Key": "e-2"})
+        async with service.transaction() as session:
+            entries = (await session.execute(text("SELECT cents FROM entries"))).scalars().all()
+            keys = (await session.execute(select(idempotency_table.c.key))).scalars().all()
+    assert created.status_code == 201
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert refused.status_code == 409
+    assert entries == [5]  # the refused entry was rolled back...
+    assert keys == ["e-1"]  # ...and its key released, so a corrected retry can run

@@ -9,22 +9,23 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from baton.errors import ConfigError
 from baton.kit import Service
 from baton.telemetry.context import inject
-from baton.telemetry.tracing import configure_tracing
+from baton.telemetry.tracing import sample_ratio
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"
 
 
-@pytest.fixture(scope="module")
-def spans():
-    # One global provider per process: reuse whichever the kit installed and listen to it.
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = configure_tracing(service="tracing-test", instance="t-1", ratio=1.0)
+@pytest.fixture
+def spans(monkeypatch):
+    """Spans the kit's middleware records, through a provider made global for this test only."""
     exporter = InMemorySpanExporter()
+    provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    # The global provider can be set once per process; patching it keeps other tests' world untouched.
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
     return exporter
 
 
@@ -73,3 +74,11 @@ async def test_unhandled_errors_mark_the_span_and_record_the_exception(serving, 
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["http.response.status_code"] == 500
     assert [e.name for e in span.events] == ["exception"]
+
+
+def test_sampling_ratio_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("BATON_TRACE_SAMPLE", "0.25")
+    assert sample_ratio() == 0.25
+    monkeypatch.setenv("BATON_TRACE_SAMPLE", "2")
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        sample_ratio()

@@ -1,0 +1,1 @@
+"""Applications built on Baton (importable from the repository root, e.g. ``apps.hello.service``)."""

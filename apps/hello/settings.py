@@ -1,0 +1,19 @@
+"""The hello service's own settings (``HELLO_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from baton.kit import ServiceSettings
+
+
+class HelloSettings(ServiceSettings):
+    """What an operator can tune without touching the code."""
+
+    model_config = SettingsConfigDict(env_prefix="HELLO_", extra="ignore")
+
+    greeting: str = Field(default="Hello", description="The word greetings start with.")
+    max_delay_ms: int = Field(
+        default=10_000, description="Longest artificial delay /v1/hello accepts (used to show graceful drain)."
+    )
