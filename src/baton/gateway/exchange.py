@@ -1,0 +1,652 @@
+"""One request's trip through the gateway: policies, proxy, response filtering and caching.
+
+An :class:`Exchange` is created when a request's headers are parsed. It runs the route's policy chain
+(synchronously unless a policy needs I/O), then picks a backend (weighted split), an instance (balancer) and a
+pooled upstream connection, and relays the answer. Bodies stream both ways with back-pressure; only routes
+that validate bodies buffer the request, and only answers that must be filtered, sanitised or cached are
+buffered on the way back. Every gateway-made answer is problem+json.
+
+Phases: ``POLICY`` → (``BODY``: waiting for a body to validate) → ``UPSTREAM`` → ``DONE``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from baton.errors import BatonError, CallTimeout
+from baton.gateway.cache import CachedResponse, etag_matches
+from baton.gateway.filtering import is_json_type, sanitize_error
+from baton.gateway.policies.base import RequestInfo, Verdict, run_chain
+from baton.gateway.pool import UpstreamConnection
+from baton.gateway.responses import HOP_BY_HOP, LAST_CHUNK, PROBLEM_JSON, Rejection, chunk, problem, status_line
+from baton.gateway.routing import MethodNotAllowed, Route
+from baton.resilience.policies import IDEMPOTENT_METHODS
+from baton.resilience.retry import backoff
+
+if TYPE_CHECKING:
+    from baton.gateway.connection import ClientConnection
+    from baton.gateway.tracing import EdgeSpan
+
+POLICY, BODY, UPSTREAM, DONE = 0, 1, 2, 3
+
+REPLAY_LIMIT = 64 * 1024
+"""Request bodies up to this size are kept until the answer starts, so a failed try can be retried."""
+BUFFER_HIGH_WATER = 256 * 1024
+"""Unsent request body bytes at which the client's reading pauses (the upstream connection is not ready)."""
+
+# Headers a client may not set for the upstream: the gateway owns them.
+_OWNED = frozenset(
+    {
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-correlation-id",
+        b"traceparent",
+        b"x-baton-consumer",
+        b"x-baton-scopes",
+        b"x-baton-route",
+        b"expect",
+    }
+)
+_SKIP_UPSTREAM_REQUEST = HOP_BY_HOP | _OWNED
+_SKIP_CLIENT_RESPONSE = HOP_BY_HOP | {b"content-length"}
+_NO_BODY_STATUS = frozenset({204, 304})
+
+
+def _valid_correlation_id(value: bytes | None) -> str | None:
+    if value is None or not 0 < len(value) <= 128:
+        return None
+    try:
+        text = value.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    return text if text.isprintable() and " " not in text else None
+
+
+class Exchange(RequestInfo):
+    """A request in flight and its answer."""
+
+    # Class-level defaults: a request only stores what differs from them (this object is built per request).
+    phase = POLICY
+    route: Route | None = None
+    span: EdgeSpan | None = None
+    status = 0
+    body_size = 0
+    sent = 0
+    cache_key: Any = None
+    upstream: UpstreamConnection | None = None
+    instance: Any = None
+    target_obj: Any = None
+    attempt = 0
+    response_started = False
+    upstream_started = 0.0
+    deadline = 0.0
+    """Loop time at which the current try times out (checked by the gateway's ticker)."""
+    resp_buffer: list[bytes] | None = None
+    resp_size = 0
+    frame_chunked = False
+    terminated = False
+    expect_continue = False
+    _chunked_resp = False
+    _progress = 0
+    _seen_progress = -1
+
+    def __init__(
+        self,
+        conn: ClientConnection,
+        method: str,
+        url: bytes,
+        raw_headers: list[tuple[bytes, bytes]],
+        headers: dict[bytes, bytes],
+        *,
+        http11: bool,
+        keep_alive: bool,
+        chunked: bool,
+        content_length: int | None,
+    ) -> None:
+        qmark = url.find(b"?")
+        self.path = (url if qmark < 0 else url[:qmark]).decode("latin-1")
+        self.method = method
+        self.headers = headers
+        self.now = time.time()
+        has_body = self.has_body = chunked or bool(content_length)
+        self.content_length = content_length
+        self.conn = conn
+        state = self.state = conn.state
+        self.url = self.target = url
+        self.raw_headers = raw_headers
+        self.http11 = http11
+        self.keep_alive = keep_alive
+        self.chunked_in = chunked
+        self.start = conn.loop.time()
+        self.body_done = not has_body
+        self.chunks: list[bytes] = []
+        self.max_body = state.config.max_body
+        if has_body:
+            self.expect_continue = headers.get(b"expect", b"").lower() == b"100-continue"
+            self.replayable = content_length is None or content_length <= REPLAY_LIMIT
+        else:
+            self.replayable = True
+
+    # request side ---------------------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Headers are in: route, run the policy chain, then proxy or answer."""
+        state = self.state
+        self.client_ip = state.client_ip(self.conn.peer, self.headers.get(b"x-forwarded-for"))
+        self.correlation_id = _valid_correlation_id(self.headers.get(b"x-correlation-id")) or state.new_id()
+        internal = state.internal_endpoints.get(self.path)
+        if internal is not None and self.method in ("GET", "HEAD"):
+            status, ctype, body = internal()
+            self.respond(status, body, content_type=ctype)
+            return
+        self.span = state.tracer.start(self.headers.get(b"traceparent"), self.method)
+        if "/." in self.path and any(seg in (".", "..") for seg in self.path.split("/")):
+            self.reject(problem(400, "dot segments are not allowed in paths"))
+            return
+        try:
+            route = state.table.match(self.method, self.path, self.headers)
+        except MethodNotAllowed as exc:
+            allow = ", ".join(sorted(exc.allowed)).encode()
+            self.reject(Rejection(405, "Method Not Allowed", headers=((b"allow", allow),)))
+            return
+        if route is None:
+            self.reject(state.no_route)
+            return
+        self.route = route
+        self.route_name = route.name
+        self.max_body = route.extras["max_body"]
+        verdict = run_chain(route.policies, self)
+        if verdict is None:
+            self._admitted()
+        elif isinstance(verdict, Rejection):
+            self.reject(verdict)
+        else:
+            state.spawn(self._settle(verdict))
+
+    async def _settle(self, pending: Awaitable[Verdict]) -> None:
+        try:
+            verdict = await pending
+        except Exception:
+            self.state.log.exception("policy failed")
+            verdict = problem(500, "a gateway policy failed")
+        if self.phase == DONE:
+            return
+        if verdict is None:
+            self._admitted()
+        else:
+            self.reject(verdict)
+
+    def _admitted(self) -> None:
+        route = self.route
+        assert route is not None
+        if self.expect_continue and not self.body_done:
+            self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        cache = route.extras.get("cache")
+        if cache is not None and self.method == "GET":
+            self.cache_key = key = cache.key(self, self.url)
+            entry = cache.get(key)
+            if entry is not None:
+                self._answer_cached(entry, hit=True)
+                return
+        if route.extras["buffer_body"] and self.has_body:
+            if not self.body_done:
+                self.phase = BODY
+                return
+            self._check_body()
+            return
+        self._dispatch()
+
+    def _check_body(self) -> None:
+        assert self.route is not None
+        self.body = b"".join(self.chunks)
+        verdict = self.route.extras["validator"].check_body(self)
+        if verdict is not None:
+            self.reject(verdict)
+            return
+        self._dispatch()
+
+    def on_body(self, data: bytes) -> None:
+        """A piece of the request body arrived."""
+        if self.phase == DONE:
+            return
+        self.body_size += len(data)
+        if self.body_size > self.max_body:
+            self._body_too_large()
+            return
+        self.chunks.append(data)
+        if self.replayable and self.body_size > REPLAY_LIMIT:
+            self.replayable = False
+        upstream = self.upstream
+        if upstream is not None and self.phase == UPSTREAM:
+            self._pump_body(upstream)
+        elif self.phase != BODY and self.body_size > BUFFER_HIGH_WATER and self._unsent_bytes() > BUFFER_HIGH_WATER:
+            self.conn.pause("buffer", True)
+
+    def on_complete(self) -> None:
+        """The request body (if any) is complete."""
+        if self.phase == DONE:
+            return
+        self.body_done = True
+        self.conn.pause("buffer", False)
+        if self.phase == BODY:
+            self._check_body()
+        elif self.phase == UPSTREAM and self.upstream is not None:
+            self._pump_body(self.upstream)
+
+    def _unsent_bytes(self) -> int:
+        return sum(len(c) for c in self.chunks[self.sent :])
+
+    def _pump_body(self, upstream: UpstreamConnection) -> None:
+        chunks = self.chunks
+        if self.sent < len(chunks):
+            pending = chunks[self.sent :]
+            data = b"".join(chunk(c) for c in pending) if self.frame_chunked else b"".join(pending)
+            upstream.write(data)
+            if self.replayable:
+                self.sent = len(chunks)
+            else:
+                chunks.clear()
+                self.sent = 0
+        if self.body_done and self.frame_chunked and not self.terminated:
+            upstream.write(LAST_CHUNK)
+            self.terminated = True
+
+    def _body_too_large(self) -> None:
+        too_large = problem(413, f"request body larger than {self.max_body} bytes", close=True)
+        if self.upstream is not None:
+            self.upstream.detach()
+            self.upstream = None
+        if not self.response_started:
+            self.reject(too_large)
+        else:
+            self.abort()
+
+    # upstream side --------------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        route = self.route
+        assert route is not None
+        state = self.state
+        targets = route.extras["targets"]
+        target = targets[route.picker.pick()] if len(targets) > 1 else targets[0]
+        instance = state.upstreams.pick(target)
+        if instance is None:
+            self.reject(state.no_instance)
+            return
+        self.target_obj, self.instance = target, instance
+        self.phase = UPSTREAM
+        if self.attempt == 0:
+            budget = route.extras.get("budget")
+            if budget is not None:
+                budget.on_request()
+            self.target = route.upstream_path(self.url) if route.config.strip_prefix else self.url
+        self.attempt += 1
+        self.upstream_started = self.conn.loop.time()
+        self._arm_timer(route.config.timeout)
+        key = (instance.scheme, instance.host, instance.port)
+        upstream = state.pool.acquire(key)
+        if upstream is not None:
+            self._send(upstream)
+        else:
+            state.spawn(self._connect(key, route.config.connect_timeout))
+
+    async def _connect(self, key: tuple[str, str, int], timeout: float) -> None:
+        try:
+            upstream = await self.state.pool.connect(key, timeout=timeout)
+        except BatonError as exc:
+            if self.phase == UPSTREAM and self.upstream is None:
+                self._failed_try(exc, "connect")
+            return
+        if self.phase != UPSTREAM or self.upstream is not None:
+            self.state.pool.release(upstream)  # the exchange gave up meanwhile; the connection is still good
+            return
+        self._send(upstream)
+
+    def _send(self, upstream: UpstreamConnection) -> None:
+        self.upstream = upstream
+        self.terminated = False
+        head = self._upstream_head()
+        if self.body_done and self.replayable and self.chunks:
+            body = b"".join(self.chunks)
+            self.sent = len(self.chunks)
+            upstream.send(self, head + body, no_body=self.method == "HEAD")
+        else:
+            upstream.send(self, head, no_body=self.method == "HEAD")
+            if self.has_body:
+                self._pump_body(upstream)
+
+    def _upstream_head(self) -> bytes:
+        state = self.state
+        parts = [self.method.encode(), b" ", self.target, b" HTTP/1.1\r\n"]
+        skip = _SKIP_UPSTREAM_REQUEST
+        connection_tokens = self.headers.get(b"connection")
+        if connection_tokens and connection_tokens.lower() not in (b"keep-alive", b"close"):
+            skip = skip | {t.strip().lower() for t in connection_tokens.split(b",")}
+        whole_body = self.body_done and self.replayable
+        self.frame_chunked = self.has_body and not whole_body and self.chunked_in
+        for name, value in self.raw_headers:
+            if name in skip or (whole_body and name == b"content-length"):
+                continue
+            parts += (name, b": ", value, b"\r\n")
+        if b"host" not in self.headers and self.instance is not None:
+            parts += (b"host: ", f"{self.instance.host}:{self.instance.port}".encode(), b"\r\n")
+        if self.has_body:
+            if whole_body:
+                parts += (b"content-length: ", b"%d" % self.body_size, b"\r\n")
+            elif self.frame_chunked:
+                parts.append(b"transfer-encoding: chunked\r\n")
+        forwarded = self.headers.get(b"x-forwarded-for")
+        peer = self.conn.peer.encode()
+        # From a trusted proxy the chain is extended; anyone else's claim is dropped, never passed on.
+        trusted_chain = forwarded is not None and self.client_ip != self.conn.peer
+        forwarded = forwarded + b", " + peer if trusted_chain and forwarded is not None else peer
+        parts += (b"x-forwarded-for: ", forwarded, b"\r\n")
+        parts += (b"x-forwarded-proto: ", state.scheme, b"\r\n")
+        parts += (b"x-correlation-id: ", self.correlation_id.encode(), b"\r\n")
+        if self.span is not None:
+            parts += (b"traceparent: ", self.span.traceparent, b"\r\n")
+        principal = self.principal
+        if principal is not None:
+            parts += (b"x-baton-consumer: ", principal.consumer.encode("latin-1", "replace"), b"\r\n")
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+    def upstream_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool) -> None:
+        """The upstream's answer headers arrived: retry, buffer or start streaming to the client."""
+        if self.phase != UPSTREAM:
+            return
+        self._progress += 1
+        route = self.route
+        assert route is not None
+        retry = route.config.retry
+        if retry is not None and status in retry.retryable_statuses and self._may_retry():
+            upstream, self.upstream = self.upstream, None
+            if upstream is not None:
+                upstream.detach()
+            self.state.metrics.upstream_error(route.name, f"status_{status}")
+            self._retry_later()
+            return
+        ctype = None
+        for name, value in headers:
+            if name == b"content-type":
+                ctype = value
+                break
+        if (
+            status >= 500
+            or (route.extras["filter"] is not None and is_json_type(ctype))
+            or (self.cache_key is not None and status == 200)
+        ):
+            self.status = status
+            self.resp_headers = headers
+            self.resp_buffer = []
+            return
+        self._release_replay()
+        self.status = status
+        length = None
+        for name, value in headers:
+            if name == b"content-length":
+                length = value
+                break
+        no_body = self.method == "HEAD" or status in _NO_BODY_STATUS
+        parts = [status_line(status)]
+        for name, value in headers:
+            if name not in _SKIP_CLIENT_RESPONSE:
+                parts += (name, b": ", value, b"\r\n")
+        if length is not None:
+            parts += (b"content-length: ", length, b"\r\n")
+        elif not no_body:
+            if self.http11:
+                parts.append(b"transfer-encoding: chunked\r\n")
+                self._chunked_resp = True
+            else:
+                self.keep_alive = False  # HTTP/1.0 client: the end of the body is the end of the connection
+        self._common_headers(parts)
+        self.response_started = True
+        self.conn.write(b"".join(parts))
+
+    def upstream_body(self, data: bytes) -> None:
+        """A piece of the answer body: stream it, or buffer it when the answer must be inspected."""
+        self._progress += 1
+        buffer = self.resp_buffer
+        if buffer is not None:
+            self.resp_size += len(data)
+            if self.resp_size > self.state.config.max_response_buffer:
+                if self.upstream is not None:
+                    self.upstream.detach()
+                    self.upstream = None
+                self.resp_buffer = None
+                self.reject(problem(502, "the upstream's answer is too large to filter"))
+                return
+            buffer.append(data)
+            return
+        if self.phase != UPSTREAM:
+            return
+        self.conn.write(chunk(data) if self._chunked_resp else data)
+
+    def upstream_done(self) -> None:
+        """The upstream's answer is complete."""
+        if self.phase != UPSTREAM:
+            return
+        self.upstream = None
+        self._report(failed=self.status >= 500)
+        if self.resp_buffer is not None:
+            self._answer_buffered()
+            return
+        if self._chunked_resp:
+            self.conn.write(LAST_CHUNK)
+        self._finish()
+
+    def upstream_failed(self, error: Exception) -> None:
+        """The upstream connection broke before the answer was complete."""
+        if self.phase != UPSTREAM:
+            return
+        self.upstream = None
+        self._failed_try(error, "reset")
+
+    def upstream_paused(self, paused: bool) -> None:
+        """Back-pressure from the upstream socket: pause or resume reading the client."""
+        self.conn.pause("upstream", paused)
+
+    def _failed_try(self, error: Exception, kind: str) -> None:
+        route = self.route
+        assert route is not None
+        self.state.metrics.upstream_error(route.name, kind)
+        self._report(failed=True)
+        if self.response_started:
+            self.abort()  # half an answer is out: the only honest signal left is closing the connection
+            return
+        if self._may_retry():
+            self.resp_buffer = None
+            self._retry_later()
+            return
+        self._cancel_timer()
+        if isinstance(error, CallTimeout):
+            self.reject(problem(504, "the upstream did not answer in time"))
+        else:
+            self.reject(problem(502, "the upstream is unavailable"))
+
+    def _may_retry(self) -> bool:
+        route = self.route
+        assert route is not None
+        retry = route.config.retry
+        if retry is None or self.attempt >= retry.max_attempts or self.response_started:
+            return False
+        if not (self.body_done and self.replayable):
+            return False
+        if self.method not in IDEMPOTENT_METHODS and b"idempotency-key" not in self.headers:
+            return False
+        budget = route.extras.get("budget")
+        return budget is None or bool(budget.try_withdraw())
+
+    def _retry_later(self) -> None:
+        route = self.route
+        assert route is not None
+        assert route.config.retry is not None
+        self._cancel_timer()
+        self.phase = POLICY  # between tries: late upstream events are ignored
+        delay = backoff(route.config.retry, self.attempt)
+        self.conn.loop.call_later(delay, self._retry_now)
+
+    def _retry_now(self) -> None:
+        if self.phase == POLICY and not self.conn.closed:
+            self._dispatch()
+
+    def _report(self, *, failed: bool) -> None:
+        target, instance = self.target_obj, self.instance
+        if target is not None and instance is not None:
+            target.balancer.done(instance, latency=self.conn.loop.time() - self.upstream_started, failed=failed)
+
+    def _release_replay(self) -> None:
+        if self.body_done:
+            self.chunks = []
+            self.sent = 0
+
+    # timeouts -------------------------------------------------------------------------------------------
+
+    def _arm_timer(self, seconds: float) -> None:
+        self.deadline = self.conn.loop.time() + seconds
+        self.state.timed.add(self)
+
+    def _cancel_timer(self) -> None:
+        self.state.timed.discard(self)
+
+    def on_timeout(self) -> None:
+        """The current try's deadline passed (called by the gateway's ticker)."""
+        self.state.timed.discard(self)
+        if self.phase != UPSTREAM:
+            return
+        route = self.route
+        assert route is not None
+        if self.response_started and self._progress != self._seen_progress:
+            self._seen_progress = self._progress  # still streaming: only a silent upstream times out
+            self._arm_timer(route.config.timeout)
+            return
+        self.state.metrics.upstream_error(route.name, "timeout")
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.detach()
+        self._report(failed=True)
+        if self.response_started:
+            self.abort()
+        else:
+            self.resp_buffer = None
+            self.reject(problem(504, f"the upstream did not answer within {route.config.timeout:g}s"))
+
+    # answers ----------------------------------------------------------------------------------------------
+
+    def _common_headers(self, parts: list[bytes]) -> None:
+        parts += (b"x-correlation-id: ", self.correlation_id.encode(), b"\r\n")
+        extra = self.response_headers
+        if extra:
+            for name, value in extra:
+                parts += (name, b": ", value, b"\r\n")
+        if not self.body_done:
+            self.keep_alive = False  # the rest of the body is still on the wire: the connection cannot be reused
+        if not self.keep_alive:
+            parts.append(b"connection: close\r\n")
+        elif not self.http11:
+            parts.append(b"connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+
+    def respond(
+        self,
+        status: int,
+        body: bytes,
+        *,
+        content_type: bytes | None = None,
+        headers: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Answer the client with a complete body (gateway-made or buffered answers)."""
+        if self.phase == DONE:
+            return
+        self._cancel_timer()
+        self.status = status
+        parts = [status_line(status)]
+        for name, value in headers:
+            parts += (name, b": ", value, b"\r\n")
+        if content_type:
+            parts += (b"content-type: ", content_type, b"\r\n")
+        no_body = status in _NO_BODY_STATUS or status < 200
+        if not no_body:
+            parts += (b"content-length: ", b"%d" % len(body), b"\r\n")
+        self._common_headers(parts)
+        if not (no_body or self.method == "HEAD"):
+            parts.append(body)
+        self.response_started = True
+        self.conn.write(b"".join(parts))
+        self._finish()
+
+    def reject(self, rejection: Rejection) -> None:
+        """Answer with a problem+json document."""
+        if rejection.close:
+            self.keep_alive = False
+        body = rejection.body(instance=self.path, correlation_id=self.correlation_id)
+        self.respond(rejection.status, body, content_type=PROBLEM_JSON, headers=rejection.headers)
+
+    def _answer_buffered(self) -> None:
+        route = self.route
+        assert route is not None
+        assert self.resp_buffer is not None
+        body = b"".join(self.resp_buffer)
+        self.resp_buffer = None
+        status, headers = self.status, self.resp_headers
+        ctype = next((v for n, v in headers if n == b"content-type"), None)
+        response_filter = route.extras["filter"]
+        if status >= 500:
+            names = response_filter.names if response_filter is not None else frozenset()
+            ctype, body = sanitize_error(status, ctype, body, self.correlation_id, names)
+        elif response_filter is not None:
+            body = response_filter.apply(ctype, body)
+        kept = [(n, v) for n, v in headers if n not in _SKIP_CLIENT_RESPONSE and n != b"content-type"]
+        cache = route.extras.get("cache")
+        if cache is not None and self.cache_key is not None and status == 200:
+            entry = cache.put(self.cache_key, status, [*kept, (b"content-type", ctype or b"")], body)
+            if entry is not None:
+                self._answer_cached(entry, hit=False)
+                return
+        self.respond(status, body, content_type=ctype, headers=kept)
+
+    def _answer_cached(self, entry: CachedResponse, *, hit: bool) -> None:
+        headers = [(n, v) for n, v in entry.headers if n != b"content-type"]
+        headers.append((b"etag", entry.etag))
+        headers.append((b"x-cache", b"HIT" if hit else b"MISS"))
+        if hit:
+            headers.append((b"age", b"%d" % max(0, int(self.conn.loop.time() - entry.stored_at))))
+        ctype = next((v for n, v in entry.headers if n == b"content-type"), None) or None
+        if etag_matches(self.headers.get(b"if-none-match"), entry.etag):
+            self.respond(304, b"", headers=headers)
+            return
+        self.respond(entry.status, entry.body, content_type=ctype, headers=headers)
+
+    def abort(self) -> None:
+        """Give up on the client connection (an answer cannot be completed honestly)."""
+        self.keep_alive = False
+        if self.upstream is not None:
+            self.upstream.detach()
+            self.upstream = None
+        if self.phase != DONE:
+            self._finish()
+        self.conn.abort()
+
+    def client_gone(self) -> None:
+        """The client disconnected: stop the upstream side and record the request (status 499)."""
+        if self.phase == DONE:
+            return
+        if self.upstream is not None:
+            self.upstream.detach()
+            self.upstream = None
+        if not self.response_started:
+            self.status = 499
+        self._finish()
+
+    def _finish(self) -> None:
+        state = self.state
+        state.timed.discard(self)
+        self.phase = DONE
+        try:
+            state.record(self, self.conn.loop.time() - self.start)
+        except Exception:  # telemetry must never break an answer
+            state.log.exception("recording a request failed")
+        self.conn.exchange_finished(self)

@@ -1,0 +1,90 @@
+"""Response filtering: fields marked internal are stripped, and stack traces never reach a client.
+
+Internal fields (config ``filter.internal_fields`` plus ``x-internal: true`` in the upstream's OpenAPI) are
+removed from JSON answers wherever they appear. Error answers (5xx) are always inspected: keys that carry
+stack traces are dropped, and a body that still looks like a traceback (or is not JSON at all) is replaced by
+a plain problem+json that keeps the status and the correlation id, so the client can quote it to support.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+
+from baton.gateway.responses import PROBLEM_JSON
+
+TRACE_KEYS = frozenset({"traceback", "stacktrace", "stack_trace", "stack", "exc_info", "exception", "trace_back"})
+"""Keys whose values are stack traces in common frameworks' error bodies."""
+TRACE_MARKERS = (b"Traceback (most recent call last)", b'File "', b"\n    at ", b"Exception in thread")
+"""Byte patterns that give a stack trace away wherever it hides."""
+
+
+def is_json_type(content_type: bytes | None) -> bool:
+    """``application/json``, ``application/problem+json`` or any other ``+json`` type."""
+    if not content_type:
+        return False
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+def strip_fields(value: Any, names: frozenset[str]) -> Any:
+    """``value`` without any mapping key in ``names``, at any depth."""
+    if isinstance(value, dict):
+        return {k: strip_fields(v, names) for k, v in value.items() if k not in names}
+    if isinstance(value, list):
+        return [strip_fields(v, names) for v in value]
+    return value
+
+
+def generic_problem(status: int, correlation_id: str) -> bytes:
+    """The body that replaces an error answer which cannot be shown as is."""
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Upstream error"
+    return orjson.dumps(
+        {
+            "type": "about:blank",
+            "title": title,
+            "status": status,
+            "detail": "the upstream service failed; quote the correlation id when reporting it",
+            "correlation_id": correlation_id,
+        }
+    )
+
+
+class ResponseFilter:
+    """Strips a route's internal fields (and trace keys) from JSON answers."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, internal_fields: frozenset[str] = frozenset()) -> None:
+        self.names = frozenset(internal_fields) | TRACE_KEYS
+
+    def apply(self, content_type: bytes | None, body: bytes) -> bytes:
+        """The filtered body (unchanged when it is not JSON)."""
+        if not body or not is_json_type(content_type):
+            return body
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return body
+        return orjson.dumps(strip_fields(document, self.names))
+
+
+def sanitize_error(
+    status: int, content_type: bytes | None, body: bytes, correlation_id: str, names: frozenset[str] = TRACE_KEYS
+) -> tuple[bytes, bytes]:
+    """``(content_type, body)`` for an upstream error answer that is safe to show."""
+    if is_json_type(content_type):
+        try:
+            cleaned = orjson.dumps(strip_fields(orjson.loads(body), names | TRACE_KEYS))
+        except orjson.JSONDecodeError:
+            cleaned = b""
+        if cleaned and not any(marker in cleaned for marker in TRACE_MARKERS):
+            return content_type or PROBLEM_JSON, cleaned
+    elif not body:
+        return content_type or b"", body
+    return PROBLEM_JSON, generic_problem(status, correlation_id)

@@ -1,0 +1,147 @@
+"""The route table: which route a request belongs to (path prefix, API version, header and cookie conditions).
+
+Routes are indexed by the first path segment, then tried most specific first: the longest prefix, then the
+route with the most conditions, so a canary route ``X-Baton-Version: v2`` on ``/v1/catalog`` wins over the plain
+``/v1/catalog`` route for requests carrying the header and never for the others. The table is immutable; a
+config reload builds a new one and swaps it in one assignment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from typing import Any
+
+from baton.gateway.config import RouteConfig
+from baton.gateway.splitting import WeightedPicker
+
+
+def full_prefix(config: RouteConfig) -> str:
+    """The path prefix a route matches: ``/<version><prefix>`` (no trailing slash except for ``/``)."""
+    prefix = config.prefix.rstrip("/")
+    if config.version:
+        prefix = f"/{config.version.strip('/')}{prefix}"
+    return prefix or "/"
+
+
+def _first_segment(path: str) -> str:
+    end = path.find("/", 1)
+    return path[1:] if end < 0 else path[1:end]
+
+
+@dataclass(slots=True, eq=False)
+class Route:
+    """A route compiled for the hot path: its config plus everything precomputed from it."""
+
+    config: RouteConfig
+    prefix: str = ""
+    policies: tuple[Any, ...] = ()
+    """The request policies in chain order (see :mod:`baton.gateway.policies.chain`)."""
+    picker: WeightedPicker = field(default_factory=lambda: WeightedPicker([1]))
+    header_conditions: tuple[tuple[bytes, bytes | None], ...] = ()
+    cookie_conditions: tuple[tuple[str, str | None], ...] = ()
+    methods: frozenset[str] = frozenset()
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Route-scoped helpers attached by the gateway (validator, filter, cache, retry budget)."""
+
+    def __post_init__(self) -> None:
+        self.prefix = full_prefix(self.config)
+        self.picker = WeightedPicker([b.weight for b in self.config.backends])
+        self.header_conditions = tuple(
+            (k.lower().encode("latin-1"), None if v == "*" else v.encode("latin-1"))
+            for k, v in self.config.match.headers.items()
+        )
+        self.cookie_conditions = tuple((k, None if v == "*" else v) for k, v in self.config.match.cookies.items())
+        self.methods = self.config.methods
+
+    @property
+    def name(self) -> str:
+        """The route's name (metrics label, logs)."""
+        return self.config.name
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        """Sort key: longer prefixes first, then more conditions."""
+        return (len(self.prefix), len(self.header_conditions) + len(self.cookie_conditions))
+
+    def matches_path(self, path: str) -> bool:
+        """Whether ``path`` is under this route's prefix, on a segment boundary."""
+        prefix = self.prefix
+        if prefix == "/":
+            return True
+        return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
+
+    def matches_conditions(self, headers: Mapping[bytes, bytes]) -> bool:
+        """Whether the request's headers and cookies satisfy this route's conditions."""
+        for name, expected in self.header_conditions:
+            value = headers.get(name)
+            if value is None or (expected is not None and value != expected):
+                return False
+        if self.cookie_conditions:
+            raw = headers.get(b"cookie")
+            if raw is None:
+                return False
+            jar = SimpleCookie()
+            try:
+                jar.load(raw.decode("latin-1"))
+            except Exception:
+                return False
+            for cname, cexpected in self.cookie_conditions:
+                morsel = jar.get(cname)
+                if morsel is None or (cexpected is not None and morsel.value != cexpected):
+                    return False
+        return True
+
+    def upstream_path(self, target: bytes) -> bytes:
+        """The request target sent upstream (``strip_prefix`` keeps the API version segment)."""
+        if not self.config.strip_prefix:
+            return target
+        cut = len(self.prefix)
+        head = f"/{self.config.version}".encode() if self.config.version else b""
+        rest = target[cut:]
+        if not rest.startswith((b"/", b"?")):
+            rest = b"/" + rest
+        return head + rest
+
+
+class MethodNotAllowed(Exception):
+    """Raised by :meth:`RouteTable.match` when routes match the path but none allows the method."""
+
+    def __init__(self, allowed: frozenset[str]) -> None:
+        super().__init__("method not allowed")
+        self.allowed = allowed
+
+
+class RouteTable:
+    """Immutable set of routes with a first-segment index."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self.routes = tuple(sorted(routes, key=lambda r: r.specificity, reverse=True))
+        self._by_segment: dict[str, tuple[Route, ...]] = {}
+        self._root: tuple[Route, ...] = tuple(r for r in self.routes if r.prefix == "/")
+        segments = {_first_segment(r.prefix) for r in self.routes if r.prefix != "/"}
+        for seg in segments:
+            hits = [r for r in self.routes if r.prefix != "/" and _first_segment(r.prefix) == seg]
+            self._by_segment[seg] = tuple(hits) + self._root
+        self.by_name = {r.name: r for r in self.routes}
+
+    def match(self, method: str, path: str, headers: Mapping[bytes, bytes]) -> Route | None:
+        """The most specific route for the request, or ``None``.
+
+        Raises:
+            MethodNotAllowed: routes match the path and conditions but none allows ``method``.
+        """
+        allowed: set[str] = set()
+        for route in self._by_segment.get(_first_segment(path), self._root):
+            if not route.matches_path(path):
+                continue
+            if (route.header_conditions or route.cookie_conditions) and not route.matches_conditions(headers):
+                continue
+            if route.methods and method not in route.methods:
+                allowed |= route.methods
+                continue
+            return route
+        if allowed:
+            raise MethodNotAllowed(frozenset(allowed))
+        return None

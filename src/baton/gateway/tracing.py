@@ -1,0 +1,95 @@
+"""Trace context at the edge: every request gets a span id, joined to the caller's trace when it sent one.
+
+By default the gateway only mints W3C ids (a few hundred nanoseconds) and forwards ``traceparent`` with its
+own span as the parent, so the upstream's spans hang under the gateway's; the ids appear in the access log.
+When an OpenTelemetry SDK ``TracerProvider`` is installed (``OTEL_EXPORTER_OTLP_ENDPOINT`` set for the
+process, or the control plane configured one), real spans are recorded and exported as well.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+_rng = random.Random()
+
+
+def parse_traceparent(value: bytes | None) -> tuple[str, str, str] | None:
+    """``(trace_id, parent_span_id, flags)`` from a valid ``traceparent`` header."""
+    if value is None or len(value) < 55:
+        return None
+    try:
+        text = value.decode("ascii").strip().lower()
+    except UnicodeDecodeError:
+        return None
+    parts = text.split("-")
+    if len(parts) < 4 or len(parts[1]) != 32 or len(parts[2]) != 16 or len(parts[3]) != 2 or parts[0] == "ff":
+        return None
+    if parts[1] == "0" * 32 or parts[2] == "0" * 16:
+        return None
+    try:
+        int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+    except ValueError:
+        return None
+    return parts[1], parts[2], parts[3]
+
+
+class EdgeSpan:
+    """The gateway's span for one request."""
+
+    __slots__ = ("otel", "parent_id", "span_id", "trace_id", "traceparent")
+
+    def __init__(self, trace_id: str, span_id: str, parent_id: str | None, flags: str, otel: Any = None) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_id = parent_id
+        self.traceparent = f"00-{trace_id}-{span_id}-{flags}".encode()
+        """What the upstream receives: the same trace, with this span as the parent."""
+        self.otel = otel
+
+    def end(self, status: int, attributes: dict[str, Any]) -> None:
+        """Finish the span (exports it when OpenTelemetry is recording)."""
+        span = self.otel
+        if span is not None:
+            span.set_attributes(attributes)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            span.end()
+
+
+class EdgeTracer:
+    """Starts :class:`EdgeSpan` objects: cheap ids by default, real OpenTelemetry spans when an SDK is set."""
+
+    def __init__(self, *, use_otel: bool | None = None) -> None:
+        if use_otel is None:
+            provider = trace.get_tracer_provider()
+            use_otel = type(provider).__module__.startswith("opentelemetry.sdk")
+        self._tracer = trace.get_tracer("baton.gateway") if use_otel else None
+
+    def start(self, incoming: bytes | None, name: str) -> EdgeSpan:
+        """A span joined to ``incoming`` (a ``traceparent`` header) or starting a new trace."""
+        parent = parse_traceparent(incoming)
+        if self._tracer is None:
+            span_id = f"{_rng.getrandbits(64):016x}"
+            if parent is not None:
+                return EdgeSpan(parent[0], span_id, parent[1], parent[2])
+            return EdgeSpan(f"{_rng.getrandbits(128):032x}", span_id, None, "01")
+        context = None
+        if parent is not None:
+            remote = SpanContext(
+                int(parent[0], 16), int(parent[1], 16), is_remote=True, trace_flags=TraceFlags(int(parent[2], 16))
+            )
+            context = trace.set_span_in_context(NonRecordingSpan(remote))
+        span = self._tracer.start_span(name, context=context, kind=SpanKind.SERVER, start_time=time.time_ns())
+        ctx = span.get_span_context()
+        return EdgeSpan(
+            f"{ctx.trace_id:032x}",
+            f"{ctx.span_id:016x}",
+            parent[1] if parent else None,
+            f"{int(ctx.trace_flags):02x}",
+            otel=span,
+        )
