@@ -1,0 +1,165 @@
+"""The control plane HTTP API (FastAPI, ``127.0.0.1:7700``): what the CLI and the dashboard use.
+
+Every route needs ``Authorization: Bearer <token>`` with the token from ``.baton/admin-token``. Errors are
+``application/problem+json``.
+
+=========================================  ==================================================
+``GET  /v1/system``                        name, manifest, URLs (control, gateway, NATS, each service's docs)
+``GET  /v1/services``                      per service: wanted and ready replicas, version, dependencies
+``GET  /v1/instances``                     per instance: pid, port, state, ready, restarts, uptime, version
+``GET  /v1/instances/{id}/logs?tail=N``    last lines of an instance's log
+``POST /v1/services/{name}/scale``         ``{"replicas": N}``: live, no restart of the others
+``POST /v1/services/{name}/restart``       rolling restart, one replica at a time (re-reads the manifest)
+``POST /v1/shutdown``                      stop every instance gracefully, then the control plane
+=========================================  ==================================================
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from baton.control.logtail import tail_lines
+from baton.errors import BatonError, ControlError, ManifestError, SecurityError
+from baton.kit.problems import problem_response, problem_type
+
+if TYPE_CHECKING:
+    from baton.control.daemon import Daemon
+
+log = logging.getLogger("baton.control.api")
+
+
+class ScaleRequest(BaseModel):
+    """Body of ``POST /v1/services/{name}/scale``."""
+
+    replicas: int = Field(ge=0, le=64)
+
+
+async def require_admin(request: Request) -> None:
+    """Dependency: the request carries the admin bearer token.
+
+    Raises:
+        SecurityError: missing or wrong token.
+    """
+    expected: str = request.app.state.token
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise SecurityError("missing or wrong admin token; it is in .baton/admin-token")
+
+
+def create_app(daemon: Daemon) -> FastAPI:
+    """The API app of ``daemon``."""
+    app = FastAPI(
+        title="Baton control plane",
+        version="1",
+        dependencies=[Depends(require_admin)],
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.token = daemon.token
+    app.state.daemon = daemon
+    app.add_exception_handler(BatonError, _problem)  # type: ignore[arg-type]
+
+    @app.get("/v1/system")
+    async def system() -> dict[str, Any]:
+        """The system: name, manifest path, home, pid and URLs."""
+        return daemon.system_view()
+
+    @app.get("/v1/services")
+    async def services() -> list[dict[str, Any]]:
+        """Per-service summary."""
+        return daemon.supervisor.services_view()
+
+    @app.get("/v1/instances")
+    async def instances() -> list[dict[str, Any]]:
+        """Every instance with its state (for ``baton ps`` and the dashboard)."""
+        return daemon.supervisor.views()
+
+    @app.get("/v1/instances/{instance_id}/logs")
+    async def logs(instance_id: str, tail: int = 100) -> dict[str, Any]:
+        """The last ``tail`` lines of an instance's log."""
+        path = daemon.home.log_file(instance_id)
+        if path.parent != daemon.home.logs or not path.exists():
+            raise ControlError(f"no log for instance '{instance_id}'")
+        return {"instance": instance_id, "lines": tail_lines(path, min(max(tail, 1), 5000))}
+
+    @app.post("/v1/services/{name}/scale")
+    async def scale(name: str, body: ScaleRequest) -> dict[str, Any]:
+        """Scale ``name`` to ``replicas`` live; answers once new replicas are ready."""
+        _known(daemon, name)
+        await daemon.supervisor.scale(name, body.replicas)
+        return {"service": name, "replicas": body.replicas, "instances": _of(daemon, name)}
+
+    @app.post("/v1/services/{name}/restart")
+    async def restart(name: str) -> dict[str, Any]:
+        """Rolling restart of ``name`` with its spec re-read from the manifest."""
+        _known(daemon, name)
+        spec = daemon.reload_manifest().services.get(name)
+        await daemon.supervisor.restart(name, spec=spec)
+        return {"service": name, "instances": _of(daemon, name)}
+
+    @app.post("/v1/shutdown")
+    async def shutdown() -> dict[str, Any]:
+        """Stop every instance gracefully (drain, SIGTERM, SIGKILL after the timeout), then exit."""
+        stopped = len(daemon.supervisor.views())
+        await daemon.shutdown()
+        return {"stopped": stopped}
+
+    for router_module in _optional_routers():
+        app.include_router(router_module)
+    return app
+
+
+def _optional_routers() -> list[Any]:
+    """Routers of other building blocks, mounted when present (config + secrets)."""
+    routers = []
+    try:
+        from baton.control.api_config import router as config_router
+    except ImportError:  # not installed in this build
+        pass
+    else:
+        routers.append(config_router)
+    return routers
+
+
+def _known(daemon: Daemon, name: str) -> None:
+    if name not in daemon.supervisor.manifest.services:
+        raise _NotFound(f"unknown service '{name}'")
+
+
+def _of(daemon: Daemon, name: str) -> list[dict[str, Any]]:
+    return [view for view in daemon.supervisor.views() if view["service"] == name]
+
+
+class _NotFound(ControlError):
+    status = 404
+    title = "Not found"
+
+
+def _status(exc: BatonError) -> int:
+    if isinstance(exc, SecurityError | _NotFound):
+        return exc.status
+    if isinstance(exc, ManifestError):
+        return 422
+    if isinstance(exc, ControlError):
+        return 409
+    return exc.status
+
+
+async def _problem(request: Request, exc: BatonError) -> Response:
+    status = _status(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem_response(
+        status,
+        headers=headers,
+        type=problem_type(type(exc)),
+        title=exc.title,
+        detail=exc.message,
+        instance=request.url.path,
+    )

@@ -1,0 +1,285 @@
+"""The control plane daemon: embedded NATS, the supervisor and the API in one long-lived process.
+
+Run with ``python -m baton.control -f baton.yaml`` (``baton up`` does it, detached). Exits:
+
+* ``POST /v1/shutdown`` (``baton down``): every instance is stopped gracefully, then NATS, then the daemon;
+* SIGTERM / SIGINT: the daemon alone exits; instances and NATS keep running (they live in their own
+  sessions) and the next daemon re-adopts them from ``state.json``;
+* ``kill -9``: same as above, minus the final state write (which is why adoption also sweeps for strays).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import uvicorn
+
+from baton.control.home import DEFAULT_CONTROL_PORT, DEFAULT_PORT_BASE, DaemonInfo, Home, resolve_home
+from baton.control.launch import LaunchContext, local_secrets
+from baton.control.manifest import Manifest, load_manifest
+from baton.control.process import InstanceProcess
+from baton.control.rotation import Rotation
+from baton.control.state import ProcessRecord, StateFile
+from baton.control.supervisor import Supervisor, SupervisorOptions
+from baton.errors import BrokerUnavailable, ControlError
+from baton.events.server import DEFAULT_MONITOR_PORT, DEFAULT_PORT, EmbeddedNats, NatsServerConfig
+
+log = logging.getLogger("baton.control.daemon")
+
+GATEWAY_PORT = 7780
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    """Where the daemon listens and what it runs. Tests pass free ports."""
+
+    manifest: Path
+    home: Path | None = None
+    """Data directory; default ``$BATON_HOME`` or ``.baton`` beside the manifest."""
+    control_port: int = DEFAULT_CONTROL_PORT
+    port_base: int = DEFAULT_PORT_BASE
+    nats_port: int = DEFAULT_PORT
+    nats_monitor_port: int | None = DEFAULT_MONITOR_PORT
+    environment: str = "local"
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The daemon decides what a signal means (detach, not stop-the-system); uvicorn must not re-raise it.
+        yield
+
+
+class Daemon:
+    """One control plane process for one manifest and home."""
+
+    def __init__(self, options: DaemonOptions) -> None:
+        self.options = options
+        self.manifest_path = options.manifest.resolve()
+        self.manifest: Manifest = load_manifest(self.manifest_path)
+        self.home = Home(options.home.resolve() if options.home else resolve_home(self.manifest_path))
+        self.token = ""
+        self.nats_url: str | None = None
+        self.supervisor: Supervisor
+        self._nats_server: EmbeddedNats | None = None
+        self._nats_client: Any = None
+        self._registry: Any = None
+        self._exit = asyncio.Event()
+        self._stop_system = False
+        self._started = time.time()
+
+    async def run(self) -> None:
+        """Serve until shutdown (stop everything) or a signal (detach).
+
+        Raises:
+            ControlError: another control plane already runs on this home.
+            BrokerUnavailable, ConfigError: NATS could not be started.
+        """
+        self.home.root.mkdir(parents=True, exist_ok=True)
+        with self._exclusive():
+            self.token = self.home.admin_token(create=True) or ""
+            await self._start_nats()
+            ctx = LaunchContext(
+                manifest=self.manifest,
+                manifest_dir=self.manifest_path.parent,
+                home=self.home.root,
+                nats_url=self.nats_url,
+                environment=self.options.environment,
+                control_url=f"http://127.0.0.1:{self.options.control_port}",
+            )
+            self.supervisor = Supervisor(
+                ctx,
+                home=self.home,
+                rotation=Rotation(self._registry),
+                options=SupervisorOptions(port_base=self.options.port_base),
+                secrets=local_secrets(self.home.root),
+            )
+            self.supervisor.nats = self._nats_record()
+            await self.supervisor.start()
+            await self._serve()
+
+    async def shutdown(self) -> None:
+        """Stop every instance gracefully; the daemon then stops NATS and exits."""
+        self._stop_system = True
+        await self.supervisor.stop_all()
+        self._exit.set()
+
+    def detach(self) -> None:
+        """Exit without touching the instances (they keep serving; the next daemon re-adopts them)."""
+        self._exit.set()
+
+    def reload_manifest(self) -> Manifest:
+        """Re-read the manifest from disk (for rolling restarts that pick up a new version).
+
+        Raises:
+            ManifestError: the file is now invalid; nothing changes.
+        """
+        return load_manifest(self.manifest_path)
+
+    def system_view(self) -> dict[str, Any]:
+        """Name, paths and URLs of the running system."""
+        services: dict[str, str] = {}
+        for view in self.supervisor.views():
+            services.setdefault(view["service"], f"{view['url']}/docs")
+        urls: dict[str, Any] = {
+            "control": f"http://127.0.0.1:{self.options.control_port}",
+            "dashboard": f"http://127.0.0.1:{self.options.control_port}/",
+            "nats": self.nats_url,
+            "services": services,
+        }
+        gateway = self.manifest.services.get("gateway")
+        if gateway is not None:
+            urls["gateway"] = f"http://127.0.0.1:{gateway.port or GATEWAY_PORT}"
+        if self._nats_server is not None and self.options.nats_monitor_port:
+            urls["nats_monitor"] = f"http://127.0.0.1:{self.options.nats_monitor_port}"
+        return {
+            "name": self.manifest.name,
+            "manifest": str(self.manifest_path),
+            "home": str(self.home.root),
+            "pid": os.getpid(),
+            "started_at": self._started,
+            "urls": urls,
+        }
+
+    async def _serve(self) -> None:
+        from baton.control.api import create_app
+
+        app = create_app(self)
+        app.state.nats = self._nats_client
+        app.state.secrets = _secret_store(self.home.root)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.options.control_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        server = _Server(config)
+        serving = asyncio.create_task(server.serve(), name="control api")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.detach)
+        try:
+            while not server.started:
+                if serving.done():
+                    await serving
+                    raise ControlError(f"control API could not listen on port {self.options.control_port}")
+                await asyncio.sleep(0.02)
+            self.home.write_daemon(self._info())
+            log.info("control plane ready", extra={"url": f"http://127.0.0.1:{self.options.control_port}"})
+            await self._exit.wait()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            if self._stop_system:
+                await self.supervisor.stop_all()
+            else:
+                await self.supervisor.detach()
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await serving
+            await self._close_bus()
+            self.home.clear_daemon(os.getpid())
+
+    async def _start_nats(self) -> None:
+        bus = self.manifest.backends.bus
+        if bus != "embedded":
+            self.nats_url = bus
+        else:
+            config = NatsServerConfig(
+                store_dir=self.home.nats_store,
+                port=self.options.nats_port,
+                monitor_port=self.options.nats_monitor_port,
+            )
+            self._nats_server = EmbeddedNats(config, log_file=self.home.log_file("nats"))
+            await asyncio.to_thread(self._nats_server.start)
+            self.nats_url = self._nats_server.url
+        try:
+            import nats
+
+            self._nats_client = await nats.connect(
+                self.nats_url, connect_timeout=2, max_reconnect_attempts=-1, name="baton-control"
+            )
+        except Exception as exc:  # nats-py raises a variety of errors; translate at this boundary
+            raise BrokerUnavailable(f"cannot connect to NATS at {self.nats_url}: {exc}") from exc
+        if self.manifest.backends.discovery == "nats_kv":
+            try:
+                from baton.discovery.nats_kv import NatsKvRegistry
+            except ImportError:  # discovery not installed in this build: supervise without registering
+                return
+            self._registry = NatsKvRegistry(self._nats_client)
+
+    def _nats_record(self) -> ProcessRecord | None:
+        server = self._nats_server
+        if server is None:
+            return None
+        if server.pid is not None:
+            return ProcessRecord.of(server.pid)
+        # Reused a server on the port: it is ours if the state file says an earlier daemon started it.
+        saved = StateFile(self.home.state_file).load().nats
+        return saved if saved is not None and saved.alive() else None
+
+    async def _close_bus(self) -> None:
+        if self._registry is not None:
+            with contextlib.suppress(Exception):
+                await self._registry.aclose()
+        if self._nats_client is not None:
+            with contextlib.suppress(Exception):
+                await self._nats_client.close()
+        if not self._stop_system:
+            return
+        if self._nats_server is not None and self._nats_server.pid is not None:
+            await asyncio.to_thread(self._nats_server.stop)
+        elif self.supervisor.nats is not None:
+            adopted = InstanceProcess.adopt(self.supervisor.nats)
+            if adopted is not None:
+                await adopted.stop(10.0)
+        self.supervisor.nats = None
+        self.supervisor.save()
+
+    def _info(self) -> DaemonInfo:
+        return DaemonInfo(
+            pid=os.getpid(),
+            create_time=psutil.Process().create_time(),
+            control_port=self.options.control_port,
+            port_base=self.options.port_base,
+            nats_url=self.nats_url or "",
+            nats_monitor_port=self.options.nats_monitor_port if self._nats_server else None,
+            manifest=str(self.manifest_path),
+        )
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        lock_path = self.home.root / "daemon.lock"
+        with open(lock_path, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                info = self.home.read_daemon()
+                where = f" (pid {info.pid}, {info.url})" if info else ""
+                raise ControlError(f"a control plane already runs for {self.home.root}{where}") from None
+            yield
+
+
+def _secret_store(home: Path) -> Any:
+    try:
+        from baton.security.secrets import LocalSecretStore
+    except ImportError:
+        return None
+    try:
+        return LocalSecretStore.open(home)
+    except Exception as exc:  # a broken key file must not keep the control plane down
+        log.error("secret store unavailable: %s", exc)
+        return None

@@ -1,0 +1,142 @@
+"""The manifest's system-wide sections: backends, routes, events, sagas, SLOs and rollouts.
+
+These shapes are what the gateway, event runtime, saga engine, telemetry and rollout controller read. They are
+typed (so a typo is caught with its line) and carry sensible defaults; each building block deepens its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from baton.control.manifest.types import Duration, Name, Section
+
+
+class Backends(Section):
+    """Which engines the system runs on: embedded defaults on one machine, real clusters at scale."""
+
+    bus: str = "embedded"
+    """``embedded`` (a NATS JetStream server started by the control plane) or a ``nats://`` URL."""
+    db: str = "sqlite"
+    """``sqlite`` (one file per service under ``.baton/data``) or a ``postgresql://`` URL."""
+    discovery: Literal["nats_kv", "static", "dns"] = "nats_kv"
+    """Discovery backend the instances and the control plane register with."""
+
+    @field_validator("bus")
+    @classmethod
+    def _bus(cls, value: str) -> str:
+        if value == "embedded" or value.startswith(("nats://", "tls://")):
+            return value
+        raise ValueError("must be 'embedded' or a nats:// URL")
+
+    @field_validator("db")
+    @classmethod
+    def _db(cls, value: str) -> str:
+        if value == "sqlite" or value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+            return value
+        raise ValueError("must be 'sqlite' or a postgresql:// URL")
+
+
+class RouteSpec(Section):
+    """One gateway route: a path prefix (and API version) served by a service."""
+
+    prefix: str = Field(pattern=r"^/")
+    """Path prefix, e.g. ``/api/catalog``."""
+    service: Name
+    """Service receiving the traffic."""
+    version: str | None = None
+    """API version segment, e.g. ``v1``."""
+    methods: list[str] = Field(default_factory=list)
+    """Allowed methods; empty means all."""
+    strip_prefix: bool = False
+    """Remove ``prefix`` before forwarding."""
+    auth: Literal["none", "jwt"] = "none"
+    """Authentication required at the edge."""
+    scopes: list[str] = Field(default_factory=list)
+    """Scopes the token must carry."""
+    roles: list[str] = Field(default_factory=list)
+    """Roles the token must carry (any of)."""
+    rate_limit: str | None = None
+    """Rate limit in ``limits`` notation, e.g. ``100/minute``."""
+    cache: bool = False
+    """Cache GET answers with ETag."""
+    timeout: Duration | None = None
+    """Upstream deadline for the route."""
+    split: dict[str, int] = Field(default_factory=dict)
+    """Weighted split by service version (``{v1: 90, v2: 10}``); empty means no split."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Further gateway policy options, validated by the gateway."""
+
+
+class EventStreamSpec(Section):
+    """One JetStream stream (one per bounded context) and who publishes and subscribes to it."""
+
+    subjects: list[str] = Field(min_length=1)
+    """Subjects captured by the stream, e.g. ``shop.catalog.>``."""
+    publisher: Name | None = None
+    """The service owning the stream."""
+    subscribers: list[Name] = Field(default_factory=list)
+    """Services with a durable consumer on the stream."""
+    max_deliver: int = Field(default=5, ge=1)
+    """Deliveries before a message goes to the dead-letter stream."""
+    max_age: Duration = 7 * 86400.0
+    """How long messages are kept."""
+
+
+class SagaStepSpec(Section):
+    """One saga step: an action on a service and the compensation that undoes it."""
+
+    name: str
+    service: Name
+    action: str | None = None
+    compensation: str | None = None
+
+
+class SagaSpec(Section):
+    """A saga declared in the manifest (its code lives in the orchestrating service)."""
+
+    orchestrator: Name
+    """Service running the orchestrator."""
+    steps: list[SagaStepSpec] = Field(default_factory=list)
+    timeout: Duration = 300.0
+    """Seconds before a running saga is compensated."""
+
+
+class SloSpec(Section):
+    """A service level objective, evaluated with multi-window multi-burn-rate alerts."""
+
+    name: str
+    service: Name
+    sli: Literal["availability", "latency"] = "availability"
+    objective: float = Field(default=99.9, gt=0, lt=100)
+    """Target percentage of good events."""
+    threshold: Duration | None = None
+    """Latency SLIs: a request is good when faster than this."""
+    route: str | None = None
+    """Restrict the SLI to one route."""
+    window: Duration = 30 * 86400.0
+    """Compliance window."""
+    runbook: str | None = None
+    """Link shown on incidents."""
+
+
+class RolloutSpec(Section):
+    """How new versions of a service are delivered."""
+
+    strategy: Literal["rolling", "canary", "blue_green"] = "rolling"
+    steps: list[int] = Field(default_factory=lambda: [5, 10, 25, 50, 100])
+    """Canary traffic percentages."""
+    interval: Duration = 30.0
+    """Seconds each canary step is analysed."""
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    """Canary error rate above which it is rolled back."""
+    max_p99_ratio: float = Field(default=1.5, gt=0)
+    """Canary p99 / baseline p99 above which it is rolled back."""
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, value: list[int]) -> list[int]:
+        if any(not 0 < step <= 100 for step in value) or value != sorted(set(value)):
+            raise ValueError("steps must be increasing percentages between 1 and 100")
+        return value

@@ -1,0 +1,129 @@
+"""Instance processes: launched as children, or adopted from the state file after a control-plane restart.
+
+Instances run in their own session (``start_new_session=True``) so they survive the control plane, and are
+signalled as a process group so a ``command:`` wrapper (a shell script, ``uv run``…) never leaves its child
+behind. A child is reaped through ``Popen.poll``; an adopted process is watched through psutil with its
+create time, because it is not our child any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import psutil
+
+from baton.control.state import ProcessRecord
+
+
+class InstanceProcess:
+    """One OS process of an instance, whether we launched it or adopted it."""
+
+    def __init__(self, record: ProcessRecord, *, child: subprocess.Popen[bytes] | None = None) -> None:
+        self.record = record
+        self._child = child
+
+    @property
+    def pid(self) -> int:
+        """Process id."""
+        return self.record.pid
+
+    @property
+    def adopted(self) -> bool:
+        """Whether the process was started by an earlier control plane."""
+        return self._child is None
+
+    @classmethod
+    def launch(cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_file: Path) -> InstanceProcess:
+        """Start ``argv`` in its own session with stdout and stderr appended to ``log_file``.
+
+        Raises:
+            OSError: the executable cannot be started.
+        """
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "ab") as log:
+            child = subprocess.Popen(
+                list(argv),
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            record = ProcessRecord.of(child.pid)
+        except psutil.NoSuchProcess:
+            # Exited before we could look at it: keep a record that can never match a live process.
+            record = ProcessRecord(child.pid, 0.0)
+        return cls(record, child=child)
+
+    @classmethod
+    def adopt(cls, record: ProcessRecord) -> InstanceProcess | None:
+        """Watch an already running process; ``None`` when it is gone (or the pid now belongs to another)."""
+        return cls(record) if record.alive() else None
+
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        if self._child is not None:
+            return self._child.poll() is None
+        return self.record.alive()
+
+    @property
+    def exit_code(self) -> int | None:
+        """Exit status once a launched process ended (negative: killed by that signal); unknown if adopted."""
+        return self._child.poll() if self._child is not None else None
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the instance's process group (or just the process if it leads none)."""
+        if not self.alive():
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if _leads_group(self.pid):
+                os.killpg(self.pid, sig)
+            else:
+                os.kill(self.pid, sig)
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the process to end; whether it did."""
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while self.alive():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.1)
+        return True
+
+    async def stop(self, timeout: float) -> None:
+        """SIGTERM (the kit drains), then SIGKILL after ``timeout`` seconds; returns once it is gone."""
+        self.signal(signal.SIGTERM)
+        if await self.wait(timeout):
+            self._kill_leftovers()
+            return
+        self.signal(signal.SIGKILL)
+        await self.wait(5.0)
+        self._kill_leftovers()
+
+    def kill(self) -> None:
+        """SIGKILL the process group at once."""
+        self.signal(signal.SIGKILL)
+
+    def _kill_leftovers(self) -> None:
+        # The leader is gone but a child it spawned may still hold the group: no orphans.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+
+
+def _leads_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return False

@@ -1,0 +1,44 @@
+"""Rotation: the supervisor's view of discovery. Ready instances are registered, unready ones are not.
+
+Discovery is the client engineer's :class:`~baton.discovery.base.Registry` (NATS KV by default). A registry
+outage must never stop supervision, so failures are logged and the next readiness change tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from baton.discovery.base import Instance, Registry
+
+log = logging.getLogger("baton.control.rotation")
+
+
+class Rotation:
+    """Registers ready instances with a :class:`Registry` (or only remembers them when there is none)."""
+
+    def __init__(self, registry: Registry | None = None) -> None:
+        self.registry = registry
+        self.members: dict[str, Instance] = {}
+        """Instances currently in rotation, by id."""
+
+    async def add(self, instance: Instance) -> None:
+        """Put ``instance`` in rotation."""
+        self.members[instance.id] = instance
+        if self.registry is not None:
+            try:
+                await self.registry.register(instance)
+            except Exception as exc:  # a foreign backend error must not kill the supervisor
+                log.warning("cannot register %s: %s", instance.id, exc)
+
+    async def remove(self, instance: Instance) -> None:
+        """Take ``instance`` out of rotation."""
+        self.members.pop(instance.id, None)
+        if self.registry is not None:
+            try:
+                await self.registry.deregister(instance)
+            except Exception as exc:  # same as above
+                log.warning("cannot deregister %s: %s", instance.id, exc)
+
+    def ready(self, service: str) -> list[Instance]:
+        """Instances of ``service`` in rotation."""
+        return [i for i in self.members.values() if i.service == service]

@@ -1,0 +1,339 @@
+"""The supervisor: the system's replicas as processes, in dependency order, kept alive and in rotation.
+
+It owns one :class:`~baton.control.instance.InstanceSlot` per replica and the tasks that bring services up.
+A service starts once each of its dependencies has a ready instance; independent services start in parallel.
+``scale`` and rolling ``restart`` add the new replica and wait until it is ready before gracefully stopping
+an old one, so callers watching discovery always have somewhere to go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from baton.control.adoption import adopt_instances, kill_strays
+from baton.control.backoff import RestartPolicy
+from baton.control.home import DEFAULT_PORT_BASE, Home
+from baton.control.instance import InstanceSlot, SlotState
+from baton.control.launch import LaunchContext, SecretsSource, argv_for, cwd_for, environment_for
+from baton.control.manifest import Manifest, ServiceSpec
+from baton.control.probe import HttpProber, Prober
+from baton.control.process import InstanceProcess
+from baton.control.rotation import Rotation
+from baton.control.state import InstanceRecord, ProcessRecord, ScaleOverride, StateFile, SupervisorState
+from baton.errors import ControlError
+
+log = logging.getLogger("baton.control.supervisor")
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorOptions:
+    """Knobs of the supervisor (tests shrink the ports and timeouts)."""
+
+    port_base: int = DEFAULT_PORT_BASE
+    """First port handed to instances without a fixed port."""
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    ready_timeout: float = 60.0
+    """Seconds a replica added by ``scale``/``restart`` gets to become ready before the operation fails."""
+
+
+class Supervisor:
+    """Runs the services of a manifest as supervised processes."""
+
+    def __init__(
+        self,
+        ctx: LaunchContext,
+        *,
+        home: Home,
+        rotation: Rotation | None = None,
+        options: SupervisorOptions | None = None,
+        prober: Prober | None = None,
+        secrets: SecretsSource | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.home = home
+        self.rotation = rotation or Rotation()
+        self.options = options or SupervisorOptions()
+        self.slots: dict[str, list[InstanceSlot]] = {name: [] for name in ctx.manifest.services}
+        self.nats: ProcessRecord | None = None
+        """The embedded NATS process, persisted so ``down`` can stop it after a control-plane crash."""
+        self._prober = prober or HttpProber()
+        self._owns_prober = prober is None
+        self._secrets = secrets
+        self._state_file = StateFile(home.state_file)
+        self._overrides: dict[str, ScaleOverride] = {}
+        self._locks = {name: asyncio.Lock() for name in ctx.manifest.services}
+        self._started = {name: asyncio.Event() for name in ctx.manifest.services}
+        self._serving = {name: asyncio.Event() for name in ctx.manifest.services}
+        self._bring_up: list[asyncio.Task[None]] = []
+        self._saved: object = None
+
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest being run."""
+        return self.ctx.manifest
+
+    def desired(self, service: str) -> int:
+        """Replicas wanted for ``service``: a live ``scale`` wins until the manifest's own count changes."""
+        spec = self.manifest.services[service]
+        override = self._overrides.get(service)
+        if override is not None and override.manifest_replicas == spec.replicas:
+            return override.replicas
+        return spec.replicas
+
+    async def start(self) -> None:
+        """Re-adopt what still runs from the state file, drop strays, then bring every service up."""
+        saved = self._state_file.load()
+        self._overrides = dict(saved.scale)
+        adopted = await adopt_instances(saved, self.manifest, self._new_slot)
+        for slot, process in adopted:
+            self.slots[slot.service].append(slot)
+            slot.start(process)
+        known = {slot.process.pid for slot in self._all() if slot.process is not None}
+        await kill_strays(self.home.root, keep=known)
+        for service in self.slots:
+            surplus = self._active(service)[self.desired(service) :]
+            await self._stop_slots(service, surplus)
+        self.save()
+        for service in self.manifest.services:
+            self._fill(service)
+            self._bring_up.append(asyncio.create_task(self._bring_up_service(service), name=f"up {service}"))
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Wait until every wanted replica is ready; whether that happened within ``timeout`` seconds."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                for slot in list(self._all()):
+                    await slot.wait_ready(timeout)
+        return all(slot.ready for slot in self._all())
+
+    async def scale(self, service: str, replicas: int) -> None:
+        """Run ``replicas`` instances of ``service``, live; new ones are ready before this returns.
+
+        Raises:
+            ControlError: unknown service, invalid count, or a new replica did not become ready.
+        """
+        spec = self._spec(service)
+        if replicas < 0 or replicas > 64:
+            raise ControlError(f"replicas must be between 0 and 64, not {replicas}")
+        if spec.port is not None and replicas > 1:
+            raise ControlError(f"service '{service}' has a fixed port; it runs at most one replica")
+        async with self._locks[service]:
+            self._overrides[service] = ScaleOverride(replicas=replicas, manifest_replicas=spec.replicas)
+            active = self._active(service)
+            if replicas < len(active):
+                await self._stop_slots(service, active[replicas:])
+            added = self._fill(service)
+            if added and self._started[service].is_set():
+                for slot in added:
+                    slot.start()
+                await self._require_ready(added)
+            self.save()
+
+    async def restart(self, service: str, *, spec: ServiceSpec | None = None) -> None:
+        """Rolling restart of ``service`` (one replica at a time), optionally with a new ``spec``.
+
+        Raises:
+            ControlError: unknown service, or a new replica did not become ready (the old one keeps serving).
+        """
+        self._spec(service)
+        async with self._locks[service]:
+            if spec is not None:
+                self.ctx = _with_service(self.ctx, service, spec)
+            current = self._spec(service)
+            for old in list(self._active(service)):
+                if current.port is not None:
+                    # A fixed port cannot be shared: restart in place (a short gap is unavoidable).
+                    await self._stop_slots(service, [old])
+                    new = self._add_slot(service, port=current.port)
+                    new.start()
+                    await self._require_ready([new])
+                    continue
+                new = self._add_slot(service)
+                new.start()
+                try:
+                    await self._require_ready([new])
+                except ControlError:
+                    await self._stop_slots(service, [new])
+                    raise
+                await self._stop_slots(service, [old])
+            self.save()
+
+    async def stop_all(self) -> None:
+        """Stop every instance gracefully, dependents before their dependencies."""
+        await self._cancel_bring_up()
+        for layer in reversed(self.manifest.start_order()):
+            await asyncio.gather(*(self._stop_slots(name, list(self.slots[name])) for name in layer))
+        self.save()
+
+    async def detach(self) -> None:
+        """Stop supervising but leave every instance running; the next control plane re-adopts them."""
+        await self._cancel_bring_up()
+        await asyncio.gather(*(slot.detach() for slot in self._all()))
+        self.save()
+        if self._owns_prober and isinstance(self._prober, HttpProber):
+            await self._prober.aclose()
+
+    def views(self) -> list[dict[str, Any]]:
+        """JSON views of every instance, in service then index order."""
+        return [slot.view() for name in self.slots for slot in sorted(self.slots[name], key=lambda s: s.index)]
+
+    def services_view(self) -> list[dict[str, Any]]:
+        """Per-service summary: wanted and ready replicas, dependencies, version."""
+        return [
+            {
+                "service": name,
+                "replicas": self.desired(name),
+                "ready": sum(1 for s in self.slots[name] if s.ready),
+                "version": spec.version,
+                "depends_on": list(spec.depends_on),
+                "port": spec.port,
+            }
+            for name, spec in self.manifest.services.items()
+        ]
+
+    async def _bring_up_service(self, service: str) -> None:
+        for dep in self._spec(service).depends_on:
+            await self._serving[dep].wait()
+        async with self._locks[service]:
+            self._started[service].set()
+            for slot in self._active(service):
+                slot.start()
+
+    async def _require_ready(self, slots: list[InstanceSlot]) -> None:
+        timeout = self.options.ready_timeout
+        results = await asyncio.gather(*(slot.wait_ready(timeout) for slot in slots))
+        late = [slot.id for slot, ok in zip(slots, results, strict=True) if not ok]
+        if late:
+            raise ControlError(f"{', '.join(late)} did not become ready within {timeout:g}s; see `baton logs`")
+
+    def _fill(self, service: str) -> list[InstanceSlot]:
+        spec = self._spec(service)
+        added = []
+        while len(self._active(service)) < self.desired(service):
+            added.append(self._add_slot(service, port=spec.port))
+        return added
+
+    def _add_slot(self, service: str, *, port: int | None = None) -> InstanceSlot:
+        used = {slot.index for slot in self.slots[service]}
+        index = next(i for i in range(1, len(used) + 2) if i not in used)
+        slot = self._new_slot(service, index, port if port is not None else self._free_port())
+        self.slots[service].append(slot)
+        return slot
+
+    def _new_slot(self, service: str, index: int, port: int) -> InstanceSlot:
+        return InstanceSlot(
+            service=service,
+            index=index,
+            port=port,
+            spec=self._spec(service),
+            launcher=self._launch,
+            prober=self._prober,
+            rotation=self.rotation,
+            policy=self.options.restart,
+            on_change=self._changed,
+        )
+
+    def _launch(self, slot: InstanceSlot) -> InstanceProcess:
+        spec = self._spec(slot.service)
+        slot.spec, slot.version = spec, spec.version
+        env = environment_for(
+            self.ctx, service=slot.service, instance=slot.id, port=slot.port, spec=spec, secrets=self._secrets
+        )
+        return InstanceProcess.launch(
+            argv_for(spec), env=env, cwd=cwd_for(spec, self.ctx), log_file=self.home.log_file(slot.id)
+        )
+
+    async def _stop_slots(self, service: str, slots: Iterable[InstanceSlot]) -> None:
+        victims = list(slots)
+        await asyncio.gather(*(slot.stop() for slot in victims))
+        self.slots[service] = [slot for slot in self.slots[service] if slot not in victims]
+        self._changed()
+
+    def _changed(self) -> None:
+        for name, slots in self.slots.items():
+            if any(slot.ready for slot in slots):
+                self._serving[name].set()
+        self.save(only_if_changed=True)
+
+    def save(self, *, only_if_changed: bool = False) -> None:
+        """Write ``state.json`` (skipped when ``only_if_changed`` and nothing persisted changed)."""
+        records = [
+            InstanceRecord(
+                id=slot.id,
+                service=slot.service,
+                index=slot.index,
+                port=slot.port,
+                version=slot.version,
+                pid=slot.process.pid,
+                create_time=slot.process.record.create_time,
+                restarts=slot.tracker.total,
+                started_at=slot.started_at,
+            )
+            for slot in self._all()
+            if slot.process is not None and slot.state is not SlotState.STOPPED
+        ]
+        state = SupervisorState(instances=records, nats=self.nats, scale=dict(self._overrides))
+        snapshot = state.to_json()
+        if only_if_changed and snapshot == self._saved:
+            return
+        self._state_file.save(state)
+        self._saved = snapshot
+
+    def _free_port(self) -> int:
+        taken = {slot.port for slot in self._all()}
+        taken |= {spec.port for spec in self.manifest.services.values() if spec.port is not None}
+        port = self.options.port_base
+        while port in taken or not _bindable(self.ctx.host, port):
+            port += 1
+        return port
+
+    def _active(self, service: str) -> list[InstanceSlot]:
+        alive = [s for s in self.slots[service] if s.state not in (SlotState.STOPPING, SlotState.STOPPED)]
+        return sorted(alive, key=lambda s: s.index)
+
+    def _all(self) -> list[InstanceSlot]:
+        return [slot for slots in self.slots.values() for slot in slots]
+
+    def _spec(self, service: str) -> ServiceSpec:
+        spec = self.manifest.services.get(service)
+        if spec is None:
+            known = ", ".join(sorted(self.manifest.services))
+            raise ControlError(f"unknown service '{service}' (services: {known})")
+        return spec
+
+    async def _cancel_bring_up(self) -> None:
+        tasks, self._bring_up = self._bring_up, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        # SO_REUSEADDR like uvicorn: a port in TIME_WAIT is usable by the instance, so it counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _with_service(ctx: LaunchContext, service: str, spec: ServiceSpec) -> LaunchContext:
+    services = {**ctx.manifest.services, service: spec}
+    manifest = ctx.manifest.model_copy(update={"services": services})
+    return LaunchContext(
+        manifest=manifest,
+        manifest_dir=ctx.manifest_dir,
+        home=ctx.home,
+        nats_url=ctx.nats_url,
+        environment=ctx.environment,
+        host=ctx.host,
+        control_url=ctx.control_url,
+    )
