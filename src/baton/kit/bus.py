@@ -19,12 +19,13 @@ CONNECT_TIMEOUT = 10.0
 _log = get_logger("baton.bus")
 
 
-async def connect_bus(url: str, *, name: str, timeout: float = CONNECT_TIMEOUT) -> NatsClient:
+async def connect_bus(url: str, *, name: str, timeout: float | None = None) -> NatsClient:
     """Connect to NATS at ``url`` as ``name``; once connected, the client reconnects forever by itself.
 
     Raises:
-        BrokerUnavailable: no connection within ``timeout`` seconds.
+        BrokerUnavailable: no connection within ``timeout`` seconds (default :data:`CONNECT_TIMEOUT`).
     """
+    timeout = CONNECT_TIMEOUT if timeout is None else timeout
 
     async def on_disconnected() -> None:
         _log.warning("bus disconnected", url=url)
@@ -55,7 +56,8 @@ async def connect_bus(url: str, *, name: str, timeout: float = CONNECT_TIMEOUT) 
             )
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         await client.close()
-        raise BrokerUnavailable(f"cannot connect to NATS at {url}: {exc or 'timed out'}") from exc
+        reason = "no connection within the timeout" if isinstance(exc, TimeoutError) else str(exc)
+        raise BrokerUnavailable(f"cannot connect to NATS at {url}: {reason or type(exc).__name__}") from exc
     _log.info("bus connected", url=url)
     return client
 

@@ -41,6 +41,19 @@ def route_template(scope: Scope) -> str | None:
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     if isinstance(path, str):
         return path
+    return _plain_route_template(scope)
+
+
+def _plain_route_template(scope: Scope) -> str | None:
+    # Plain Starlette routes (/docs, /openapi.json) record only their endpoint; find the route it belongs to.
+    endpoint = scope.get("endpoint")
+    router = scope.get("router")
+    if endpoint is None or router is None:
+        return None
+    for candidate in getattr(router, "routes", ()):
+        if getattr(candidate, "endpoint", None) is endpoint:
+            path = getattr(candidate, "path_format", None)
+            return path if isinstance(path, str) else None
     return None
 
 

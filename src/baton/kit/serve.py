@@ -11,6 +11,9 @@ On SIGTERM or SIGINT the instance shuts down gracefully, in this order:
 3. uvicorn stops accepting connections and lets in-flight requests finish (``BATON_SHUTDOWN_GRACE``);
 4. the lifespan ends: components ``stop()``, the NATS connection drains, the engine is disposed;
 5. the process exits 0. A second signal skips the waiting.
+
+If the instance cannot start (database, migrations or NATS failing) the process exits non-zero (uvicorn's
+startup-failure code 3) after logging why, so the supervisor restarts it with backoff.
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ def serve(service: Service, *, settings: InstanceSettings | None = None) -> bool
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry point; returns the exit code (0 after a clean shutdown, 1 if start failed)."""
+    """Command line entry point; returns the exit code (0 after a clean shutdown, 2 for a bad target)."""
     parser = argparse.ArgumentParser(prog="python -m baton.kit.serve", description=__doc__.splitlines()[0])
     parser.add_argument("target", help="the service to run, as module:attribute (apps.hello.service:service)")
     args = parser.parse_args(argv)

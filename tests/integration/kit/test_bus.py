@@ -60,3 +60,25 @@ async def _client_names(client: nats.NATS) -> list[str]:
     # The server's $SYS API is not enabled on the embedded server; ask the connection list instead.
     reply = await client.request("$SYS.REQ.SERVER.PING.CONNZ", b"{}", timeout=1)
     return [c.get("name", "") for c in orjson.loads(reply.data).get("data", {}).get("connections", [])]
+
+
+async def test_losing_the_broker_fails_the_bus_check_and_reconnecting_restores_it(nats_server, tmp_path: Path):
+    settings = InstanceSettings(home=tmp_path, nats_url=nats_server.url, instance="hello-bus-2")
+    async with service.running(settings):
+        transport = httpx.ASGITransport(app=service.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hello") as client:
+
+            async def bus_ok() -> bool | None:
+                checks = (await client.get("/readyz?verbose")).json()["checks"]
+                return {c["name"]: c["ok"] for c in checks}.get("bus")
+
+            assert await bus_ok() is True
+            nats_server.kill()
+
+            async def bus_down() -> bool:
+                response = await client.get("/readyz")
+                return response.status_code == 503 and "bus: not connected to NATS" in response.json()["detail"]
+
+            await wait_until(bus_down, timeout=10, message="/readyz reports the bus down")
+            nats_server.start()
+            await wait_until(bus_ok, timeout=15, message="the client reconnected by itself")

@@ -67,3 +67,10 @@ async def test_each_service_has_its_own_registry(serving):
         await client.get("/v1/items/1")
     assert first.metrics.registry is not second.metrics.registry
     assert second.metrics.render()[0].count(b'http_route="/v1/items/{item_id}"') == 0
+
+
+async def test_plain_starlette_routes_are_labelled_by_their_path_too(serving):
+    async with serving(_service()) as client:
+        assert (await client.get("/openapi.json")).status_code == 200
+        counts = await _samples(client, "http_server_request_duration_seconds_count")
+    assert [s.labels["http_route"] for s in counts] == ["/openapi.json"]

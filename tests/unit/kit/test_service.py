@@ -98,3 +98,23 @@ def test_load_service_explains_what_is_wrong(target, message):
 def test_serve_command_exits_2_on_a_bad_target(capsys):
     assert main(["baton.kit:Service"]) == 2
     assert "is not a baton.kit.Service" in capsys.readouterr().err
+
+
+async def test_an_unreachable_bus_fails_the_start_and_releases_the_database(instance_settings, monkeypatch):
+    from baton.errors import BrokerUnavailable
+    from baton.events.server import free_port
+    from baton.kit import Phase, bus
+    from baton.kit.bus import connect_bus
+
+    with pytest.raises(BrokerUnavailable, match="no connection within the timeout"):
+        await connect_bus(f"nats://127.0.0.1:{free_port()}", name="nobody", timeout=0.3)
+
+    service = Service("stranded")
+    settings = instance_settings.model_copy(update={"nats_url": f"nats://127.0.0.1:{free_port()}"})
+    monkeypatch.setattr(bus, "CONNECT_TIMEOUT", 0.3)
+    with pytest.raises(BrokerUnavailable):
+        async with service.running(settings):
+            pass
+    assert service.phase is Phase.STOPPED
+    assert service.runtime is not None
+    assert service.runtime.context.engine is None
