@@ -58,7 +58,11 @@ class Orchestrator:
         incidents: IncidentSink | None = None,
     ) -> None:
         self.store = store
-        self.definitions: Mapping[str, Saga] = MappingProxyType({saga.name: saga for saga in sagas})
+        declared = sorted(sagas, key=lambda saga: saga.version)
+        # New sagas start on the newest version of a name; a resumed saga runs on the version it started with
+        # when that is still registered (keep the old definition deployed until its sagas have finished).
+        self.definitions: Mapping[str, Saga] = MappingProxyType({saga.name: saga for saga in declared})
+        self._versions = {(saga.name, saga.version): saga for saga in declared}
         self.owner = owner or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.policy = policy
         self.compensation_retry = compensation_retry
@@ -226,6 +230,9 @@ class Orchestrator:
             # Retrying cannot help: the deployed definition does not fit this saga's log.
             self._broken.add(saga_id)
             logger.error("saga %s cannot be resumed: %s", saga_id, exc)
+            with contextlib.suppress(StoreError):
+                await self.store.release(saga_id, owner=self.owner)
+            self._held.discard(saga_id)
         except StoreError as exc:
             logger.warning("saga %s: store failed (%s); the sweeper will resume it", saga_id, exc)
         except Exception:
@@ -237,7 +244,7 @@ class Orchestrator:
     async def _run(self, saga_id: str) -> None:
         history = await self.store.history(saga_id)
         record = history.saga
-        definition = self.definitions.get(record.name)
+        definition = self._versions.get((record.name, record.version)) or self.definitions.get(record.name)
         if definition is None:
             raise NonDeterminismError(f"saga {saga_id}: no definition named {record.name!r} is registered")
         state = fold(definition, history.entries)
