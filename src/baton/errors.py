@@ -208,3 +208,17 @@ class IllegalStateTransition(BatonError):
     """Raised when a circuit breaker is asked for a transition its state machine forbids (CLOSED to HALF_OPEN)."""
 
     title = "Illegal circuit breaker transition"
+
+
+class Forbidden(SecurityError):
+    """Raised when the caller is authenticated but lacks the scope, role or identity an operation needs."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(BatonError):
+    """Raised when a resource does not exist *or* belongs to someone else (both answer the same 404)."""
+
+    status = 404
+    title = "Not found"

@@ -1,0 +1,111 @@
+"""Per-route authorization of callers by SPIFFE ID (never by hostname or address).
+
+The rules come from ``baton.yaml``, per service::
+
+    services:
+      inventory:
+        allow:                       # route prefix → services that may call it ("*": any Baton service)
+          /v1/reservations: [order]
+          /v1/stock: [order, catalog]
+
+The longest matching prefix decides; a path no rule matches is refused unless a ``default`` is given.
+Health and metrics paths are exempt (the TLS handshake still requires a valid certificate for them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from baton.security.responses import send_problem
+from baton.security.spiffe import ANY_SERVICE, SERVICE_PREFIX, spiffe_id
+
+DEFAULT_EXEMPT = ("/livez", "/readyz", "/metrics")
+"""Paths any authenticated peer may reach (probes and scrapes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRules:
+    """Route prefix → allowed SPIFFE IDs (``"*"``: any Baton service). Build from config with :meth:`from_services`."""
+
+    allow: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    default: frozenset[str] = frozenset()
+    """Who may call paths no prefix matches (empty: nobody)."""
+
+    @classmethod
+    def from_services(cls, allow: Mapping[str, Collection[str]], *, default: Collection[str] = ()) -> AccessRules:
+        """Rules from service names as written in ``baton.yaml`` (``{"/v1/stock": ["order"]}``).
+
+        Raises:
+            SecurityError: a name is not a valid service name.
+        """
+        return cls(allow={prefix: _identities(names) for prefix, names in allow.items()}, default=_identities(default))
+
+    def allowed(self, path: str, identity: str) -> bool:
+        """Whether ``identity`` may call ``path``."""
+        best: str | None = None
+        for prefix in self.allow:
+            if _matches(path, prefix) and (best is None or len(prefix) > len(best)):
+                best = prefix
+        permitted = self.default if best is None else self.allow[best]
+        return identity in permitted or (ANY_SERVICE in permitted and identity.startswith(SERVICE_PREFIX))
+
+
+class SpiffeAuthorization:
+    """ASGI middleware: 401 without a verified peer certificate, 403 when its SPIFFE ID is not allowed.
+
+    Needs the ``tls`` scope extension (:mod:`baton.security.mtls.asgi`); without it every request is 401,
+    so a listener accidentally left on plain HTTP fails closed.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        allow: AccessRules | Mapping[str, Collection[str]],
+        exempt: Collection[str] = DEFAULT_EXEMPT,
+    ) -> None:
+        self.app = app
+        self.rules = allow if isinstance(allow, AccessRules) else AccessRules.from_services(allow)
+        self.exempt = frozenset(exempt)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the caller, then pass the request on."""
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        tls = scope.get("extensions", {}).get("tls") or {}
+        identity = tls.get("spiffe_id")
+        if identity is None:
+            await send_problem(
+                scope,
+                send,
+                401,
+                error="PeerUnauthenticated",
+                title="Client certificate required",
+                detail="call this service over mutual TLS with a certificate from the Baton CA",
+            )
+            return
+        if not self.rules.allowed(scope["path"], identity):
+            await send_problem(
+                scope,
+                send,
+                403,
+                error="PeerForbidden",
+                title="Caller not allowed",
+                detail="this caller's identity is not in the route's allow list (baton.yaml: allow)",
+            )
+            return
+        scope.setdefault("state", {})["peer"] = identity
+        await self.app(scope, receive, send)
+
+
+def _identities(names: Collection[str]) -> frozenset[str]:
+    return frozenset(name if name == ANY_SERVICE or name.startswith("spiffe://") else spiffe_id(name) for name in names)
+
+
+def _matches(path: str, prefix: str) -> bool:
+    # "/v1/stock" covers "/v1/stock" and "/v1/stock/42" but not "/v1/stockpile".
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")

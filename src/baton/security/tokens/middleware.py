@@ -1,0 +1,85 @@
+"""``ServiceTokenAuth``: the ASGI middleware that makes a service accept only verified service tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from baton.errors import SecurityError
+from baton.security.responses import send_problem
+from baton.security.spiffe import spiffe_id
+from baton.security.tokens.verifier import TokenVerifier
+
+DEFAULT_EXEMPT = ("/livez", "/readyz", "/metrics")
+"""Paths reachable without a token (probes and scrapes)."""
+
+_CHALLENGE = [(b"www-authenticate", b'Bearer error="invalid_token"')]
+
+
+class ServiceTokenAuth:
+    """401 problem+json unless ``Authorization: Bearer <token>`` verifies; puts the principal in the scope.
+
+    The verified :class:`~baton.security.rbac.Principal` lands in ``scope["state"]["principal"]`` (so
+    ``request.state.principal`` in a route, and the :mod:`~baton.security.rbac` dependencies find it).
+
+    Args:
+        bind_to_peer: when the request came over mutual TLS, the token's subject must be the service whose
+            certificate opened the connection — a token lifted from one service is useless to another.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: TokenVerifier,
+        *,
+        exempt: Collection[str] = DEFAULT_EXEMPT,
+        bind_to_peer: bool = True,
+    ) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.exempt = frozenset(exempt)
+        self.bind_to_peer = bind_to_peer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Verify the bearer token, then pass the request on."""
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        token = _bearer(scope)
+        if token is None:
+            await self._refuse(scope, send, "Authentication required", "send a service token: Authorization: Bearer")
+            return
+        try:
+            verified = await self.verifier.verify(token)
+        except SecurityError:
+            await self._refuse(scope, send, "Invalid token", "the service token is invalid or expired; fetch a new one")
+            return
+        if self.bind_to_peer and not _matches_peer(scope, verified.principal.subject):
+            await self._refuse(scope, send, "Invalid token", "the service token was issued to another service")
+            return
+        scope.setdefault("state", {})["principal"] = verified.principal
+        await self.app(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, send: Send, title: str, detail: str) -> None:
+        await send_problem(scope, send, 401, error="InvalidToken", title=title, detail=detail, headers=_CHALLENGE)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None
+
+
+def _matches_peer(scope: Scope, subject: str) -> bool:
+    tls = scope.get("extensions", {}).get("tls")
+    peer: str | None = tls.get("spiffe_id") if tls else None
+    if peer is None:
+        return True  # plain HTTP (local development, tests): nothing to bind to
+    try:
+        return spiffe_id(subject) == peer
+    except SecurityError:
+        return False
