@@ -14,13 +14,16 @@
 
 What every service gets: ``/livez``, ``/readyz`` (``?verbose``), ``/metrics``, ``/docs``; correlation id,
 tracing, RED metrics, access log and problem+json errors (see :func:`baton.kit.middleware.kit_middleware`);
-its own database, migrated at start; one NATS connection when ``BATON_NATS_URL`` is set, with the event
-runtime; graceful shutdown (:mod:`baton.kit.runtime`).
+its own database, migrated at start; one NATS connection when ``BATON_NATS_URL`` is set, and with it the
+platform components — live config (``config``) and the event runtime (``events``: outbox relay, consumers
+for the service's handlers; it runs whether or not the service declared handlers, since any request may
+emit); graceful shutdown (:mod:`baton.kit.runtime`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -81,7 +84,7 @@ class Service:
             settings: the service's own pydantic-settings class (``HELLO_*``); read on first access.
             metadata: the service's tables (for tests and :func:`~baton.kit.migrator.write_revision`).
             migrations: the service's Alembic migration directory, applied at start.
-            version: the API version shown in the OpenAPI document (default: ``BATON_VERSION``).
+            version: the API version shown in the OpenAPI document (default: ``BATON_VERSION`` or "dev").
             dependencies: services this one cannot work without; each becomes a readiness check.
             dependency_check: how those are checked (default: :func:`~baton.kit.health.assume_available`).
         """
@@ -100,7 +103,7 @@ class Service:
 
         self.app = FastAPI(
             title=name,
-            version=version or "dev",
+            version=version or os.environ.get("BATON_VERSION", "dev"),
             lifespan=self._lifespan,
             middleware=kit_middleware(metrics=self.metrics),
             telemetry=_FASTAPI_TELEMETRY_OFF,
@@ -224,29 +227,41 @@ class Service:
             self.configure(settings)
         self._check_routes()
         instance = self.instance_settings
-        components = list(self._components)
-        if instance.nats_url and events_available():
-            runtime_component = self.events.runtime()
-            components.insert(0, runtime_component)
-            self.readiness.add(runtime_component.name, runtime_component.check)
+        platform = self._platform_components(instance)
+        for component in platform:
+            self.readiness.add(component.name, component.check)
         self.runtime = InstanceRuntime(
             service=self.name,
             settings=instance,
             migrations=self._migration_sources(),
-            components=components,
+            # Platform components first: settings are live and events flow before the service's own start.
+            components=[*platform, *self._components],
         )
-        await self.runtime.start()
-        ctx = self.runtime.context
-        if ctx.nats is not None:
-            self.readiness.add("bus", bus_check(ctx.nats))
-        else:
-            self.readiness.remove("bus")
-        self.app.state.baton_sessions = ctx.sessions
         try:
+            await self.runtime.start()
+            ctx = self.runtime.context
+            if ctx.nats is not None:
+                self.readiness.add("bus", bus_check(ctx.nats))
+            self.app.state.baton_sessions = ctx.sessions
             yield ctx
         finally:
             await self.runtime.stop()
             self.app.state.baton_sessions = None
+            # The next start (tests restart services) may run without a bus: forget this run's checks.
+            for name in ["bus", *(c.name for c in platform)]:
+                self.readiness.remove(name)
+
+    def _platform_components(self, instance: InstanceSettings) -> list[Component]:
+        """What the kit adds when the instance has a bus: live config, then the event runtime."""
+        if not instance.nats_url:
+            return []
+        components: list[Component] = []
+        live_config = _live_config_component(self)
+        if live_config is not None:
+            components.append(live_config)
+        if events_available():
+            components.append(self.events.runtime())
+        return components
 
     async def begin_shutdown(self) -> None:
         """First steps of graceful shutdown: readiness answers 503, components stop taking new work."""
@@ -291,6 +306,16 @@ class Service:
     async def _metrics_endpoint(self) -> Response:
         body, content_type = self.metrics.render()
         return Response(body, media_type=content_type)
+
+
+def _live_config_component(service: Service) -> Component | None:
+    # Imported late: live config reaches into the control plane's config store, which imports the kit.
+    try:
+        from baton.kit.live_config import LiveConfig
+    except ImportError:
+        return None
+    component: Component = LiveConfig(service)
+    return component
 
 
 def _walk(routes: Sequence[Any]) -> Iterator[Any]:
