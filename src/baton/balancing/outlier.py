@@ -57,6 +57,8 @@ class OutlierDetector:
         self._clock = clock
         self._on_eject = on_eject
         self._hosts: dict[str, _Host] = {}
+        self._last_return = 0.0
+        """When the last current ejection ends: before it nothing needs filtering (the common case)."""
 
     def is_ejected(self, instance: Instance) -> bool:
         """Whether ``instance`` is out of rotation right now."""
@@ -65,9 +67,9 @@ class OutlierDetector:
 
     def available(self, instances: Sequence[Instance]) -> Sequence[Instance]:
         """``instances`` minus the ejected ones (all of them if every one is ejected)."""
-        if not self._hosts:
-            return instances
         now = self._clock.now()
+        if now >= self._last_return:
+            return instances
         hosts = self._hosts
         kept = [i for i in instances if (h := hosts.get(i.id)) is None or h.ejected_until <= now]
         return kept or instances
@@ -93,6 +95,7 @@ class OutlierDetector:
         host.times_ejected += 1
         seconds = min(self.policy.base_ejection * host.times_ejected, self.policy.max_ejection)
         host.ejected_until = now + seconds
+        self._last_return = max(self._last_return, host.ejected_until)
         host.failures = 0
         if self._on_eject is not None:
             self._on_eject(instance, seconds)

@@ -45,32 +45,46 @@ class PeakEwma:
 
     def cost(self, instance: Instance) -> float:
         """Current cost of ``instance``: decayed latency average × (in flight + 1)."""
-        stats = self._get(instance)
-        now = self._clock.now()
-        ewma = stats.ewma * math.exp(-max(0.0, now - stats.stamp) / self._decay)
-        if ewma == 0.0 and stats.outstanding:
-            return PENALTY + stats.outstanding
+        return self._cost(self._get(instance), self._clock.now())
+
+    def _cost(self, stats: _Stats, now: float) -> float:
+        if stats.ewma == 0.0:
+            return PENALTY + stats.outstanding if stats.outstanding else 0.0
+        ewma = stats.ewma * math.exp((stats.stamp - now) / self._decay) if now > stats.stamp else stats.ewma
         return ewma * (stats.outstanding + 1)
 
     def pick(self, instances: Sequence[Instance]) -> Instance:
         """The cheaper of two distinct random candidates; counts the new call on it."""
         if len(instances) == 1:
             chosen = instances[0]
+            stats = self._get(chosen)
         else:
-            first, second = self._rng.sample(range(len(instances)), 2)
+            # Two distinct indexes from two uniform draws (cheaper than rng.sample on the hot path).
+            count = len(instances)
+            random = self._rng.random
+            first = int(random() * count)
+            second = int(random() * (count - 1))
+            if second >= first:
+                second += 1
             a, b = instances[first], instances[second]
-            chosen = a if self.cost(a) <= self.cost(b) else b
-        self._get(chosen).outstanding += 1
+            stats_a, stats_b = self._get(a), self._get(b)
+            now = self._clock.now()
+            if self._cost(stats_a, now) <= self._cost(stats_b, now):
+                chosen, stats = a, stats_a
+            else:
+                chosen, stats = b, stats_b
+        stats.outstanding += 1
         return chosen
 
     def done(self, instance: Instance, *, latency: float, failed: bool) -> None:
         """Fold ``latency`` into the instance's average (peaks replace it) and count the call as finished."""
         stats = self._get(instance)
-        stats.outstanding = max(0, stats.outstanding - 1)
+        if stats.outstanding:
+            stats.outstanding -= 1
         now = self._clock.now()
         if latency > stats.ewma:
             stats.ewma = latency
-        else:
-            weight = math.exp(-max(0.0, now - stats.stamp) / self._decay)
+        elif now > stats.stamp:
+            weight = math.exp((stats.stamp - now) / self._decay)
             stats.ewma = stats.ewma * weight + latency * (1.0 - weight)
         stats.stamp = now

@@ -8,18 +8,18 @@
 * ``baton_client_bulkhead_queue_depth{target}`` — calls waiting for a bulkhead slot.
 * ``baton_client_ejections_total{target,instance}`` — outlier ejections.
 
-The two gauges are read at scrape time from the live :class:`~baton.resilience.Resilience` registries, so
-the hot path pays nothing for them; counter children are cached per label set for the same reason.
+Everything is read at scrape time: counters are plain dict increments on the hot path (Prometheus client
+counters take a lock per ``inc``), the gauges come from the live :class:`~baton.resilience.Resilience`
+registries.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Iterator
-from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from baton.resilience.registry import Resilience
@@ -27,16 +27,33 @@ from baton.resilience.registry import Resilience
 _BY_REGISTRY: dict[int, ClientMetrics] = {}
 
 
-class _ResilienceCollector:
-    """Yields the breaker-state and bulkhead-depth gauges of every live Resilience registry."""
+class _Collector:
+    """Exports the client counters and the gauges of every live Resilience registry at scrape time."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: ClientMetrics) -> None:
+        self._metrics = metrics
         self.sources: weakref.WeakSet[Resilience] = weakref.WeakSet()
 
     def collect(self) -> Iterator[Metric]:
+        counts = self._metrics.counts
+        requests = CounterMetricFamily(
+            "baton_client_requests", "Logical client calls by outcome", labels=["target", "outcome"]
+        )
+        attempts = CounterMetricFamily(
+            "baton_client_attempts",
+            "Tries on the wire by outcome; kind=retry counts retries apart",
+            labels=["target", "outcome", "kind"],
+        )
+        ejections = CounterMetricFamily(
+            "baton_client_ejections", "Outlier ejections per instance", labels=["target", "instance"]
+        )
+        families = {"r": requests, "a": attempts, "e": ejections}
+        for key, value in list(counts.items()):
+            families[key[0]].add_metric(list(key[1:]), float(value))
         state = GaugeMetricFamily(
             "baton_client_breaker_state",
-            "Circuit breaker state per target (0 closed, 1 open, 2 half-open, ...)",
+            "Circuit breaker state per target (0 closed, 1 open, 2 half-open, 3 disabled, 4 forced open, "
+            "5 forced closed, 6 metrics only)",
             labels=["target"],
         )
         depth = GaugeMetricFamily(
@@ -48,32 +65,23 @@ class _ResilienceCollector:
                     state.add_metric([target.key], float(target.breaker.state))
                 if target.bulkhead is not None:
                     depth.add_metric([target.key], float(target.bulkhead.queue_depth))
-        yield state
-        yield depth
+        yield from (requests, attempts, ejections, state, depth)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
 
 
 class ClientMetrics:
-    """The client collectors registered on one ``CollectorRegistry``; get it with :meth:`on`."""
+    """The client metrics of one ``CollectorRegistry``; get it with :meth:`on`.
+
+    Counting is a dict increment (the event loop is single-threaded); Prometheus reads the totals at scrape.
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
-            "baton_client_requests", "Logical client calls by outcome", ["target", "outcome"], registry=registry
-        )
-        self.attempts = Counter(
-            "baton_client_attempts",
-            "Tries on the wire by outcome; kind=retry counts retries apart",
-            ["target", "outcome", "kind"],
-            registry=registry,
-        )
-        self.ejections = Counter(
-            "baton_client_ejections", "Outlier ejections per instance", ["target", "instance"], registry=registry
-        )
-        self._gauges = _ResilienceCollector()
-        registry.register(self._gauges)  # type: ignore[arg-type]
-        self._children: dict[tuple[str, ...], Any] = {}
+        self.counts: dict[tuple[str, ...], int] = {}
+        """Totals keyed by ``(kind, *labels)``; kind is ``r`` (requests), ``a`` (attempts), ``e`` (ejections)."""
+        self._collector = _Collector(self)
+        registry.register(self._collector)  # type: ignore[arg-type]
 
     @classmethod
     def on(cls, registry: CollectorRegistry | None = None) -> ClientMetrics:
@@ -86,27 +94,22 @@ class ClientMetrics:
 
     def watch(self, resilience: Resilience) -> None:
         """Export the gauges of ``resilience`` while it lives."""
-        self._gauges.sources.add(resilience)
+        self._collector.sources.add(resilience)
 
     def request(self, target: str, outcome: str) -> None:
         """Count one logical call."""
         key = ("r", target, outcome)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = self.requests.labels(target, outcome)
-        child.inc()
+        self.counts[key] = self.counts.get(key, 0) + 1
 
     def attempt(self, target: str, outcome: str, retry: bool) -> None:
         """Count one try on the wire."""
         key = ("a", target, outcome, "retry" if retry else "first")
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = self.attempts.labels(target, outcome, key[3])
-        child.inc()
+        self.counts[key] = self.counts.get(key, 0) + 1
 
     def ejection(self, target: str, instance: str) -> None:
         """Count one outlier ejection."""
-        self.ejections.labels(target, instance).inc()
+        key = ("e", target, instance)
+        self.counts[key] = self.counts.get(key, 0) + 1
 
 
 def outcome_of(status: int | None = None, error: BaseException | None = None) -> str:

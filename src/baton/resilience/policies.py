@@ -52,9 +52,11 @@ class BreakerPolicy:
 
     window_type: Literal["count", "time"] = "count"
     """``count``: the last ``window_size`` calls; ``time``: the calls of the last ``window_size`` seconds."""
-    window_size: int = 20
-    """Calls (count window) or seconds (time window)."""
-    minimum_calls: int = 10
+    window_size: int = 100
+    """Calls (count window) or seconds (time window). Large on purpose: when one replica dies with many calls
+    in flight they all fail at once; outlier ejection handles that replica, and a small window would open the
+    breaker for the whole target although the other replicas are fine."""
+    minimum_calls: int = 20
     """Calls needed in the window before rates are computed (below it the rates are -1 and never trip)."""
     failure_rate_threshold: float = 50.0
     """Percent; at or above it the breaker opens."""

@@ -43,21 +43,29 @@ def backoff(policy: RetryPolicy, retry: int, rng: random.Random | None = None) -
 
 
 class _SlidingCounter:
-    """A count over the last ``window`` seconds, in ``_BUCKETS`` buckets (so it forgets smoothly)."""
+    """A count over the last ``window`` seconds, in ``_BUCKETS`` buckets (so it forgets smoothly).
+
+    The hot path is one comparison and one increment: the bucket only changes when its slot has ended.
+    """
 
     def __init__(self, window: float, clock: Clock) -> None:
         self._width = window / _BUCKETS
         self._clock = clock
         self._counts = [0] * _BUCKETS
         self._slots = [-1] * _BUCKETS
+        self._index = 0
+        self._slot_end = -math.inf
 
-    def add(self, amount: int = 1) -> None:
-        slot = math.floor(self._clock.now() / self._width)
-        index = slot % _BUCKETS
-        if self._slots[index] != slot:
-            self._slots[index] = slot
-            self._counts[index] = 0
-        self._counts[index] += amount
+    def add(self) -> None:
+        now = self._clock.now()
+        if now >= self._slot_end:
+            slot = math.floor(now / self._width)
+            self._index = slot % _BUCKETS
+            self._slot_end = (slot + 1) * self._width
+            if self._slots[self._index] != slot:
+                self._slots[self._index] = slot
+                self._counts[self._index] = 0
+        self._counts[self._index] += 1
 
     def total(self) -> int:
         current = math.floor(self._clock.now() / self._width)

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from baton.resilience.clock import Clock
 
 
-@dataclass(frozen=True, slots=True)
-class WindowTotals:
-    """Aggregated outcomes currently inside a window."""
+class WindowTotals(NamedTuple):
+    """Aggregated outcomes currently inside a window (a tuple: built on every recorded call)."""
 
     calls: int = 0
     failed: int = 0

@@ -139,3 +139,29 @@ async def test_one_of_three_replicas_failing_is_ejected_and_success_stays_high()
     finally:
         for replica in replicas:
             await replica.stop()
+
+
+async def test_registration_component_in_nats_kv(nats_url: str) -> None:
+    from baton.discovery import RegistrationComponent
+    from baton.kit.component import InstanceContext
+    from baton.kit.settings import InstanceSettings
+
+    nc = await nats.connect(nats_url)
+    try:
+        settings = InstanceSettings(service="inventory", instance="inventory-9", port=8109)
+        ctx = InstanceContext(service="inventory", instance="inventory-9", settings=settings, nats=nc)
+        component = RegistrationComponent(ttl=1.0)
+        observer = NatsKvRegistry(nc, ttl=1.0)
+        await component.start(ctx)
+        await component.check()
+        assert ids(await observer.resolve("inventory")) == ["inventory-9"]
+        await component.mark_unready()  # readiness failed: out of rotation, process alive
+        assert await observer.resolve("inventory") == []
+        await component.mark_ready()
+        assert ids(await observer.resolve("inventory")) == ["inventory-9"]
+        await component.drain()
+        assert await observer.resolve("inventory") == []
+        await component.stop()
+        await component.stop()
+    finally:
+        await nc.close()

@@ -26,6 +26,9 @@ class DeadlineLayer:
         total = request.options.timeout
         if total is None and request.target.policy.timeout is not None:
             total = request.target.policy.timeout.total
-        with deadline.deadline_scope(total):
+        token = deadline.narrow(total)
+        try:
             deadline.check()
             return await self.next.handle(request)
+        finally:
+            deadline.restore(token)
