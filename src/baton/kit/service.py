@@ -205,10 +205,13 @@ class Service:
         """``async with service.transaction() as session:`` — committed at the end, rolled back on error."""
         return transaction(self.sessions)
 
-    async def session_dependency(self) -> AsyncIterator[AsyncSession]:
-        """FastAPI dependency: a session in a transaction committed before the response is sent."""
-        async with self.transaction() as session:
-            yield session
+    @property
+    def session_dependency(self) -> Any:
+        """``session: AsyncSession = service.session_dependency`` — same as annotating with :data:`SessionDep`.
+
+        Function-scoped, so the transaction commits when the endpoint returns, before the response is sent.
+        """
+        return Depends(_request_session, scope="function")
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

@@ -118,3 +118,24 @@ async def test_an_unreachable_bus_fails_the_start_and_releases_the_database(inst
     assert service.phase is Phase.STOPPED
     assert service.runtime is not None
     assert service.runtime.context.engine is None
+
+
+async def test_session_dependency_commits_before_the_response(serving):
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    service = Service("sessions")
+
+    @service.post("/v1/rows", status_code=201)
+    async def add(session: AsyncSession = service.session_dependency) -> dict[str, int]:
+        await session.execute(text("INSERT INTO rows (n) VALUES (1)"))
+        return {"added": 1}
+
+    async with serving(service) as client:
+        async with service.transaction() as session:
+            await session.execute(text("CREATE TABLE rows (n INTEGER)"))
+        response = await client.post("/v1/rows")
+        async with service.transaction() as session:
+            count = (await session.execute(text("SELECT count(*) FROM rows"))).scalar_one()
+    assert response.status_code == 201
+    assert count == 1
