@@ -24,7 +24,7 @@ from prometheus_client.metrics_core import Metric
 
 from baton.resilience.registry import Resilience
 
-_BY_REGISTRY: dict[int, ClientMetrics] = {}
+_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, ClientMetrics] = weakref.WeakKeyDictionary()
 
 
 class _Collector:
@@ -87,9 +87,9 @@ class ClientMetrics:
     def on(cls, registry: CollectorRegistry | None = None) -> ClientMetrics:
         """The metrics of ``registry`` (the global default when ``None``), created on first use."""
         registry = registry or REGISTRY
-        metrics = _BY_REGISTRY.get(id(registry))
+        metrics = _BY_REGISTRY.get(registry)
         if metrics is None:
-            metrics = _BY_REGISTRY[id(registry)] = cls(registry)
+            metrics = _BY_REGISTRY[registry] = cls(registry)
         return metrics
 
     def watch(self, resilience: Resilience) -> None:

@@ -57,6 +57,7 @@ class ServiceClient:
         outlier: OutlierPolicy | None = _NOT_GIVEN,
         fallback: Fallback | None = None,
         session: aiohttp.ClientSession | None = None,
+        connector: aiohttp.TCPConnector | None = None,
         transport: Handler | None = None,
         pool_size: int = 100,
         metrics_registry: CollectorRegistry | None = None,
@@ -71,7 +72,8 @@ class ServiceClient:
         balancer: ``round_robin``, ``least_outstanding``, ``peak_ewma`` or a Balancer instance.
         outlier: outlier ejection policy (default :class:`OutlierPolicy`); ``None`` disables ejection.
         fallback: ``async (request, error) -> Response`` used when a call fails (not on 4xx).
-        session: an ``aiohttp.ClientSession`` to share a connection pool (not closed by this client).
+        session: an ``aiohttp.ClientSession`` to share (not closed by this client).
+        connector: an ``aiohttp.TCPConnector`` pool shared by several clients (not closed by this client).
         transport: the last handler instead of aiohttp (in-memory doubles in unit tests).
         pool_size: connections kept per client when it owns its session.
         metrics_registry: Prometheus registry for the client metrics (the global one by default).
@@ -90,6 +92,7 @@ class ServiceClient:
         self._own_session = session is None
         self._session = session
         self._pool_size = pool_size
+        self._connector = connector
         self._view = InstanceView(target, registry)
         rng = rng or random.Random()
         self.balancer = balancer if not isinstance(balancer, str) else balancer_from_name(balancer, rng=rng)
@@ -104,8 +107,9 @@ class ServiceClient:
     def _handler(self) -> Handler:
         if self._chain is None:
             if self._transport is None and self._session is None:
-                connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0)
-                self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+                shared = self._connector is not None
+                connector = self._connector or aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0)
+                self._session = aiohttp.ClientSession(connector=connector, connector_owner=not shared)
             send = self._transport
             if send is None:
                 assert self._session is not None
