@@ -6,8 +6,9 @@ import logging
 import time
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from baton.kit.middleware.status import StatusRecorder
 from baton.kit.routing import route_template
 from baton.telemetry.logging import get_logger
 
@@ -33,17 +34,10 @@ class AccessLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status_code = 500
+        status = StatusRecorder(send)
         started = time.perf_counter()
-
-        async def send_recording_status(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_recording_status)
+            await self.app(scope, receive, status)
         finally:
             path = scope["path"]
             level = logging.DEBUG if path in self.quiet_paths else logging.INFO
@@ -54,7 +48,7 @@ class AccessLogMiddleware:
                 method=scope["method"],
                 path=path,
                 route=route_template(scope),
-                status=status_code,
+                status=status.code,
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 client=client[0] if client else None,
             )

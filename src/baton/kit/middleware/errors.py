@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from baton.kit.middleware.status import StatusRecorder
 from baton.kit.problems import problem_response
 from baton.telemetry.logging import get_logger
 
@@ -28,22 +29,15 @@ class ProblemMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        response_started = False
-
-        async def send_tracking_start(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        status = StatusRecorder(send)
         try:
-            await self.app(scope, receive, send_tracking_start)
+            await self.app(scope, receive, status)
         except Exception as exc:
             self.log.exception("unhandled error", method=scope["method"], path=scope["path"])
             span = trace.get_current_span()
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            if response_started:
+            if status.started:
                 # Half a response is on the wire: the only honest thing left is to abort the connection.
                 raise
             response = problem_response(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from baton.kit.middleware.status import StatusRecorder
 from baton.kit.routing import route_template
 from baton.telemetry.metrics import HttpServerMetrics
 
@@ -32,23 +33,16 @@ class RedMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        status_code = 500
+        status = StatusRecorder(send)
         started = time.perf_counter()
-
-        async def send_recording_status(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-            await send(message)
-
         self.metrics.request_started(method)
         try:
-            await self.app(scope, receive, send_recording_status)
+            await self.app(scope, receive, status)
         finally:
             self.metrics.request_finished(method)
             self.metrics.observe(
                 route=route_template(scope),
                 method=method,
-                status=status_code,
+                status=status.code,
                 seconds=time.perf_counter() - started,
             )

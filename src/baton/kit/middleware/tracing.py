@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from baton.kit.middleware.status import StatusRecorder
 from baton.kit.routing import route_template
 from baton.telemetry.context import extract
 
@@ -41,25 +42,19 @@ class TracingMiddleware:
         }
         # Resolved per request (not in __init__) so a provider configured after app creation is used.
         tracer = trace.get_tracer(self.tracer_name)
-        status_code = 500
-
-        async def send_recording_status(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-            await send(message)
+        status = StatusRecorder(send)
 
         with tracer.start_as_current_span(
             method, context=extract(carrier), kind=SpanKind.SERVER, attributes=attributes
         ) as span:
             try:
-                await self.app(scope, receive, send_recording_status)
+                await self.app(scope, receive, status)
             finally:
                 route = route_template(scope)
                 if route is not None:
                     span.set_attribute("http.route", route)
                     span.update_name(f"{method} {route}")
-                span.set_attribute("http.response.status_code", status_code)
+                span.set_attribute("http.response.status_code", status.code)
                 # Semantic conventions: only 5xx marks a server span as an error; 4xx is the client's.
-                if status_code >= 500:
+                if status.code >= 500:
                     span.set_status(Status(StatusCode.ERROR))
