@@ -6,8 +6,8 @@ is acted on, so a killed process resumes exactly where it stopped. See ``docs/sa
 """
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from baton.kit.migrator import MigrationSource
 from baton.saga.choreography import FlowEvent, flow_timeline, record_event, record_flow_event
 from baton.saga.component import SagaComponent
 from baton.saga.definition import Action, Saga, Step, StepContext, idempotency_key
@@ -20,11 +20,30 @@ from baton.saga.replay import ReplayResult, replay
 from baton.saga.store import SagaStore, SqlSagaStore
 from baton.saga.tables import metadata
 
-#: The saga tables' Alembic history, as ``baton.kit.migrator.migrate`` takes it (``SagaComponent`` applies it).
-MIGRATIONS = MigrationSource(Path(__file__).parent / "migrations", "baton_saga_version")
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+VERSION_TABLE = "baton_saga_version"
+
+
+def __getattr__(name: str) -> Any:
+    # ``MIGRATIONS`` is built on first use: importing the kit's migrator pulls in the whole service kit
+    # (FastAPI, Alembic), which a process that only drives or reads sagas should not pay for.
+    if name == "MIGRATIONS":
+        from baton.kit.migrator import MigrationSource
+
+        return MigrationSource(MIGRATIONS_DIR, VERSION_TABLE)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from baton.kit.migrator import MigrationSource
+
+    #: The saga tables' Alembic history, as ``baton.kit.migrator.migrate`` takes it (``SagaComponent`` applies it).
+    MIGRATIONS: MigrationSource
 
 __all__ = [
     "MIGRATIONS",
+    "MIGRATIONS_DIR",
+    "VERSION_TABLE",
     "Action",
     "CompensationRetry",
     "EntryKind",

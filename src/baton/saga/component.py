@@ -19,15 +19,17 @@ releases the rest. The orchestrator is also published as ``ctx.extras["saga"]``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from baton.errors import SagaError
-from baton.kit.component import InstanceContext
-from baton.kit.migrator import migrate
 from baton.saga.definition import Saga
 from baton.saga.incidents import IncidentSink
 from baton.saga.orchestrator import Orchestrator
 from baton.saga.policy import CompensationRetry, OrchestratorPolicy
 from baton.saga.store import SagaStore, SqlSagaStore
+
+if TYPE_CHECKING:
+    from baton.kit.component import InstanceContext
 
 
 class SagaComponent:
@@ -68,7 +70,8 @@ class SagaComponent:
         if ctx.engine is None:
             raise SagaError("the saga component needs the instance's database engine")
         if self._migrate:
-            # Imported here: the package's __init__ imports this module, and MIGRATIONS lives there.
+            # Imported here: the kit's migrator pulls in the whole kit, which only a hosting service needs.
+            from baton.kit.migrator import migrate
             from baton.saga import MIGRATIONS
 
             await migrate(ctx.engine, [MIGRATIONS])

@@ -15,7 +15,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from baton.kit.db import create_engine
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from baton.saga import (
     CompensationRetry,
     Orchestrator,
@@ -75,8 +76,10 @@ def build_saga(effects: Path) -> Saga:
 async def main(saga_db: Path, effects: Path, count: int) -> None:
     with sqlite3.connect(effects) as conn:
         conn.executescript(EFFECTS_SCHEMA)
-    engine = create_engine(f"sqlite+aiosqlite:///{saga_db}")
+    # Plain SQLAlchemy rather than the kit's engine: the runner is restarted often and should start fast.
+    engine = create_async_engine(f"sqlite+aiosqlite:///{saga_db}", connect_args={"timeout": 10})
     async with engine.begin() as conn:
+        await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         await conn.run_sync(metadata.create_all)
     policy = OrchestratorPolicy(max_in_flight=4, sweep_interval=0.2, stop_grace=1.0)
     comp_retry = CompensationRetry(initial_interval=0.01, max_interval=0.05)
