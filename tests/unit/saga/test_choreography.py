@@ -81,3 +81,19 @@ def test_summaries_stay_short() -> None:
     assert all(len(value) == 80 for value in summary.values())
     assert summarize({"nested": {"a": 1}}) == {"nested": "{1 fields}"}
     assert summarize(None) == {}
+
+
+async def test_real_cloud_events_are_tracked_under_the_current_correlation_id(engine) -> None:
+    from baton.events.envelope import CloudEvent
+    from baton.telemetry.context import bind_correlation_id
+
+    with bind_correlation_id("flow-real"):
+        placed = CloudEvent.create(type="shop.order.order.placed.v1", source="/shop/order", data={"id": "o-1"})
+    sessions = async_sessionmaker(engine)
+    async with sessions() as session, session.begin():
+        assert await record_event(placed, session)
+        assert not await record_event(placed, session)
+    async with sessions() as session:
+        (tracked,) = await flow_timeline(session, "flow-real")
+    assert (tracked.id, tracked.type, tracked.summary) == (placed.id, "shop.order.order.placed.v1", {"id": "o-1"})
+    assert tracked.at.isoformat().replace("+00:00", "Z") == placed.time

@@ -210,3 +210,25 @@ async def test_a_resumed_saga_runs_on_the_version_it_started_with(store) -> None
     assert v1.sequence() == [("action", "authorize"), ("action", "capture"), ("action", "confirm")]
     assert (fresh.version, fresh.status) == (2, SagaStatus.COMPLETED)
     assert v2.sequence() == [("action", "reserve"), ("action", "fraud_check"), ("action", "authorize")]
+
+
+async def test_sagas_in_flight_are_bounded(store) -> None:
+    import asyncio
+
+    from baton.saga import OrchestratorPolicy, Saga, Step
+
+    running, peak = 0, 0
+
+    async def act(ctx):
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+
+    policy = OrchestratorPolicy(max_in_flight=2, sweep_interval=0.05, stop_grace=1)
+    async with Orchestrator(store, [Saga("slow", steps=[Step("only", action=act)])], policy=policy) as orch:
+        ids = [await orch.start("slow", {}) for _ in range(6)]
+        records = [await orch.wait(saga_id, timeout=10) for saga_id in ids]
+    assert {r.status for r in records} == {SagaStatus.COMPLETED}
+    assert peak == 2
