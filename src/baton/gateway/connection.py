@@ -42,6 +42,7 @@ class ClientConnection(asyncio.Protocol):
         self._paused: set[str] = set()
         self._writing_paused = False
         self._in_message = False
+        self._broken: str | None = None
         self._url = b""
         self._raw: list[tuple[bytes, bytes]] = []
         self._headers: dict[bytes, bytes] = {}
@@ -65,7 +66,13 @@ class ClientConnection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fatal(501, "protocol upgrades (WebSocket) are not supported by the gateway")
         except httptools.HttpParserError as exc:
-            self._fatal(400, f"malformed request: {exc}")
+            if self.current is not None and self.receiving is None:
+                # Garbage *after* a complete request (a lying-low Content-Length, say): answer the request first,
+                # then the garbage, then close.
+                self._broken = f"malformed request: {exc}"
+                self.pause("broken", True)
+            else:
+                self._fatal(400, f"malformed request: {exc}")
         except Exception:
             self.state.log.exception("gateway error while handling a request")
             self._fatal(500, "the gateway failed while handling the request")
@@ -179,6 +186,8 @@ class ClientConnection(asyncio.Protocol):
             if not self.waiting:
                 self.pause("pipeline", False)
             self.current.begin()
+        elif self._broken is not None:
+            self._fatal(400, self._broken)
 
     def close(self) -> None:
         """Close after the buffered answer bytes are written."""

@@ -249,6 +249,8 @@ class Exchange(RequestInfo):
             else:
                 chunks.clear()
                 self.sent = 0
+            # Everything buffered is now the upstream socket's (whose own back-pressure pauses us if needed).
+            self.conn.pause("buffer", False)
         if self.body_done and self.frame_chunked and not self.terminated:
             upstream.write(LAST_CHUNK)
             self.terminated = True
@@ -645,6 +647,10 @@ class Exchange(RequestInfo):
         state = self.state
         state.timed.discard(self)
         self.phase = DONE
+        upstream = self.upstream
+        if upstream is not None:  # answered without the upstream's answer (408, 413, 502...): never reuse it
+            self.upstream = None
+            upstream.detach()
         try:
             state.record(self, self.conn.loop.time() - self.start)
         except Exception:  # telemetry must never break an answer
