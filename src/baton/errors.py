@@ -25,7 +25,8 @@ operation may succeed.
     │   └── UpstreamRejected         the target answered 4xx (a business error; never retried)
     ├── SagaError                    a saga could not proceed
     ├── SecurityError                authentication or authorization failed
-    └── ControlError                 the control plane refused or failed an operation
+    ├── ControlError                 the control plane refused or failed an operation
+    └── TelemetryError               an OTLP export or a metrics exposition cannot be decoded
 """
 
 from __future__ import annotations
@@ -208,6 +209,13 @@ class IllegalStateTransition(BatonError):
     """Raised when a circuit breaker is asked for a transition its state machine forbids (CLOSED to HALF_OPEN)."""
 
     title = "Illegal circuit breaker transition"
+
+
+class TelemetryError(BatonError):
+    """Raised when telemetry input cannot be decoded: an OTLP trace export or a Prometheus text exposition."""
+
+    status = 400
+    title = "Invalid telemetry"
 
 
 class Forbidden(SecurityError):

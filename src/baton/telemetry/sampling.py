@@ -1,0 +1,185 @@
+"""Head sampling by ratio, with errors always kept (a tail decision at the exporter).
+
+OpenTelemetry samples at the *head*: whether a trace is kept is decided when its root span starts, long before
+anyone knows it will fail. To keep errors anyway, the two halves of the SDK pipeline are split:
+
+1. :func:`keep_errors_sampler` is a parent-based ratio sampler whose "no" is ``RECORD_ONLY`` instead of
+   ``DROP``: unsampled spans are still recorded (and reach span processors) but their ``traceparent`` still
+   says *not sampled*, so downstream services honour the head decision;
+2. :class:`ErrorTailProcessor` sits in front of the exporting processor: sampled spans pass straight through;
+   unsampled spans wait in a small per-trace buffer. When a span of that trace ends with status ERROR, the
+   buffered spans of the trace, the error span and every later span of the trace in this process are
+   exported; when the trace's local root ends without an error the buffer is dropped.
+
+Children end before their parents, so the error's ancestors in this process (the server span answering 5xx
+included) are exported as they end. Each service on the failing path decides on its own, so a failing
+checkout is kept from the gateway down to the failing service; services the trace visited without error keep
+following the head decision.
+
+The price is recording every span (attributes, timing) even at low ratios; ``bench/telemetry.py`` measures it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    StaticSampler,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode, TraceFlags
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
+
+__all__ = ["RECORD_ONLY", "ErrorTailProcessor", "RecordingRatioSampler", "keep_errors_sampler"]
+
+RECORD_ONLY = StaticSampler(Decision.RECORD_ONLY)
+"""Record every span, sample none (the parent said no; the tail processor may still keep errors)."""
+
+
+class RecordingRatioSampler(Sampler):
+    """Sample ``ratio`` of new traces by trace id; record the rest without sampling them."""
+
+    def __init__(self, ratio: float) -> None:
+        self._ratio = TraceIdRatioBased(ratio)
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        """The ratio's decision, with ``DROP`` turned into ``RECORD_ONLY``."""
+        result = self._ratio.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+        if result.decision is Decision.DROP:
+            return SamplingResult(Decision.RECORD_ONLY, attributes, result.trace_state)
+        return result
+
+    def get_description(self) -> str:
+        """Sampler name shown by the SDK."""
+        return f"RecordingRatio{{{self._ratio.rate}}}"
+
+
+def keep_errors_sampler(ratio: float) -> Sampler:
+    """Parent-based: honour an incoming decision, sample ``ratio`` of new traces, record everything else."""
+    return ParentBased(
+        RecordingRatioSampler(ratio),
+        remote_parent_not_sampled=RECORD_ONLY,
+        local_parent_not_sampled=RECORD_ONLY,
+    )
+
+
+class ErrorTailProcessor(SpanProcessor):
+    """Forward sampled spans to ``delegate``; forward unsampled ones only for traces where an error occurred.
+
+    Args:
+        delegate: the exporting processor (typically a ``BatchSpanProcessor``).
+        max_traces: unsampled traces buffered at once; the oldest buffer is dropped beyond it (a trace whose
+            root never ends must not pin memory).
+        max_spans_per_trace: spans buffered per trace; later ones are not buffered.
+    """
+
+    def __init__(self, delegate: SpanProcessor, *, max_traces: int = 4096, max_spans_per_trace: int = 512) -> None:
+        self.delegate = delegate
+        self.max_traces = max_traces
+        self.max_spans_per_trace = max_spans_per_trace
+        self._lock = threading.Lock()
+        self._pending: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
+        self._kept: OrderedDict[int, None] = OrderedDict()
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Pass through (the exporting processors do nothing here)."""
+        self.delegate.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Export now, buffer, or drop — see the module docstring."""
+        context = span.context
+        if context is None:
+            return
+        if context.trace_flags.sampled:
+            self.delegate.on_end(span)
+            return
+        trace_id = context.trace_id
+        local_root = span.parent is None or span.parent.is_remote
+        with self._lock:
+            if trace_id in self._kept:
+                flush = [span]
+            elif span.status.status_code is StatusCode.ERROR:
+                flush = [*self._pending.pop(trace_id, []), span]
+                self._remember_kept(trace_id)
+            else:
+                flush = []
+                if local_root:
+                    self._pending.pop(trace_id, None)
+                else:
+                    self._buffer(trace_id, span)
+        for item in flush:
+            self.delegate.on_end(_promoted(item))
+
+    def shutdown(self) -> None:
+        """Shut the delegate down; buffered spans of traces without errors are dropped."""
+        with self._lock:
+            self._pending.clear()
+        self.delegate.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the delegate."""
+        return self.delegate.force_flush(timeout_millis)
+
+    def buffered_traces(self) -> int:
+        """Unsampled traces currently buffered (for tests and self-monitoring)."""
+        with self._lock:
+            return len(self._pending)
+
+    def _buffer(self, trace_id: int, span: ReadableSpan) -> None:
+        spans = self._pending.get(trace_id)
+        if spans is None:
+            spans = self._pending[trace_id] = []
+            while len(self._pending) > self.max_traces:
+                self._pending.popitem(last=False)
+        if len(spans) < self.max_spans_per_trace:
+            spans.append(span)
+
+    def _remember_kept(self, trace_id: int) -> None:
+        self._kept[trace_id] = None
+        while len(self._kept) > self.max_traces:
+            self._kept.popitem(last=False)
+
+
+def _promoted(span: ReadableSpan) -> ReadableSpan:
+    """A copy of ``span`` flagged as sampled, so exporting processors (which skip unsampled spans) take it."""
+    context = span.context
+    assert context is not None
+    sampled = SpanContext(
+        trace_id=context.trace_id,
+        span_id=context.span_id,
+        is_remote=context.is_remote,
+        trace_flags=TraceFlags(context.trace_flags | TraceFlags.SAMPLED),
+        trace_state=context.trace_state,
+    )
+    return ReadableSpan(
+        name=span.name,
+        context=sampled,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
