@@ -1,0 +1,218 @@
+"""The saga driver: takes one saga from its log to its end, logging every transition before acting.
+
+The loop is ``decide`` (what the log says comes next) → append the announcement → act → append the outcome.
+Every appended entry goes through the same check as a replay (``advance``), so the driver can never write a
+log that could not be resumed. The :class:`~baton.saga.orchestrator.Orchestrator` owns the lifecycle,
+leases and concurrency around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from baton.saga.attempt import run_attempt
+from baton.saga.definition import Phase, Saga, StepContext, idempotency_key
+from baton.saga.incidents import IncidentSink, SagaIncident
+from baton.saga.machine import Done, Finish, RaiseIncident, RunCompensation, RunStep, SagaState, advance, decide, fold
+from baton.saga.policy import CompensationRetry
+from baton.saga.records import EntryKind, SagaHistory, SagaRecord, SagaStatus
+from baton.saga.store import SagaStore
+from baton.saga.tables import utcnow
+
+
+class SagaDriver:
+    """Drives sagas one at a time per :meth:`run` call; stateless between calls, so one serves many sagas."""
+
+    def __init__(
+        self,
+        store: SagaStore,
+        *,
+        owner: str,
+        lease_ttl: float,
+        compensation_retry: CompensationRetry,
+        incidents: IncidentSink,
+    ) -> None:
+        self.store = store
+        self.owner = owner
+        self.lease_ttl = lease_ttl
+        self.compensation_retry = compensation_retry
+        self.incidents = incidents
+
+    async def run(self, history: SagaHistory, definition: Saga) -> None:
+        """Drive the saga of ``history`` with ``definition`` until it is terminal.
+
+        Raises:
+            NonDeterminismError: the log does not fit ``definition``.
+            LeaseLost: another orchestrator took the saga over; stop driving it.
+            StoreError: the database failed; the saga resumes from its log later.
+        """
+        record = history.saga
+        state = fold(definition, history.entries)
+        while True:
+            decision = decide(state, incident_after=self.compensation_retry.incident_after, now=utcnow())
+            if isinstance(decision, Done):
+                return
+            if isinstance(decision, Finish):
+                kind = (
+                    EntryKind.SAGA_COMPLETED if decision.status is SagaStatus.COMPLETED else EntryKind.SAGA_COMPENSATED
+                )
+                await self._log(state, record, kind, status=decision.status)
+            elif isinstance(decision, RaiseIncident):
+                await self._raise_incident(state, record, decision)
+            elif isinstance(decision, RunStep):
+                await self._run_step(state, record, decision)
+            else:
+                await self._run_compensation(state, record, decision)
+
+    async def _run_step(self, state: SagaState, record: SagaRecord, decision: RunStep) -> None:
+        step = state.definition.step(decision.step)
+        if decision.wait > 0:
+            await asyncio.sleep(decision.wait)
+        payload = {
+            "key": idempotency_key(record.id, step.name, "action"),
+            "resumed": decision.resumed,
+            "owner": self.owner,
+        }
+        await self._log(
+            state, record, EntryKind.STEP_STARTED, step=step.name, attempt=decision.attempt, payload=payload
+        )
+        outcome = await run_attempt(step, self._context(state, record, step.name, "action", decision.attempt))
+        if outcome.ok:
+            data = {**state.data, **outcome.output}
+            await self._log(
+                state,
+                record,
+                EntryKind.STEP_SUCCEEDED,
+                step=step.name,
+                attempt=decision.attempt,
+                payload={"output": outcome.output},
+                data=data,
+            )
+        elif not outcome.definite and decision.attempt < step.retry.max_attempts:
+            await self._log(
+                state,
+                record,
+                EntryKind.STEP_RETRY,
+                step=step.name,
+                attempt=decision.attempt,
+                payload={"retry_in": step.retry.delay(decision.attempt)},
+                error=outcome.error,
+            )
+        else:
+            await self._log(
+                state,
+                record,
+                EntryKind.STEP_FAILED,
+                step=step.name,
+                attempt=decision.attempt,
+                payload={"definite": outcome.definite},
+                error=outcome.error,
+                status=SagaStatus.COMPENSATING,
+            )
+
+    async def _run_compensation(self, state: SagaState, record: SagaRecord, decision: RunCompensation) -> None:
+        step = state.definition.step(decision.step)
+        if decision.wait > 0:
+            await asyncio.sleep(decision.wait)
+        payload = {
+            "key": idempotency_key(record.id, step.name, "compensation"),
+            "resumed": decision.resumed,
+            "owner": self.owner,
+        }
+        await self._log(
+            state, record, EntryKind.COMPENSATION_STARTED, step=step.name, attempt=decision.attempt, payload=payload
+        )
+        outcome = await run_attempt(step, self._context(state, record, step.name, "compensation", decision.attempt))
+        step_state = state.steps[step.name]
+        if outcome.ok:
+            await self._log(
+                state,
+                record,
+                EntryKind.COMPENSATION_SUCCEEDED,
+                step=step.name,
+                attempt=decision.attempt,
+                payload={"output": outcome.output},
+                status=SagaStatus.COMPENSATING,
+            )
+            if step_state.incident:
+                await self.incidents.resolve(self._incident(state, record, step.name, outcome.error))
+            return
+        delay = self.compensation_retry.delay(step_state.comp_failures + 1)
+        await self._log(
+            state,
+            record,
+            EntryKind.COMPENSATION_FAILED,
+            step=step.name,
+            attempt=decision.attempt,
+            payload={"retry_in": delay},
+            error=outcome.error,
+        )
+
+    async def _raise_incident(self, state: SagaState, record: SagaRecord, decision: RaiseIncident) -> None:
+        incident = self._incident(state, record, decision.step, None)
+        await self._log(
+            state,
+            record,
+            EntryKind.SAGA_STUCK,
+            step=decision.step,
+            payload={"failures": decision.failures, "incident": incident.key},
+            error=incident.error,
+            status=SagaStatus.STUCK,
+        )
+        await self.incidents.raise_incident(incident)
+
+    def _incident(self, state: SagaState, record: SagaRecord, step: str, error: str | None) -> SagaIncident:
+        return SagaIncident(
+            saga_id=record.id,
+            saga_name=record.name,
+            step=step,
+            failures=state.steps[step].comp_failures,
+            error=error or state.steps[step].last_error or "",
+            correlation_id=record.correlation_id,
+        )
+
+    def _context(self, state: SagaState, record: SagaRecord, step: str, phase: Phase, attempt: int) -> StepContext:
+        return StepContext(
+            saga_id=record.id,
+            saga_name=record.name,
+            step=step,
+            phase=phase,
+            data=MappingProxyType(dict(state.data)),
+            idempotency_key=idempotency_key(record.id, step, phase),
+            attempt=attempt,
+            correlation_id=record.correlation_id,
+            error=state.failure if phase == "compensation" else None,
+        )
+
+    async def _log(
+        self,
+        state: SagaState,
+        record: SagaRecord,
+        kind: EntryKind,
+        *,
+        step: str | None = None,
+        attempt: int | None = None,
+        payload: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        status: SagaStatus | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        entry = await self.store.append(
+            record.id,
+            owner=self.owner,
+            expected_seq=state.last_seq,
+            kind=kind,
+            lease_ttl=self.lease_ttl,
+            step=step,
+            attempt=attempt,
+            payload=payload,
+            error=error,
+            status=status,
+            data=data,
+        )
+        # The orchestrator's own transitions go through the same check as a replay: a bug here would
+        # write a log that could not be resumed, so fail before acting on it.
+        advance(state, entry)

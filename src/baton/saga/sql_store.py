@@ -1,0 +1,271 @@
+"""The SQLAlchemy saga store: :class:`~baton.saga.store.SagaStore` on ``sqlite+aiosqlite`` or ``postgresql+asyncpg``."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from baton.errors import StoreError
+from baton.saga.errors import LeaseLost, SagaNotFound
+from baton.saga.records import TERMINAL_STATUSES, EntryKind, LogEntry, SagaHistory, SagaRecord, SagaStatus
+from baton.saga.tables import as_utc, saga_log_table, saga_table, utcnow
+
+
+class SqlSagaStore:
+    """:class:`SagaStore` on SQLAlchemy 2 async: ``sqlite+aiosqlite`` by default, ``postgresql+asyncpg`` at scale."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(
+        self,
+        *,
+        saga_id: str,
+        name: str,
+        version: int,
+        data: Mapping[str, Any],
+        correlation_id: str,
+        owner: str,
+        lease_ttl: float,
+    ) -> tuple[SagaRecord, bool]:
+        """See :meth:`SagaStore.create`."""
+        now = utcnow()
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    saga_table.insert().values(
+                        id=saga_id,
+                        name=name,
+                        status=SagaStatus.RUNNING.value,
+                        data=dict(data),
+                        correlation_id=correlation_id,
+                        version=version,
+                        created_at=now,
+                        updated_at=now,
+                        last_seq=1,
+                        owner=owner,
+                        lease_expires_at=time.time() + lease_ttl,
+                    )
+                )
+                await conn.execute(
+                    saga_log_table.insert().values(
+                        saga_id=saga_id,
+                        seq=1,
+                        at=now,
+                        kind=EntryKind.SAGA_STARTED.value,
+                        payload={"input": dict(data), "name": name, "version": version},
+                    )
+                )
+        except sa_exc.IntegrityError:
+            return await self.get(saga_id), False
+        except sa_exc.SQLAlchemyError as exc:
+            raise StoreError(f"could not create saga {saga_id}: {exc}", saga_id=saga_id) from exc
+        return await self.get(saga_id), True
+
+    async def append(
+        self,
+        saga_id: str,
+        *,
+        owner: str,
+        expected_seq: int,
+        kind: EntryKind,
+        lease_ttl: float,
+        step: str | None = None,
+        attempt: int | None = None,
+        payload: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        status: SagaStatus | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> LogEntry:
+        """See :meth:`SagaStore.append`."""
+        now = utcnow()
+        values: dict[str, Any] = {"last_seq": expected_seq + 1, "updated_at": now}
+        if status is not None:
+            values["status"] = status.value
+        if data is not None:
+            values["data"] = dict(data)
+        if status is not None and status.terminal:
+            values["owner"], values["lease_expires_at"] = None, None
+        else:
+            values["lease_expires_at"] = time.time() + lease_ttl
+        entry = LogEntry(
+            saga_id=saga_id,
+            seq=expected_seq + 1,
+            kind=kind,
+            at=now,
+            step=step,
+            attempt=attempt,
+            payload=dict(payload or {}),
+            error=error,
+        )
+        try:
+            async with self._engine.begin() as conn:
+                # The UPDATE comes first: it takes the row's write lock, so the owner/seq check and the
+                # INSERT are atomic with respect to a peer trying to steal the lease.
+                result = await conn.execute(
+                    saga_table.update()
+                    .where(
+                        saga_table.c.id == saga_id,
+                        saga_table.c.owner == owner,
+                        saga_table.c.last_seq == expected_seq,
+                    )
+                    .values(**values)
+                )
+                if result.rowcount != 1:
+                    raise LeaseLost(
+                        f"saga {saga_id}: lease no longer held by {owner} (or log moved past {expected_seq})",
+                        saga_id=saga_id,
+                    )
+                await conn.execute(
+                    saga_log_table.insert().values(
+                        saga_id=saga_id,
+                        seq=entry.seq,
+                        at=now,
+                        kind=kind.value,
+                        step=step,
+                        attempt=attempt,
+                        payload=entry.payload,
+                        error=error,
+                    )
+                )
+        except sa_exc.IntegrityError as exc:
+            raise LeaseLost(f"saga {saga_id}: entry {entry.seq} written by someone else", saga_id=saga_id) from exc
+        except sa_exc.SQLAlchemyError as exc:
+            raise StoreError(f"could not append to saga {saga_id}: {exc}", saga_id=saga_id) from exc
+        return entry
+
+    async def claim(self, saga_id: str, *, owner: str, lease_ttl: float) -> bool:
+        """See :meth:`SagaStore.claim`."""
+        now = time.time()
+        statement = (
+            saga_table.update()
+            .where(
+                saga_table.c.id == saga_id,
+                saga_table.c.status.not_in(TERMINAL_STATUSES),
+                sa.or_(
+                    saga_table.c.owner.is_(None),
+                    saga_table.c.owner == owner,
+                    saga_table.c.lease_expires_at < now,
+                ),
+            )
+            .values(owner=owner, lease_expires_at=now + lease_ttl)
+        )
+        return await self._write(statement) == 1
+
+    async def renew(self, *, owner: str, lease_ttl: float) -> int:
+        """See :meth:`SagaStore.renew`."""
+        statement = (
+            saga_table.update()
+            .where(saga_table.c.owner == owner, saga_table.c.status.not_in(TERMINAL_STATUSES))
+            .values(lease_expires_at=time.time() + lease_ttl)
+        )
+        return await self._write(statement)
+
+    async def release(self, saga_id: str, *, owner: str) -> None:
+        """See :meth:`SagaStore.release`."""
+        statement = (
+            saga_table.update()
+            .where(saga_table.c.id == saga_id, saga_table.c.owner == owner)
+            .values(owner=None, lease_expires_at=None)
+        )
+        await self._write(statement)
+
+    async def claimable(self, *, owner: str, limit: int) -> list[str]:
+        """See :meth:`SagaStore.claimable`."""
+        statement = (
+            sa.select(saga_table.c.id)
+            .where(
+                saga_table.c.status.not_in(TERMINAL_STATUSES),
+                sa.or_(
+                    saga_table.c.owner.is_(None),
+                    saga_table.c.owner == owner,
+                    saga_table.c.lease_expires_at < time.time(),
+                ),
+            )
+            .order_by(saga_table.c.created_at)
+            .limit(limit)
+        )
+        async with self._connect() as conn:
+            return [row.id for row in await conn.execute(statement)]
+
+    async def get(self, saga_id: str) -> SagaRecord:
+        """See :meth:`SagaStore.get`."""
+        async with self._connect() as conn:
+            return await self._get(conn, saga_id)
+
+    async def history(self, saga_id: str) -> SagaHistory:
+        """See :meth:`SagaStore.history`."""
+        async with self._connect() as conn:
+            record = await self._get(conn, saga_id)
+            rows = await conn.execute(
+                sa.select(saga_log_table).where(saga_log_table.c.saga_id == saga_id).order_by(saga_log_table.c.seq)
+            )
+            return SagaHistory(saga=record, entries=tuple(_entry(row) for row in rows))
+
+    async def list(
+        self, *, status: str | None = None, correlation_id: str | None = None, limit: int = 50
+    ) -> list[SagaRecord]:
+        """See :meth:`SagaStore.list`."""
+        statement = sa.select(saga_table).order_by(saga_table.c.created_at.desc()).limit(limit)
+        if status is not None:
+            statement = statement.where(saga_table.c.status == status)
+        if correlation_id is not None:
+            statement = statement.where(saga_table.c.correlation_id == correlation_id)
+        async with self._connect() as conn:
+            return [_record(row) for row in await conn.execute(statement)]
+
+    async def _get(self, conn: AsyncConnection, saga_id: str) -> SagaRecord:
+        row = (await conn.execute(sa.select(saga_table).where(saga_table.c.id == saga_id))).first()
+        if row is None:
+            raise SagaNotFound(f"no saga with id {saga_id!r}", saga_id=saga_id)
+        return _record(row)
+
+    async def _write(self, statement: sa.Update) -> int:
+        try:
+            async with self._engine.begin() as conn:
+                return (await conn.execute(statement)).rowcount
+        except sa_exc.SQLAlchemyError as exc:
+            raise StoreError(f"saga store write failed: {exc}") from exc
+
+    @contextlib.asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.connect() as conn:
+                yield conn
+        except sa_exc.SQLAlchemyError as exc:
+            raise StoreError(f"saga store read failed: {exc}") from exc
+
+
+def _record(row: sa.Row[Any]) -> SagaRecord:
+    return SagaRecord(
+        id=row.id,
+        name=row.name,
+        status=SagaStatus(row.status),
+        data=dict(row.data),
+        correlation_id=row.correlation_id,
+        version=row.version,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+        last_seq=row.last_seq,
+        owner=row.owner,
+        lease_expires_at=row.lease_expires_at,
+    )
+
+
+def _entry(row: sa.Row[Any]) -> LogEntry:
+    return LogEntry(
+        saga_id=row.saga_id,
+        seq=row.seq,
+        kind=EntryKind(row.kind),
+        at=as_utc(row.at),
+        step=row.step,
+        attempt=row.attempt,
+        payload=dict(row.payload or {}),
+        error=row.error,
+    )
