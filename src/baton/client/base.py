@@ -8,7 +8,7 @@ classifies them), connection problems as :mod:`baton.errors` exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -63,7 +63,7 @@ class Request:
     """Ids of the instances already tried (retries prefer others)."""
     try_timeout: float | None = None
     """Seconds the current try may take (the smaller of per-try timeout and remaining deadline)."""
-    send_headers: dict[str, str] | None = None
+    send_headers: MutableMapping[str, str] | None = None
     """The headers of the current try, with trace context, deadline and token added."""
 
 

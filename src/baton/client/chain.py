@@ -13,6 +13,9 @@ Why this order:
 * **balance** per try, so a retry goes to another instance, and the outlier detector sees every try.
 * **per-try timeout** after the pick: it times exactly one instance's answer, cut to the remaining deadline.
 * **headers** last before sending: the remaining deadline and a fresh token belong to this very try.
+
+A layer whose policy is ``None`` is left out of the target's chain altogether ("call directly"), so a
+target pays only for the layers its policy enables.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from baton.client.layers.headers import HeadersLayer
 from baton.client.layers.retry import RetryLayer
 from baton.client.layers.timeout import TimeoutLayer
 from baton.client.metrics import ClientMetrics
+from baton.resilience.policies import DEFAULT_POLICY, Policy
 
 
 def build_chain(
@@ -42,12 +46,18 @@ def build_chain(
     metrics: ClientMetrics,
     auth: TokenProvider | None = None,
     rng: random.Random | None = None,
+    policy: Policy = DEFAULT_POLICY,
 ) -> Handler:
-    """Wrap ``send`` in the layers, innermost first, and return the outermost handler."""
+    """Wrap ``send`` in the layers ``policy`` enables, innermost first, and return the outermost handler."""
     handler: Handler = HeadersLayer(send, auth=auth)
+    # Deadline and per-try timeout stay even without a timeout policy: per-call options and the caller's
+    # deadline still apply.
     handler = TimeoutLayer(handler)
     handler = BalanceLayer(handler, view=view, balancer=balancer, outliers=outliers, metrics=metrics)
-    handler = BulkheadLayer(handler)
-    handler = BreakerLayer(handler)
-    handler = RetryLayer(handler, rng=rng)
+    if policy.bulkhead is not None:
+        handler = BulkheadLayer(handler)
+    if policy.breaker is not None:
+        handler = BreakerLayer(handler)
+    if policy.retry is not None:
+        handler = RetryLayer(handler, rng=rng)
     return DeadlineLayer(handler)

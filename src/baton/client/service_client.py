@@ -26,7 +26,7 @@ from baton.discovery.static import StaticRegistry
 from baton.errors import CallError, ConfigError, UpstreamRejected
 from baton.resilience.config import PolicySet
 from baton.resilience.policies import Policy
-from baton.resilience.registry import Resilience
+from baton.resilience.registry import Resilience, TargetState
 
 _NOT_GIVEN: Any = object()
 
@@ -102,28 +102,36 @@ class ServiceClient:
         self._rng = rng
         self._auth = auth
         self._transport = transport
-        self._chain: Handler | None = None
+        self._send: Handler | None = None
+        self._chains: dict[str, Handler] = {}
+        """One chain per target key, holding only the layers its policy enables."""
 
-    def _handler(self) -> Handler:
-        if self._chain is None:
-            if self._transport is None and self._session is None:
-                shared = self._connector is not None
-                connector = self._connector or aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0)
-                self._session = aiohttp.ClientSession(connector=connector, connector_owner=not shared)
-            send = self._transport
-            if send is None:
-                assert self._session is not None
-                send = AiohttpTransport(self._session)
-            self._chain = build_chain(
-                send,
+    def _sender(self) -> Handler:
+        if self._send is None:
+            if self._transport is not None:
+                self._send = self._transport
+            else:
+                if self._session is None:
+                    shared = self._connector is not None
+                    connector = self._connector or aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0)
+                    self._session = aiohttp.ClientSession(connector=connector, connector_owner=not shared)
+                self._send = AiohttpTransport(self._session)
+        return self._send
+
+    def _handler(self, target: TargetState) -> Handler:
+        chain = self._chains.get(target.key)
+        if chain is None:
+            chain = self._chains[target.key] = build_chain(
+                self._sender(),
                 view=self._view,
                 balancer=self.balancer,
                 outliers=self.outliers,
                 metrics=self.metrics,
                 auth=self._auth,
                 rng=self._rng,
+                policy=target.policy,
             )
-        return self._chain
+        return chain
 
     async def request(
         self,
@@ -176,7 +184,7 @@ class ServiceClient:
         )
         key = call.target.key
         try:
-            response = await self._handler().handle(call)
+            response = await self._handler(call.target).handle(call)
             if options.raise_for_status and response.status >= 400:
                 response.raise_for_status()
         except CallError as exc:
@@ -232,10 +240,11 @@ class ServiceClient:
         if self._own_session and self._session is not None:
             await self._session.close()
         self._session = None
-        self._chain = None
+        self._send = None
+        self._chains.clear()
 
     async def __aenter__(self) -> Self:
-        self._handler()
+        self._sender()
         self._view.start()  # discovery answers while the caller prepares its first call
         return self
 

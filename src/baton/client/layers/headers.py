@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from multidict import CIMultiDict
+
 from baton.client.base import Handler, Request, TokenProvider
 from baton.client.response import Response
 from baton.resilience import deadline
@@ -17,7 +19,8 @@ class HeadersLayer:
 
     async def handle(self, request: Request) -> Response:
         """Add the propagation headers, then send."""
-        headers = dict(request.headers)
+        # A CIMultiDict is what aiohttp builds from a dict anyway: building it here saves that conversion.
+        headers: CIMultiDict[str] = CIMultiDict(request.headers)
         inject(headers)
         left = deadline.remaining()
         if left is not None:
