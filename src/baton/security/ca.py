@@ -9,9 +9,10 @@ Everything lives in ``<home>/ca/``::
     issuer-<id>.key.json     issuer keys, sealed the same way
     bundle.pem               the trust bundle: every root that is neither retired nor expired
 
-Root rotation is two steps so no connection breaks: :meth:`CertificateAuthority.rotate_root` creates a new
-root and a new issuer under it (new leaves chain to the new root) while the trust bundle carries both roots;
-once every instance has renewed its leaf and picked up the bundle, :meth:`retire_roots` drops the old one.
+Root rotation has three steps so no connection breaks: :meth:`~CertificateAuthority.prepare_root` adds a
+new root to the trust bundle (instances pick it up with their next renewal); :meth:`~CertificateAuthority.
+activate_root` makes new leaves chain to it while the bundle still carries the old root for leaves issued
+before; once those have been renewed, :meth:`~CertificateAuthority.retire_roots` drops the old root.
 """
 
 from __future__ import annotations
@@ -147,8 +148,12 @@ class CertificateAuthority:
 
     # ---- rotation ------------------------------------------------------------------------------------------
 
-    def rotate_root(self) -> str:
-        """Create a new root and an issuer under it; older roots stay trusted until :meth:`retire_roots`.
+    def prepare_root(self) -> str:
+        """Create a new root and put it in the trust bundle; leaves keep chaining to the current root.
+
+        Step one of a rotation that breaks no connection: every instance picks the new bundle up with its
+        next renewal (at the latest one half-life later), and only then :meth:`activate_root` makes new
+        leaves chain to the new root.
 
         Returns:
             The id of the new root.
@@ -158,7 +163,28 @@ class CertificateAuthority:
         self._save_pair("root", root_id, root)
         self._roots.append(_RootEntry(root_id))
         self._root_certs[root_id] = root.cert
-        self._new_issuer(root_id, root)
+        self._save_state()
+        return root_id
+
+    def activate_root(self, root_id: str | None = None) -> None:
+        """Issue from (a new issuer under) ``root_id``, by default the newest root.
+
+        Raises:
+            SecurityError: the root is unknown or retired.
+        """
+        root_id = root_id or self._roots[-1].id
+        if not any(e.id == root_id and not e.retired for e in self._roots):
+            raise SecurityError(f"root {root_id!r} is unknown or retired")
+        self._new_issuer(root_id, self._load_pair("root", root_id))
+
+    def rotate_root(self) -> str:
+        """:meth:`prepare_root` and :meth:`activate_root` at once (instances must fetch the bundle first).
+
+        Returns:
+            The id of the new root.
+        """
+        root_id = self.prepare_root()
+        self.activate_root(root_id)
         return root_id
 
     def retire_roots(self) -> list[str]:
@@ -204,6 +230,8 @@ class CertificateAuthority:
         return IssuedCertificate(cert, key)
 
     def _save_state(self) -> None:
+        if not self._issuer_id:
+            return  # first start: state is written once the first issuer exists
         state: dict[str, Any] = {
             "roots": [{"id": e.id, "retired": e.retired} for e in self._roots],
             "issuer": {"id": self._issuer_id, "root": self._issuer_root},

@@ -140,3 +140,18 @@ def test_expired_leaf_can_be_built_for_tests_and_fails_validation(ca):
     assert leaf.not_after < datetime.now(UTC)
     with pytest.raises(VerificationError):
         verify_client(leaf, ca.trust_bundle())
+
+
+def test_prepared_root_is_trusted_before_it_issues(ca):
+    old_root = ca.active_root_id
+    before = ca.issue_leaf("order", "order-1")
+    new_root = ca.prepare_root()
+    assert ca.active_root_id == old_root
+    assert len(certs_from_pem(ca.trust_bundle())) == 2
+    assert ca.issue_leaf("order", "order-1").chain_pem == before.chain_pem  # still the old issuer
+    ca.activate_root()
+    assert ca.active_root_id == new_root
+    verify_client(ca.issue_leaf("order", "order-1"), ca.trust_bundle())
+    ca.retire_roots()
+    with pytest.raises(SecurityError, match="unknown or retired"):
+        ca.activate_root(old_root)

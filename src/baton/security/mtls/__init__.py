@@ -18,6 +18,7 @@ from baton.security.mtls.authorization import AccessRules, SpiffeAuthorization
 from baton.security.mtls.contexts import (
     MtlsContext,
     PeerCheck,
+    PeerCheckedSSLObject,
     add_trust,
     client_context,
     in_trust_domain,
@@ -42,6 +43,7 @@ __all__ = [
     "LocalCertificateSource",
     "MtlsContext",
     "PeerCheck",
+    "PeerCheckedSSLObject",
     "RenewalPolicy",
     "SpiffeAuthorization",
     "TlsHttpToolsProtocol",
