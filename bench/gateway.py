@@ -110,7 +110,10 @@ def run_wrk(wrk: str, url: str, seconds: int, headers: list[str]) -> dict[str, f
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    pct = {m.group(1): float(m.group(2)) * _UNITS[m.group(3)] for m in re.finditer(r"\s(50|90|99)%\s+([\d.]+)(us|ms|s)", out)}
+    pct = {
+        m.group(1): float(m.group(2)) * _UNITS[m.group(3)]
+        for m in re.finditer(r"\s(50|90|99)%\s+([\d.]+)(us|ms|s)", out)
+    }
     return {
         "rps": rps,
         "requests": total,
@@ -225,7 +228,9 @@ def main() -> int:
             results["direct"] = run_wrk(wrk, url, seconds, [])
 
             ng_port = free_port()
-            ng = start([nginx, "-c", str(nginx_conf(tmp, ng_port, up_port)), "-p", str(tmp)], core=0, log=tmp / "ng.log")
+            ng = start(
+                [nginx, "-c", str(nginx_conf(tmp, ng_port, up_port)), "-p", str(tmp)], core=0, log=tmp / "ng.log"
+            )
             try:
                 wait_port(ng_port)
                 url = f"http://127.0.0.1:{ng_port}/v1/hello"
@@ -235,7 +240,15 @@ def main() -> int:
                 stop(ng)
 
             gw_port = free_port()
-            env_cmd = [PYTHON, "-m", "baton.gateway", "--config", str(gateway_conf(tmp, up_port)), "--port", str(gw_port)]
+            env_cmd = [
+                PYTHON,
+                "-m",
+                "baton.gateway",
+                "--config",
+                str(gateway_conf(tmp, up_port)),
+                "--port",
+                str(gw_port),
+            ]
             with open(tmp / "gw-access.log", "ab") as access:
                 gw = subprocess.Popen(
                     ["taskset", "-c", "0", *env_cmd],
@@ -263,7 +276,11 @@ def main() -> int:
 
     for name, r in results.items():
         extra = f"  cpu/req {r['cpu_us_per_request']:.1f} us" if "cpu_us_per_request" in r else ""
-        bad = f"  non-2xx {r['non_2xx']:.0f} socket-errors {r['socket_errors']:.0f}" if r["non_2xx"] or r["socket_errors"] else ""
+        bad = (
+            f"  non-2xx {r['non_2xx']:.0f} socket-errors {r['socket_errors']:.0f}"
+            if r["non_2xx"] or r["socket_errors"]
+            else ""
+        )
         print(f"{name:>7}: {r['rps']:9.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms{extra}{bad}")
     ratio = results["baton"]["rps"] / results["nginx"]["rps"]
     p99_delta = results["baton"]["p99_ms"] - results["nginx"]["p99_ms"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import ssl
 import datetime
+import ssl
 
 import aiohttp
 import pytest
@@ -11,7 +11,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
 from tests.integration.gateway.conftest import raw_request, running_gateway
 
 pytestmark = pytest.mark.integration
@@ -84,7 +83,9 @@ async def test_pipelined_requests_are_answered_in_order(start_upstream, tmp_path
 
 async def test_gateway_errors_are_problem_json(start_upstream, tmp_path):
     port = await start_upstream("a")
-    config = {"routes": [{"prefix": "/v1/echo", "backends": [{"urls": [f"http://127.0.0.1:{port}"]}], "methods": ["GET"]}]}
+    config = {
+        "routes": [{"prefix": "/v1/echo", "backends": [{"urls": [f"http://127.0.0.1:{port}"]}], "methods": ["GET"]}]
+    }
     async with running_gateway(config, tmp_path) as gw, aiohttp.ClientSession() as http:
         async with http.get(f"{gw.url}/nowhere") as r:
             assert r.status == 404
@@ -136,7 +137,9 @@ async def test_livez_readyz_metrics(start_upstream, tmp_path):
         assert 'method="GET"' in line
         assert 'status="200"' in line
         assert line.endswith(" 1.0")
-        assert 'baton_gateway_consumer_requests_total{consumer="anonymous",route="everything",status_class="2xx"}' in text
+        assert (
+            'baton_gateway_consumer_requests_total{consumer="anonymous",route="everything",status_class="2xx"}' in text
+        )
 
 
 def self_signed(tmp_path):
@@ -151,7 +154,9 @@ def self_signed(tmp_path):
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]), False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]), False
+        )
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"

@@ -30,11 +30,15 @@ def test_manifest_route_short_forms_expand():
     route = config.routes[0]
     assert route.name == "v1-catalog"
     assert [(b.version, b.weight) for b in route.backends] == [("v1", 90), ("v2", 10)]
-    assert route.auth is not None and route.auth.required
-    assert route.rate_limit is not None and route.rate_limit.consumer == RateSpec(rate=100 / 60, burst=100, window=60)
-    assert route.cache is not None and route.cache.ttl == 30.0
+    assert route.auth is not None
+    assert route.auth.required
+    assert route.rate_limit is not None
+    assert route.rate_limit.consumer == RateSpec(rate=100 / 60, burst=100, window=60)
+    assert route.cache is not None
+    assert route.cache.ttl == 30.0
     assert route.timeout == 2.0
-    assert route.quota is not None and route.quota.per_day == 1000
+    assert route.quota is not None
+    assert route.quota.per_day == 1000
 
 
 @pytest.mark.parametrize(

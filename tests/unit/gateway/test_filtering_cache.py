@@ -26,7 +26,7 @@ def test_non_json_answers_pass_unchanged():
     ("ctype", "body", "keeps"),
     [
         (b"application/problem+json", b'{"title": "Boom", "status": 500, "traceback": "File \\"x.py\\""}', b"Boom"),
-        (b"text/plain", b"Traceback (most recent call last):\n  File \"app.py\", line 3", b"correlation_id"),
+        (b"text/plain", b'Traceback (most recent call last):\n  File "app.py", line 3', b"correlation_id"),
         (b"application/json", b'{"detail": "Traceback (most recent call last): ..."}', b"correlation_id"),
         (b"text/html", b"<h1>Internal Server Error</h1>", b"correlation_id"),
     ],

@@ -338,11 +338,7 @@ OPENAPI = {
     "openapi": "3.1.0",
     "paths": {
         "/v1/items/{item_id}": {
-            "put": {
-                "requestBody": {
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}
-                }
-            }
+            "put": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}}}
         }
     },
     "components": {
