@@ -1,7 +1,10 @@
 """The control plane HTTP API (FastAPI, ``127.0.0.1:7700``): what the CLI and the dashboard use.
 
-Every route needs ``Authorization: Bearer <token>`` with the token from ``.baton/admin-token``. Errors are
-``application/problem+json``.
+Every route needs ``Authorization: Bearer <token>`` with the token from ``.baton/admin-token``, except the
+span ingest ``POST /v1/traces`` that instances export to (the API listens on 127.0.0.1 only). Errors are
+``application/problem+json``. Mounted from other building blocks when present: ``/v1/config`` and
+``/v1/secrets`` (:mod:`baton.control.api_config`), ``/v1/traces`` and ``/v1/telemetry/...``
+(:mod:`baton.telemetry.receiver`).
 
 =========================================  ==================================================
 ``GET  /v1/system``                        name, manifest, URLs (control, gateway, NATS, each service's docs)
@@ -20,7 +23,7 @@ import hmac
 import logging
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -53,18 +56,32 @@ async def require_admin(request: Request) -> None:
         raise SecurityError("missing or wrong admin token; it is in .baton/admin-token")
 
 
-def create_app(daemon: Daemon) -> FastAPI:
-    """The API app of ``daemon``."""
-    app = FastAPI(
-        title="Baton control plane",
-        version="1",
-        dependencies=[Depends(require_admin)],
-        docs_url="/docs",
-        openapi_url="/openapi.json",
-    )
+async def require_admin_unless_ingest(request: Request) -> None:
+    """Dependency: like :func:`require_admin`, but instances may export spans without the token."""
+    if request.method == "POST" and request.url.path == "/v1/traces":
+        return
+    await require_admin(request)
+
+
+def create_app(daemon: Daemon, *, span_store: Any = None) -> FastAPI:
+    """The API app of ``daemon``; ``span_store`` enables the telemetry receiver."""
+    app = FastAPI(title="Baton control plane", version="1", docs_url="/docs", openapi_url="/openapi.json")
     app.state.token = daemon.token
     app.state.daemon = daemon
     app.add_exception_handler(BatonError, _problem)  # type: ignore[arg-type]
+    app.include_router(_control_router(daemon), dependencies=[Depends(require_admin)])
+    config_router = _optional_config_router()
+    if config_router is not None:
+        app.include_router(config_router, dependencies=[Depends(require_admin)])
+    if span_store is not None:
+        from baton.telemetry.receiver import telemetry_router
+
+        app.include_router(telemetry_router(span_store), dependencies=[Depends(require_admin_unless_ingest)])
+    return app
+
+
+def _control_router(daemon: Daemon) -> APIRouter:
+    app = APIRouter(tags=["control"])
 
     @app.get("/v1/system")
     async def system() -> dict[str, Any]:
@@ -111,21 +128,16 @@ def create_app(daemon: Daemon) -> FastAPI:
         await daemon.shutdown()
         return {"stopped": stopped}
 
-    for router_module in _optional_routers():
-        app.include_router(router_module)
     return app
 
 
-def _optional_routers() -> list[Any]:
-    """Routers of other building blocks, mounted when present (config + secrets)."""
-    routers = []
+def _optional_config_router() -> APIRouter | None:
+    """The config + secrets router, when that building block is present."""
     try:
-        from baton.control.api_config import router as config_router
-    except ImportError:  # not installed in this build
-        pass
-    else:
-        routers.append(config_router)
-    return routers
+        from baton.control.api_config import router
+    except ImportError:  # not part of this build
+        return None
+    return router
 
 
 def _known(daemon: Daemon, name: str) -> None:

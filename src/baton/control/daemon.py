@@ -75,6 +75,7 @@ class Daemon:
         self._nats_server: EmbeddedNats | None = None
         self._nats_client: Any = None
         self._registry: Any = None
+        self._span_store: Any = None
         self._exit = asyncio.Event()
         self._stop_system = False
         self._started = time.time()
@@ -89,6 +90,7 @@ class Daemon:
         self.home.root.mkdir(parents=True, exist_ok=True)
         with self._exclusive():
             self.token = self.home.admin_token(create=True) or ""
+            self._span_store = _span_store(self.home.root)
             await self._start_nats()
             ctx = LaunchContext(
                 manifest=self.manifest,
@@ -97,6 +99,7 @@ class Daemon:
                 nats_url=self.nats_url,
                 environment=self.options.environment,
                 control_url=f"http://127.0.0.1:{self.options.control_port}",
+                telemetry_url=f"http://127.0.0.1:{self.options.control_port}" if self._span_store else None,
             )
             self.supervisor = Supervisor(
                 ctx,
@@ -155,7 +158,7 @@ class Daemon:
     async def _serve(self) -> None:
         from baton.control.api import create_app
 
-        app = create_app(self)
+        app = create_app(self, span_store=self._span_store)
         app.state.nats = self._nats_client
         app.state.secrets = _secret_store(self.home.root)
         config = uvicorn.Config(
@@ -191,6 +194,9 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await serving
             await self._close_bus()
+            if self._span_store is not None:
+                with contextlib.suppress(Exception):
+                    await self._span_store.aclose()
             self.home.clear_daemon(os.getpid())
 
     async def _start_nats(self) -> None:
@@ -271,6 +277,19 @@ class Daemon:
                 where = f" (pid {info.pid}, {info.url})" if info else ""
                 raise ControlError(f"a control plane already runs for {self.home.root}{where}") from None
             yield
+
+
+def _span_store(home: Path) -> Any:
+    """The local trace store behind the telemetry receiver, when that building block is present."""
+    try:
+        from baton.telemetry.sqlite_spans import SqliteSpanStore, default_span_db
+    except ImportError:
+        return None
+    try:
+        return SqliteSpanStore(default_span_db(home))
+    except Exception as exc:  # a broken trace store must not keep the control plane down
+        log.error("trace store unavailable: %s", exc)
+        return None
 
 
 def _secret_store(home: Path) -> Any:

@@ -39,6 +39,20 @@ class LaunchContext:
     environment: str = "local"
     host: str = "127.0.0.1"
     control_url: str | None = None
+    telemetry_url: str | None = None
+    """Where instances export spans (the control plane's receiver), as ``BATON_TELEMETRY_URL``."""
+
+
+CONTROLLED = frozenset(
+    {
+        "BATON_SYSTEM", "BATON_SERVICE", "BATON_INSTANCE", "BATON_VERSION", "BATON_HOST", "BATON_PORT",
+        "BATON_HOME", "BATON_NATS_URL", "BATON_DB_URL", "BATON_ENVIRONMENT", "BATON_DRAIN_DELAY",
+        "BATON_DISCOVERY", "BATON_CONTROL_URL", "BATON_TELEMETRY_URL",
+        # The daemon's own options: meaningless (or misleading) inside an instance.
+        "BATON_CONTROL_PORT", "BATON_PORT_BASE", "BATON_NATS_PORT", "BATON_NATS_MONITOR_PORT", "BATON_MANIFEST",
+    }
+)  # fmt: skip
+"""``BATON_*`` variables the control plane decides per instance; the operator's other ones pass through."""
 
 
 def argv_for(spec: ServiceSpec) -> list[str]:
@@ -93,12 +107,9 @@ def environment_for(
     base: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The full environment of one instance."""
-    env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("BATON_")}
-    # Keep the operator's choices for things the control plane does not decide.
-    for passthrough in ("BATON_LOG_LEVEL", "BATON_NATS_SERVER", "BATON_MASTER_KEY"):
-        value = (os.environ if base is None else base).get(passthrough)
-        if value:
-            env[passthrough] = value
+    # The operator's own settings (BATON_LOG_LEVEL, BATON_OTLP_ENDPOINT...) pass through; identity, ports and
+    # addresses never leak from the daemon's environment into an instance.
+    env = {k: v for k, v in (os.environ if base is None else base).items() if k not in CONTROLLED}
     env.update(spec.env)
     if secrets is not None:
         try:
@@ -125,6 +136,8 @@ def environment_for(
         env["BATON_NATS_URL"] = ctx.nats_url
     if ctx.control_url:
         env["BATON_CONTROL_URL"] = ctx.control_url
+    if ctx.telemetry_url:
+        env["BATON_TELEMETRY_URL"] = ctx.telemetry_url
     db_url = database_url(ctx, service, spec)
     if db_url:
         env["BATON_DB_URL"] = db_url

@@ -67,12 +67,19 @@ async def test_rolling_restart_replaces_every_replica_without_failed_requests(co
     assert all(v["ready"] for v in views)
 
 
-async def test_scale_of_an_unknown_service_is_a_404_problem(control_plane, toy):
+async def test_api_answers_problems_and_guards_everything_but_span_ingest(control_plane, toy):
     plane = control_plane({"web": toy(1)})
     await plane.start()
     answer = await plane.post("/v1/services/nope/scale", {"replicas": 2})
     assert answer.status_code == 404
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert "unknown service 'nope'" in answer.json()["detail"]
-    unauthenticated = await plane.api.get(plane.url + "/v1/instances")
-    assert unauthenticated.status_code == 401
+    for path in ("/v1/instances", "/v1/system", "/v1/config", "/v1/telemetry/traces"):
+        unauthenticated = await plane.api.get(plane.url + path)
+        assert unauthenticated.status_code == 401, path
+    wrong = await plane.api.get(plane.url + "/v1/instances", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    # Instances export spans without the admin token (an empty OTLP/JSON export is accepted).
+    ingest = await plane.api.post(plane.url + "/v1/traces", json={"resourceSpans": []})
+    assert ingest.status_code == 200, ingest.text
+    assert (await plane.get("/v1/telemetry/traces")) is not None

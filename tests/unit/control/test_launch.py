@@ -54,7 +54,7 @@ def test_environment_is_what_the_kit_reads(tmp_path, monkeypatch) -> None:
         port=7801,
         spec=ctx.manifest.services["catalog"],
         secrets=lambda service: {"CATALOG_API_KEY": f"s3cret-{service}"},
-        base={"PATH": "/bin", "BATON_STRAY": "x"},
+        base={"PATH": "/bin", "BATON_PORT_BASE": "9000", "BATON_INSTANCE": "x", "BATON_OTLP_ENDPOINT": "http://otel"},
     )
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -67,7 +67,8 @@ def test_environment_is_what_the_kit_reads(tmp_path, monkeypatch) -> None:
     assert env["CATALOG_PAGE"] == "20"
     assert env["CATALOG_API_KEY"] == "s3cret-catalog"
     assert env["PATH"] == "/bin"
-    assert "BATON_STRAY" not in env  # the operator's stray BATON_* never leaks into an instance
+    assert "BATON_PORT_BASE" not in env  # the daemon's options never leak into an instance
+    assert env["BATON_OTLP_ENDPOINT"] == "http://otel"  # the operator's other settings pass through
     # The manifest's env asked for BATON_PORT=1: the control plane's own variables win.
     assert env["BATON_PORT"] == "7801"
 

@@ -1,0 +1,186 @@
+"""Startup benchmark: seconds from ``baton up`` to every instance ready, and RSS per instance.
+
+For N = 1, 3, 6 copies of the example service (``apps.hello.service:service``, one replica each, distinct
+names so each has its own database) — and for the shop when ``apps/shop/baton.yaml`` exists — the real CLI
+runs ``baton up --detach`` on free ports with a throwaway home; the wall time until it returns (everything
+ready) is the figure. RSS is read with psutil from every instance process, then ``baton down`` stops it all.
+
+Reference, measured in the same run: a bare FastAPI app under uvicorn, launched as one process, until its
+first answered request (the floor any supervisor sits on). The ratio is up-time / reference.
+
+Targets: the whole shop (or, until it exists, the largest N) ready in <= 5 s; <= 80 MB RSS per instance.
+
+    .venv/bin/python bench/startup.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from baton.control.adoption import find_strays  # noqa: E402
+from baton.control.home import DaemonInfo, Home  # noqa: E402
+from baton.control.state import ProcessRecord  # noqa: E402
+from baton.events.server import free_port  # noqa: E402
+
+BATON = Path(sys.executable).with_name("baton")
+TARGET_SECONDS = 5.0
+TARGET_RSS_MB = 80.0
+
+REFERENCE_APP = """
+import os, uvicorn
+from fastapi import FastAPI
+app = FastAPI()
+@app.get("/")
+def root():
+    return {"ok": True}
+uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), log_level="warning")
+"""
+
+
+def reference_first_request() -> float:
+    """Seconds from launching a bare FastAPI process to its first 200."""
+    port = free_port()
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", REFERENCE_APP], env={**os.environ, "PORT": str(port)})
+    try:
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                time.sleep(0.01)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def hello_manifest(n: int) -> str:
+    services = {
+        f"hello{i}": {"module": "apps.hello.service:service", "replicas": 1, "cwd": str(ROOT)} for i in range(1, n + 1)
+    }
+    return json.dumps({"name": f"hello-x{n}", "services": services}, indent=2)
+
+
+def run_system(label: str, manifest: Path, home: Path) -> dict[str, object]:
+    """``baton up --detach`` → all ready; RSS of every instance; ``baton down``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATON_")}
+    env.update(
+        BATON_HOME=str(home),
+        BATON_CONTROL_PORT=str(free_port()),
+        BATON_PORT_BASE=str(free_port()),
+        BATON_NATS_PORT=str(free_port()),
+        BATON_NATS_MONITOR_PORT="0",
+    )
+    started = time.perf_counter()
+    up = subprocess.run(
+        [str(BATON), "up", "--detach", "--json", "-f", str(manifest)], capture_output=True, text=True, env=env
+    )
+    elapsed = time.perf_counter() - started
+    try:
+        if up.returncode != 0:
+            raise SystemExit(f"{label}: baton up failed:\n{up.stderr}")
+        report = json.loads(up.stdout)
+        processes = [p for p in map(_process, find_strays(home)) if p is not None]
+        rss = [p.memory_info().rss / 2**20 for p in processes]
+        uss = [p.memory_full_info().uss / 2**20 for p in processes]
+        cpu = [sum(p.cpu_times()[:2]) for p in processes]
+        daemon = _process(Home(home).read_daemon())
+        daemon_cpu = sum(daemon.cpu_times()[:2]) if daemon is not None else None
+    finally:
+        subprocess.run([str(BATON), "down", "-f", str(manifest)], capture_output=True, env=env, timeout=120)
+    result = {
+        "system": label,
+        "instances": len(report["instances"]),
+        "up_seconds": round(elapsed, 2),
+        "rss_mb_mean": round(statistics.fmean(rss), 1) if rss else None,
+        "rss_mb_max": round(max(rss), 1) if rss else None,
+        "uss_mb_mean": round(statistics.fmean(uss), 1) if uss else None,
+        "instance_cpu_s_mean": round(statistics.fmean(cpu), 2) if cpu else None,
+        "control_plane_cpu_s": round(daemon_cpu, 2) if daemon_cpu is not None else None,
+    }
+    # CPU seconds spent until ready do not depend on how busy the machine is; wall time does.
+    print(
+        f"{label:<10} {result['instances']:>3} instances  ready in {elapsed:5.2f} s   "
+        f"RSS mean {result['rss_mb_mean']} MB (max {result['rss_mb_max']}, unique {result['uss_mb_mean']})   "
+        f"CPU to ready: {result['instance_cpu_s_mean']} s/instance, control plane {result['control_plane_cpu_s']} s",
+        flush=True,
+    )
+    return result
+
+
+def _process(record: ProcessRecord | DaemonInfo | None) -> psutil.Process | None:
+    if record is None:
+        return None
+    try:
+        return psutil.Process(record.pid)
+    except psutil.Error:
+        return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 1, 3 and one reference run (<= 60 s)")
+    args = parser.parse_args()
+    sizes = (1, 3) if args.quick else (1, 3, 6)
+
+    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}")
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    references = [reference_first_request() for _ in range(1 if args.quick else 3)]
+    reference = statistics.median(references)
+    print(f"reference  bare FastAPI process → first answered request: {reference:.2f} s")
+
+    results = []
+    work = Path(tempfile.mkdtemp(prefix="baton-bench-startup-"))
+    try:
+        for n in sizes:
+            manifest = work / f"hello{n}.yaml"
+            manifest.write_text(hello_manifest(n))
+            results.append(run_system(f"hello x{n}", manifest, work / f"home{n}"))
+        shop = ROOT / "apps" / "shop" / "baton.yaml"
+        if shop.exists() and not args.quick:
+            results.append(run_system("shop", shop, work / "home-shop"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    headline = next((r for r in results if r["system"] == "shop"), results[-1])
+    up_seconds = float(headline["up_seconds"])  # type: ignore[arg-type]
+    rss_max = max(float(r["rss_mb_max"] or 0) for r in results)  # type: ignore[arg-type]
+    print(f"ratio      {headline['system']} up / reference first request: {up_seconds / reference:.1f}x")
+    print(
+        json.dumps(
+            {
+                "bench": "startup",
+                "metric": f"seconds from baton up to all ready ({headline['system']})",
+                "value": up_seconds,
+                "target": f"<= {TARGET_SECONDS:g} s",
+                "met": up_seconds <= TARGET_SECONDS and rss_max <= TARGET_RSS_MB,
+                "rss_mb_max": rss_max,
+                "rss_target": f"<= {TARGET_RSS_MB:g} MB",
+                "reference_first_request_s": round(reference, 2),
+                "ratio_vs_reference": round(up_seconds / reference, 2),
+                "runs": results,
+                "quick": args.quick,
+                "load_average": round(os.getloadavg()[0], 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
