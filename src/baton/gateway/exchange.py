@@ -370,11 +370,12 @@ class Exchange(RequestInfo):
             self.state.metrics.upstream_error(route.name, f"status_{status}")
             self._retry_later()
             return
-        ctype = None
+        ctype = length = None
         for name, value in headers:
             if name == b"content-type":
                 ctype = value
-                break
+            elif name == b"content-length":
+                length = value
         if (
             status >= 500
             or (route.extras["filter"] is not None and is_json_type(ctype))
@@ -386,11 +387,6 @@ class Exchange(RequestInfo):
             return
         self._release_replay()
         self.status = status
-        length = None
-        for name, value in headers:
-            if name == b"content-length":
-                length = value
-                break
         no_body = self.method == "HEAD" or status in _NO_BODY_STATUS
         parts = [status_line(status)]
         for name, value in headers:

@@ -21,12 +21,21 @@ TRACE_MARKERS = (b"Traceback (most recent call last)", b'File "', b"\n    at ", 
 """Byte patterns that give a stack trace away wherever it hides."""
 
 
+_JSON_TYPES: dict[bytes, bool] = {}
+
+
 def is_json_type(content_type: bytes | None) -> bool:
     """``application/json``, ``application/problem+json`` or any other ``+json`` type."""
     if not content_type:
         return False
+    known = _JSON_TYPES.get(content_type)
+    if known is not None:
+        return known
     media = content_type.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or media.endswith(b"+json")
+    verdict = media == b"application/json" or media.endswith(b"+json")
+    if len(_JSON_TYPES) < 1024:  # memoised: answers carry a handful of distinct content types
+        _JSON_TYPES[content_type] = verdict
+    return verdict
 
 
 def strip_fields(value: Any, names: frozenset[str]) -> Any:
