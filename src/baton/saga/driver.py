@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from baton.saga.attempt import run_attempt
+from baton.saga.attempt import Outcome, run_attempt
 from baton.saga.definition import Phase, Saga, StepContext, idempotency_key
 from baton.saga.incidents import IncidentSink, SagaIncident
 from baton.saga.machine import Done, Finish, RaiseIncident, RunCompensation, RunStep, SagaState, advance, decide, fold
@@ -67,89 +67,70 @@ class SagaDriver:
             else:
                 await self._run_compensation(state, record, decision)
 
-    async def _run_step(self, state: SagaState, record: SagaRecord, decision: RunStep) -> None:
-        step = state.definition.step(decision.step)
+    async def _attempt(
+        self, state: SagaState, record: SagaRecord, decision: RunStep | RunCompensation, phase: Phase
+    ) -> Outcome:
+        """Wait out the backoff, commit the announcement, then (only then) run the action or compensation."""
         if decision.wait > 0:
             await asyncio.sleep(decision.wait)
+        kind = EntryKind.STEP_STARTED if phase == "action" else EntryKind.COMPENSATION_STARTED
         payload = {
-            "key": idempotency_key(record.id, step.name, "action"),
+            "key": idempotency_key(record.id, decision.step, phase),
             "resumed": decision.resumed,
             "owner": self.owner,
         }
-        await self._log(
-            state, record, EntryKind.STEP_STARTED, step=step.name, attempt=decision.attempt, payload=payload
-        )
-        outcome = await run_attempt(step, self._context(state, record, step.name, "action", decision.attempt))
-        if outcome.ok:
-            data = {**state.data, **outcome.output}
-            await self._log(
-                state,
-                record,
-                EntryKind.STEP_SUCCEEDED,
-                step=step.name,
-                attempt=decision.attempt,
-                payload={"output": outcome.output},
-                data=data,
-            )
-        elif not outcome.definite and decision.attempt < step.retry.max_attempts:
-            await self._log(
-                state,
-                record,
-                EntryKind.STEP_RETRY,
-                step=step.name,
-                attempt=decision.attempt,
-                payload={"retry_in": step.retry.delay(decision.attempt)},
-                error=outcome.error,
-            )
-        else:
-            await self._log(
-                state,
-                record,
-                EntryKind.STEP_FAILED,
-                step=step.name,
-                attempt=decision.attempt,
-                payload={"definite": outcome.definite},
-                error=outcome.error,
-                status=SagaStatus.COMPENSATING,
-            )
+        await self._log(state, record, kind, step=decision.step, attempt=decision.attempt, payload=payload)
+        step = state.definition.step(decision.step)
+        return await run_attempt(step, self._context(state, record, decision.step, phase, decision.attempt))
 
-    async def _run_compensation(self, state: SagaState, record: SagaRecord, decision: RunCompensation) -> None:
-        step = state.definition.step(decision.step)
-        if decision.wait > 0:
-            await asyncio.sleep(decision.wait)
-        payload = {
-            "key": idempotency_key(record.id, step.name, "compensation"),
-            "resumed": decision.resumed,
-            "owner": self.owner,
-        }
-        await self._log(
-            state, record, EntryKind.COMPENSATION_STARTED, step=step.name, attempt=decision.attempt, payload=payload
-        )
-        outcome = await run_attempt(step, self._context(state, record, step.name, "compensation", decision.attempt))
-        step_state = state.steps[step.name]
+    async def _run_step(self, state: SagaState, record: SagaRecord, decision: RunStep) -> None:
+        retry = state.definition.step(decision.step).retry
+        outcome = await self._attempt(state, record, decision, "action")
+        status: SagaStatus | None = None
+        payload: dict[str, Any]
         if outcome.ok:
-            await self._log(
-                state,
-                record,
-                EntryKind.COMPENSATION_SUCCEEDED,
-                step=step.name,
-                attempt=decision.attempt,
-                payload={"output": outcome.output},
-                status=SagaStatus.COMPENSATING,
-            )
-            if step_state.incident:
-                await self.incidents.resolve(self._incident(state, record, step.name, outcome.error))
-            return
-        delay = self.compensation_retry.delay(step_state.comp_failures + 1)
+            kind, payload = EntryKind.STEP_SUCCEEDED, {"output": outcome.output}
+        elif not outcome.definite and decision.attempt < retry.max_attempts:
+            kind, payload = EntryKind.STEP_RETRY, {"retry_in": retry.delay(decision.attempt)}
+        else:
+            kind, payload = EntryKind.STEP_FAILED, {"definite": outcome.definite}
+            status = SagaStatus.COMPENSATING
         await self._log(
             state,
             record,
-            EntryKind.COMPENSATION_FAILED,
-            step=step.name,
+            kind,
+            step=decision.step,
             attempt=decision.attempt,
-            payload={"retry_in": delay},
+            payload=payload,
             error=outcome.error,
+            status=status,
+            data={**state.data, **outcome.output} if outcome.ok else None,
         )
+
+    async def _run_compensation(self, state: SagaState, record: SagaRecord, decision: RunCompensation) -> None:
+        outcome = await self._attempt(state, record, decision, "compensation")
+        step_state = state.steps[decision.step]
+        had_incident = step_state.incident
+        payload: dict[str, Any]
+        if outcome.ok:
+            kind, payload = EntryKind.COMPENSATION_SUCCEEDED, {"output": outcome.output}
+        else:
+            kind, payload = (
+                EntryKind.COMPENSATION_FAILED,
+                {"retry_in": self.compensation_retry.delay(step_state.comp_failures + 1)},
+            )
+        await self._log(
+            state,
+            record,
+            kind,
+            step=decision.step,
+            attempt=decision.attempt,
+            payload=payload,
+            error=outcome.error,
+            status=SagaStatus.COMPENSATING if outcome.ok else None,
+        )
+        if outcome.ok and had_incident:
+            await self.incidents.resolve(self._incident(state, record, decision.step, None))
 
     async def _raise_incident(self, state: SagaState, record: SagaRecord, decision: RaiseIncident) -> None:
         incident = self._incident(state, record, decision.step, None)

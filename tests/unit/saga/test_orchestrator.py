@@ -216,19 +216,24 @@ async def test_sagas_in_flight_are_bounded(store) -> None:
     import asyncio
 
     from baton.saga import OrchestratorPolicy, Saga, Step
+    from baton.testing import wait_until
 
+    gate = asyncio.Event()
     running, peak = 0, 0
 
     async def act(ctx):
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
-        await asyncio.sleep(0.02)
+        await gate.wait()
         running -= 1
 
     policy = OrchestratorPolicy(max_in_flight=2, sweep_interval=0.05, stop_grace=1)
     async with Orchestrator(store, [Saga("slow", steps=[Step("only", action=act)])], policy=policy) as orch:
         ids = [await orch.start("slow", {}) for _ in range(6)]
+        await wait_until(lambda: running == 2, timeout=5)
+        assert orch.in_flight == 6  # all accepted and logged; four wait for a slot
+        gate.set()
         records = [await orch.wait(saga_id, timeout=10) for saga_id in ids]
     assert {r.status for r in records} == {SagaStatus.COMPLETED}
     assert peak == 2
