@@ -226,7 +226,7 @@ def _series(slo: SLO, *, bad_share: float) -> list[dict[str, str]]:
 
 
 def _ramp(per_step: int) -> str:
-    return f"0+{per_step}x60"
+    return f"0+{per_step}x30"  # one sample a minute up to the 30m evaluation
 
 
 def _slo_labels(slo: SLO) -> dict[str, str]:

@@ -175,6 +175,9 @@ class IncidentManager:
         current = {a.key: a for a in firing}
         changes: list[tuple[str, Incident]] = []
         changed: dict[str, Incident] = {}
+        for incident in list(self._active.values()):
+            if incident.state == "resolved" and now - (incident.resolved_at or now) > self.policy.group_window:
+                del self._active[incident.id]  # too long ago to be the same problem
 
         for incident in list(self._active.values()):
             for key in sorted(incident.firing - current.keys()):
@@ -218,8 +221,6 @@ class IncidentManager:
                 incident.note(now, "resolved", "all alerts cleared")
                 changes.append(("resolved", incident))
                 changed[incident.id] = incident
-            elif incident.state == "resolved" and now - (incident.resolved_at or now) > self.policy.group_window:
-                del self._active[incident.id]
 
         for incident in changed.values():
             await self.store.save(incident.as_dict())
