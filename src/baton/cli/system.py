@@ -151,6 +151,8 @@ def print_urls(system: dict[str, Any]) -> None:
 
 def _explain(target: Target, failure: dict[str, Any]) -> None:
     lines = tail_lines(target.home.log_file(failure["id"]), 15)
+    if not err_console.is_terminal:
+        err_console.line()  # the progress table's last frame ends without a newline off a terminal
     err_console.print(f"[bold red]{failure['id']}[/] {failure['state']} — {failure.get('reason') or ''}")
     for line in lines:
         err_console.print(Text("  " + line, style="dim"), soft_wrap=True)
