@@ -1,0 +1,1 @@
+"""The shop: Baton's reference system."""
