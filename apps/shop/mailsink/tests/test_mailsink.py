@@ -1,0 +1,84 @@
+"""The mail sink through real SMTP and its HTTP API, on a real SQLite database (no bus)."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+from apps.shop.mailsink.service import parse_message, service
+from apps.shop.mailsink.smtp import sink
+
+from baton.kit import InstanceSettings
+
+
+@pytest.fixture
+async def client(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("MAILSINK_SMTP_PORT", "0")  # a free port, read back from the component
+    service.reload_settings()
+    async with service.running(InstanceSettings(home=tmp_path)):
+        transport = httpx.ASGITransport(app=service.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mailsink") as http:
+            yield http
+    service.reload_settings()
+
+
+def _mail(to: str, subject: str, body: str, message_id: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "shop@example.test"
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = message_id
+    message.set_content(body)
+    return message
+
+
+async def _send(message: EmailMessage) -> None:
+    def send() -> None:
+        assert sink.port is not None
+        with smtplib.SMTP("127.0.0.1", sink.port, timeout=5) as smtp:
+            smtp.send_message(message)
+
+    await asyncio.to_thread(send)
+
+
+def test_parse_message_reads_subject_body_and_recipients():
+    raw = _mail("Ada@Example.test", "Hi", "Body text", "<m-1@test>").as_bytes()
+    parsed = parse_message(raw, envelope_from="shop@example.test", envelope_to=["Ada@Example.test"])
+    assert parsed["subject"] == "Hi"
+    assert parsed["body"].strip() == "Body text"
+    assert parsed["rcpt_to"] == "ada@example.test"
+    assert parsed["message_id"] == "<m-1@test>"
+
+
+async def test_received_messages_are_listed_newest_first_and_filtered_by_recipient(client):
+    await _send(_mail("ada@example.test", "Order confirmed", "Thanks, Ada", "<m-1@test>"))
+    await _send(_mail("grace@example.test", "Order cancelled", "Sorry, Grace", "<m-2@test>"))
+    everything = (await client.get("/v1/messages")).json()
+    for_ada = (await client.get("/v1/messages", params={"to": "ada@example.test"})).json()
+    for_nobody = (await client.get("/v1/messages", params={"to": "da@example.test"})).json()
+    assert [m["subject"] for m in everything["items"]] == ["Order cancelled", "Order confirmed"]
+    assert everything["total"] == 2
+    assert [m["body"].strip() for m in for_ada["items"]] == ["Thanks, Ada"]
+    assert for_nobody["items"] == []
+
+
+async def test_a_resent_message_id_is_kept_once(client):
+    message = _mail("ada@example.test", "Order confirmed", "Thanks", "<notification-1@shop>")
+    await _send(message)
+    await _send(message)  # the sender retried after losing our reply
+    listed = (await client.get("/v1/messages")).json()
+    assert listed["total"] == 1
+
+
+async def test_the_page_lists_messages_with_their_content_escaped(client):
+    await _send(_mail("ada@example.test", "<b>Hello</b>", "a < b", "<m-3@test>"))
+    page = await client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "&lt;b&gt;Hello&lt;/b&gt;" in page.text
+    assert "a &lt; b" in page.text
+    assert "1 message(s)" in page.text
