@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from baton.control.adoption import find_strays  # noqa: E402
 from baton.control.home import DaemonInfo, Home  # noqa: E402
+from baton.control.ports import bindable  # noqa: E402
 from baton.control.state import ProcessRecord  # noqa: E402
 from baton.events.server import free_port  # noqa: E402
 
@@ -83,7 +85,7 @@ def run_system(label: str, manifest: Path, home: Path) -> dict[str, object]:
     env.update(
         BATON_HOME=str(home),
         BATON_CONTROL_PORT=str(free_port()),
-        BATON_PORT_BASE=str(free_port()),
+        BATON_PORT_BASE=str(_port_block()),
         BATON_NATS_PORT=str(free_port()),
         BATON_NATS_MONITOR_PORT="0",
     )
@@ -122,6 +124,14 @@ def run_system(label: str, manifest: Path, home: Path) -> dict[str, object]:
         flush=True,
     )
     return result
+
+
+def _port_block() -> int:
+    # Below the ephemeral range (32768+), where outgoing connections cannot grab an instance's port.
+    while True:
+        base = random.randrange(20000, 32000, 50)
+        if all(bindable("127.0.0.1", port) for port in range(base, base + 10)):
+            return base
 
 
 def _process(record: ProcessRecord | DaemonInfo | None) -> psutil.Process | None:

@@ -19,10 +19,13 @@ span ingest ``POST /v1/traces`` that instances export to (the API listens on 127
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -41,6 +44,15 @@ class ScaleRequest(BaseModel):
     """Body of ``POST /v1/services/{name}/scale``."""
 
     replicas: int = Field(ge=0, le=64)
+
+
+class ApiServer(uvicorn.Server):
+    """uvicorn without its signal handling: the daemon decides what a signal means (detach, not stop)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leave SIGTERM/SIGINT to the daemon (uvicorn would re-raise them after serving)."""
+        yield
 
 
 async def require_admin(request: Request) -> None:

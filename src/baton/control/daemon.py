@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import importlib.util
 import logging
 import os
 import signal
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import uvicorn
 
 from baton.control.home import DEFAULT_CONTROL_PORT, DEFAULT_PORT_BASE, DaemonInfo, Home, resolve_home
 from baton.control.launch import LaunchContext, local_secrets
@@ -52,13 +52,6 @@ class DaemonOptions:
     nats_port: int = DEFAULT_PORT
     nats_monitor_port: int | None = DEFAULT_MONITOR_PORT
     environment: str = "local"
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # The daemon decides what a signal means (detach, not stop-the-system); uvicorn must not re-raise it.
-        yield
 
 
 class Daemon:
@@ -90,26 +83,31 @@ class Daemon:
         self.home.root.mkdir(parents=True, exist_ok=True)
         with self._exclusive():
             self.token = self.home.admin_token(create=True) or ""
-            self._span_store = _span_store(self.home.root)
             await self._start_nats()
+            control_url = f"http://127.0.0.1:{self.options.control_port}"
             ctx = LaunchContext(
                 manifest=self.manifest,
                 manifest_dir=self.manifest_path.parent,
                 home=self.home.root,
                 nats_url=self.nats_url,
                 environment=self.options.environment,
-                control_url=f"http://127.0.0.1:{self.options.control_port}",
-                telemetry_url=f"http://127.0.0.1:{self.options.control_port}" if self._span_store else None,
+                control_url=control_url,
+                telemetry_url=control_url if _available("baton.telemetry.receiver") else None,
             )
+            rotation = Rotation()
             self.supervisor = Supervisor(
                 ctx,
                 home=self.home,
-                rotation=Rotation(self._registry),
+                rotation=rotation,
                 options=SupervisorOptions(port_base=self.options.port_base),
                 secrets=local_secrets(self.home.root),
             )
             self.supervisor.nats = self._nats_record()
+            # Instances are launched first; everything below (NATS client, discovery, the API and its imports,
+            # about a CPU-second) overlaps with their own start-up instead of delaying it.
             await self.supervisor.start()
+            await self._connect_bus(rotation)
+            self._span_store = _span_store(self.home.root)
             await self._serve()
 
     async def shutdown(self) -> None:
@@ -156,7 +154,9 @@ class Daemon:
         }
 
     async def _serve(self) -> None:
-        from baton.control.api import create_app
+        import uvicorn
+
+        from baton.control.api import ApiServer, create_app
 
         app = create_app(self, span_store=self._span_store)
         app.state.nats = self._nats_client
@@ -169,7 +169,7 @@ class Daemon:
             access_log=False,
             lifespan="off",
         )
-        server = _Server(config)
+        server = ApiServer(config)
         serving = asyncio.create_task(server.serve(), name="control api")
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -212,6 +212,10 @@ class Daemon:
             self._nats_server = EmbeddedNats(config, log_file=self.home.log_file("nats"))
             await asyncio.to_thread(self._nats_server.start)
             self.nats_url = self._nats_server.url
+
+    async def _connect_bus(self, rotation: Rotation) -> None:
+        if self.nats_url is None:
+            return
         try:
             import nats
 
@@ -226,6 +230,7 @@ class Daemon:
             except ImportError:  # discovery not installed in this build: supervise without registering
                 return
             self._registry = NatsKvRegistry(self._nats_client)
+            await rotation.attach(self._registry)
 
     def _nats_record(self) -> ProcessRecord | None:
         server = self._nats_server
@@ -277,6 +282,13 @@ class Daemon:
                 where = f" (pid {info.pid}, {info.url})" if info else ""
                 raise ControlError(f"a control plane already runs for {self.home.root}{where}") from None
             yield
+
+
+def _available(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
 
 
 def _span_store(home: Path) -> Any:

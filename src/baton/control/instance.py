@@ -18,14 +18,17 @@ import logging
 import time
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baton.control.backoff import RestartPolicy, RestartTracker
 from baton.control.manifest import ServiceSpec
+from baton.control.ports import bindable
 from baton.control.probe import Prober
 from baton.control.process import InstanceProcess
 from baton.control.rotation import Rotation
-from baton.discovery.base import Instance
+
+if TYPE_CHECKING:
+    from baton.discovery.base import Instance
 
 log = logging.getLogger("baton.control.instance")
 
@@ -65,6 +68,7 @@ class InstanceSlot:
         spec: ServiceSpec,
         launcher: Launcher,
         prober: Prober,
+        port_picker: Callable[[InstanceSlot], int] | None = None,
         rotation: Rotation,
         policy: RestartPolicy,
         on_change: Callable[[], None] = lambda: None,
@@ -83,6 +87,7 @@ class InstanceSlot:
         self.last_exit: int | None = None
         self.last_reason = ""
         self._launcher = launcher
+        self._port_picker = port_picker
         self._prober = prober
         self._rotation = rotation
         self._on_change = on_change
@@ -96,6 +101,10 @@ class InstanceSlot:
     @property
     def instance(self) -> Instance:
         """The discovery record of this slot."""
+        # Imported on first use: baton.discovery pulls in nats-py and aiohttp, which the daemon loads only after
+        # the instances were launched (start-up latency is on the critical path, see bench/startup.py).
+        from baton.discovery.base import Instance
+
         return Instance(service=self.service, id=self.id, host="127.0.0.1", port=self.port, version=self.version)
 
     @property
@@ -178,6 +187,7 @@ class InstanceSlot:
             await asyncio.sleep(STARTUP_PROBE_INTERVAL if not self._seen_live else self.spec.probes.interval)
 
     async def _launch(self) -> None:
+        self._move_if_port_taken()
         while True:
             try:
                 self.process = self._launcher(self)
@@ -194,6 +204,14 @@ class InstanceSlot:
             self.state = SlotState.STARTING
         log.info("started %s pid=%s port=%s", self.id, self.process.pid, self.port)
         self._on_change()
+
+    def _move_if_port_taken(self) -> None:
+        # Restarts keep the port, unless something else grabbed it meanwhile (an outgoing connection's
+        # ephemeral port, another program): then restarting in place would fail forever. Fixed ports stay.
+        if self.spec.port is not None or self._port_picker is None or bindable("127.0.0.1", self.port):
+            return
+        old, self.port = self.port, self._port_picker(self)
+        log.warning("%s: port %s is taken; moving to %s", self.id, old, self.port)
 
     async def _failed(self, reason: str) -> None:
         await self._set_ready(False)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import aiohttp
+if TYPE_CHECKING:
+    import aiohttp
 
 
 class Prober(Protocol):
@@ -22,6 +23,8 @@ class HttpProber:
 
     async def status(self, url: str, *, timeout: float) -> int | None:
         """HTTP status of a GET to ``url``, or ``None`` when it could not be obtained."""
+        import aiohttp  # on first probe: keeps aiohttp off the daemon's start-up path
+
         if self._session is None:
             # No keep-alive: probing must not pin a connection an instance would have to drain on shutdown.
             self._session = aiohttp.ClientSession(

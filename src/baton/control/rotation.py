@@ -7,8 +7,10 @@ outage must never stop supervision, so failures are logged and the next readines
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from baton.discovery.base import Instance, Registry
+if TYPE_CHECKING:
+    from baton.discovery.base import Instance, Registry
 
 log = logging.getLogger("baton.control.rotation")
 
@@ -20,6 +22,12 @@ class Rotation:
         self.registry = registry
         self.members: dict[str, Instance] = {}
         """Instances currently in rotation, by id."""
+
+    async def attach(self, registry: Registry) -> None:
+        """Start registering into ``registry`` (connected after the instances were launched); catch up."""
+        self.registry = registry
+        for instance in list(self.members.values()):
+            await self.add(instance)
 
     async def add(self, instance: Instance) -> None:
         """Put ``instance`` in rotation."""

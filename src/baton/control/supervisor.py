@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from baton.control.home import DEFAULT_PORT_BASE, Home
 from baton.control.instance import InstanceSlot, SlotState
 from baton.control.launch import LaunchContext, SecretsSource, argv_for, cwd_for, environment_for
 from baton.control.manifest import Manifest, ServiceSpec
+from baton.control.ports import next_free_port
 from baton.control.probe import HttpProber, Prober
 from baton.control.process import InstanceProcess
 from baton.control.rotation import Rotation
@@ -233,6 +233,7 @@ class Supervisor:
             port=port,
             spec=self._spec(service),
             launcher=self._launch,
+            port_picker=self._free_port,
             prober=self._prober,
             rotation=self.rotation,
             policy=self.options.restart,
@@ -285,13 +286,10 @@ class Supervisor:
         self._state_file.save(state)
         self._saved = snapshot
 
-    def _free_port(self) -> int:
-        taken = {slot.port for slot in self._all()}
+    def _free_port(self, slot: InstanceSlot | None = None) -> int:
+        taken = {s.port for s in self._all() if s is not slot}
         taken |= {spec.port for spec in self.manifest.services.values() if spec.port is not None}
-        port = self.options.port_base
-        while port in taken or not _bindable(self.ctx.host, port):
-            port += 1
-        return port
+        return next_free_port(self.ctx.host, self.options.port_base, taken=taken)
 
     def _active(self, service: str) -> list[InstanceSlot]:
         alive = [s for s in self.slots[service] if s.state not in (SlotState.STOPPING, SlotState.STOPPED)]
@@ -312,17 +310,6 @@ class Supervisor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _bindable(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        # SO_REUSEADDR like uvicorn: a port in TIME_WAIT is usable by the instance, so it counts as free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 def _with_service(ctx: LaunchContext, service: str, spec: ServiceSpec) -> LaunchContext:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from baton.control.adoption import find_strays
 from baton.control.home import Home
+from baton.control.ports import bindable
 from baton.control.state import ProcessRecord, StateFile
 from baton.discovery.nats_kv import NatsKvRegistry
 from baton.events.server import free_port
@@ -48,6 +50,18 @@ def manifest_text(name: str, services: dict[str, dict[str, Any]]) -> str:
     return json.dumps({"name": name, "services": services}, indent=2) + "\n"
 
 
+def port_block() -> int:
+    """A random base for instance ports below the kernel's ephemeral range (32768+).
+
+    Ephemeral ports are handed to outgoing connections at any moment, so a base taken from free_port() could
+    see its next ports grabbed between allocation and bind.
+    """
+    while True:
+        base = random.randrange(20000, 32000, 50)
+        if all(bindable("127.0.0.1", port) for port in range(base, base + 10)):
+            return base
+
+
 class ControlPlane:
     """One system under test: its manifest, home, ports and daemon process."""
 
@@ -57,7 +71,7 @@ class ControlPlane:
         self.manifest.write_text(manifest_text("itest", services))
         self.home = Home(root / ".baton")
         self.control_port = free_port()
-        self.port_base = free_port()
+        self.port_base = port_block()
         self.nats_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.api = httpx.AsyncClient(timeout=60)

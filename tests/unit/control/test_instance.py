@@ -140,6 +140,22 @@ async def test_repeated_crashes_show_crashloop(slot, prober) -> None:
     assert slot.view()["state"] == "crashloop"
 
 
+async def test_a_taken_port_moves_the_instance_instead_of_failing_forever(slot) -> None:
+    import socket
+
+    from baton.control.ports import next_free_port
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        slot.port = squatter.getsockname()[1]
+        slot._port_picker = lambda s: next_free_port("127.0.0.1", 20000, taken={slot.port})
+        slot.start()
+        assert await slot.wait_ready(5)
+        assert slot.port != squatter.getsockname()[1]
+        assert slot.instance.port == slot.port
+
+
 async def test_stop_deregisters_then_ends_the_process(slot, registry) -> None:
     slot.start()
     assert await slot.wait_ready(5)
