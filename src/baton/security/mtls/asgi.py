@@ -52,6 +52,49 @@ def tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
+class _CoalescingTransport:
+    """Holds a response's first write (status line + headers) until the next one, so both go out together.
+
+    uvicorn writes headers and body separately; over TLS each write costs its own record, encryption call and
+    send, which for small answers is most of TLS's per-request price. The held bytes are flushed on the next
+    write, on ``close`` or at the next loop iteration at the latest (streaming answers are not held back).
+    """
+
+    __slots__ = ("_flush_handle", "_held", "_seen_first", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+        self._seen_first = False
+        self._flush_handle: asyncio.Handle | None = None
+
+    def write(self, data: bytes) -> None:
+        if not self._seen_first:
+            self._seen_first = True
+            self._held = data
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+            return
+        if self._held is not None:
+            data = self._held + data
+            self._held = None
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
+        self._transport.write(data)
+
+    def _flush(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class TlsHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, publishing the ``tls`` extension in every request's scope."""
 
@@ -67,6 +110,12 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         if self._tls is not None:
             self.scope["extensions"] = {"tls": self._tls}  # type: ignore[dict-item]  # uvicorn types it narrowly
+
+    def on_headers_complete(self) -> None:
+        """Create the request's cycle, writing through a :class:`_CoalescingTransport` when over TLS."""
+        super().on_headers_complete()
+        if self._tls is not None and self.cycle is not None:
+            self.cycle.transport = _CoalescingTransport(self.transport)  # type: ignore[assignment]
 
 
 def uvicorn_tls_options(context: ssl.SSLContext) -> dict[str, Any]:

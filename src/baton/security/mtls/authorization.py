@@ -24,6 +24,7 @@ from baton.security.spiffe import ANY_SERVICE, SERVICE_PREFIX, spiffe_id
 
 DEFAULT_EXEMPT = ("/livez", "/readyz", "/metrics")
 """Paths any authenticated peer may reach (probes and scrapes)."""
+_MAX_DECISIONS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,9 @@ class SpiffeAuthorization:
         self.app = app
         self.rules = allow if isinstance(allow, AccessRules) else AccessRules.from_services(allow)
         self.exempt = frozenset(exempt)
+        # Decisions by (path, identity): rules are fixed for the middleware's life. Bounded, because paths
+        # carry ids; when full it starts over rather than tracking recency (cheaper on the hot path).
+        self._decisions: dict[tuple[str, str], bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the caller, then pass the request on."""
@@ -88,7 +92,13 @@ class SpiffeAuthorization:
                 detail="call this service over mutual TLS with a certificate from the Baton CA",
             )
             return
-        if not self.rules.allowed(scope["path"], identity):
+        key = (scope["path"], identity)
+        allowed = self._decisions.get(key)
+        if allowed is None:
+            if len(self._decisions) >= _MAX_DECISIONS:
+                self._decisions.clear()
+            allowed = self._decisions[key] = self.rules.allowed(*key)
+        if not allowed:
             await send_problem(
                 scope,
                 send,

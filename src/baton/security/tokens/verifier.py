@@ -92,6 +92,13 @@ class TokenVerifier:
         fetcher = HttpJwksFetcher(issuer, ssl_context=options.pop("ssl_context", None))
         return cls(issuer, fetcher, audience, **options)
 
+    def cached(self, token: str) -> VerifiedToken | None:
+        """``token``'s earlier verification when it is still valid, else ``None`` (call :meth:`verify`)."""
+        verified = self._cache.get(token)
+        if verified is not None and verified.expires_at + self.leeway > self._clock():
+            return verified
+        return None
+
     async def verify(self, token: str) -> VerifiedToken:
         """Check ``token`` and return who it speaks for.
 
@@ -99,10 +106,10 @@ class TokenVerifier:
             SecurityError: the token is invalid for any reason; the message is generic on purpose and the
                 reason is in ``error.context["reason"]`` (log it, never send it to the caller).
         """
-        now = self._clock()
-        cached = self._cache.get(token)
-        if cached is not None and cached.expires_at + self.leeway > now:
+        cached = self.cached(token)
+        if cached is not None:
             return cached
+        now = self._clock()
         verified = await self._verify(token, now)
         self._remember(token, verified, now)
         return verified
