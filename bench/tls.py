@@ -193,8 +193,9 @@ def main() -> int:
     subject = modes[-1]  # compared against the first mode (plain unless --modes says otherwise)
     plain_cpu, mtls_cpu = best(modes[0], "cpu_us_per_req", min), best(subject, "cpu_us_per_req", min)
     ratio = mtls_cpu / plain_cpu
+    machine = platform.processor() or platform.machine()
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}"
+        f"machine: {machine}, {os.cpu_count()} cpus, Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}"
     )
     print(f"requests per round: {requests} (+{warmup} warm-up), {connections} keep-alive connections, {rounds} rounds")
     for mode in modes:
@@ -216,6 +217,7 @@ def main() -> int:
                 "mtls_req_per_s": round(best(subject, "req_per_s", max)),
                 "modes": modes,
                 "quick": args.quick,
+                "load_avg_1m": round(os.getloadavg()[0], 2),
             }
         )
     )
