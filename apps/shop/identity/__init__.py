@@ -1,0 +1,1 @@
+"""Identity (minimal): users and a login that returns a JWT; the security issue hardens it."""
