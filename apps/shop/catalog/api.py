@@ -1,0 +1,100 @@
+"""The catalog's HTTP API: ``/v1`` and ``/v2`` routes, thin adapters over :mod:`apps.shop.catalog.service`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Response
+
+from apps.shop.catalog.schemas import (
+    CategoryList,
+    CategoryOut,
+    NewPrice,
+    NewProduct,
+    PageV1,
+    PageV2,
+    ProductV1,
+    ProductV2,
+)
+from apps.shop.catalog.service import (
+    ProductDraft,
+    change_price,
+    create_product,
+    get_product,
+    list_categories,
+    list_products,
+    service,
+)
+from baton.errors import Forbidden
+from baton.kit import SessionDep
+
+STAFF_ROLE = "staff"
+
+
+async def require_staff(x_baton_role: Annotated[str | None, Header()] = None) -> None:
+    """The one place that decides who is staff: for now the ``X-Baton-Role: staff`` header.
+
+    The security work replaces this body with a JWT scope check; every staff route depends on this function.
+
+    Raises:
+        Forbidden: the caller is not staff.
+    """
+    if x_baton_role != STAFF_ROLE:
+        raise Forbidden("this operation is for staff (X-Baton-Role: staff)")
+
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+Search = Annotated[str | None, Query(max_length=200, description="Matches name or description, any case.")]
+CategoryFilter = Annotated[str | None, Query(max_length=64, description="A category id.")]
+Cursor = Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page.")]
+
+
+@service.get("/v1/products")
+async def get_products_v1(
+    session: SessionDep, q: Search = None, category: CategoryFilter = None, limit: Limit = 50, cursor: Cursor = None
+) -> PageV1:
+    """Search products (v1 shape), ordered by id."""
+    page = await list_products(session, q=q, category=category, limit=limit, after=cursor)
+    return PageV1(items=[ProductV1.of(p) for p in page.items], next_cursor=page.next_cursor)
+
+
+@service.get("/v1/products/{product_id}")
+async def get_product_v1(product_id: str, session: SessionDep) -> ProductV1:
+    """One product (v1 shape)."""
+    return ProductV1.of(await get_product(session, product_id))
+
+
+@service.post("/v1/products", status_code=201, dependencies=[Depends(require_staff)])
+@service.idempotent
+async def post_product(body: NewProduct, session: SessionDep, response: Response) -> ProductV1:
+    """Create a product (staff; send ``Idempotency-Key`` to make retries safe)."""
+    product = await create_product(session, ProductDraft(**body.model_dump()))
+    response.headers["Location"] = f"/v1/products/{product.id}"
+    return ProductV1.of(product)
+
+
+@service.put("/v1/products/{product_id}/price", dependencies=[Depends(require_staff)])
+async def put_price(product_id: str, body: NewPrice, session: SessionDep) -> ProductV1:
+    """Change a product's price (staff); the answer carries the new version."""
+    return ProductV1.of(await change_price(session, product_id, price_cents=body.price_cents))
+
+
+@service.get("/v1/categories")
+async def get_categories(session: SessionDep) -> CategoryList:
+    """Every category."""
+    return CategoryList(items=[CategoryOut.of(c) for c in await list_categories(session)])
+
+
+@service.get("/v2/products")
+async def get_products_v2(
+    session: SessionDep, q: Search = None, category: CategoryFilter = None, limit: Limit = 50, cursor: Cursor = None
+) -> PageV2:
+    """Search products (v2 shape), ordered by id."""
+    page = await list_products(session, q=q, category=category, limit=limit, after=cursor)
+    return PageV2(items=[ProductV2.of(p) for p in page.items], next_cursor=page.next_cursor)
+
+
+@service.get("/v2/products/{product_id}")
+async def get_product_v2(product_id: str, session: SessionDep) -> ProductV2:
+    """One product (v2 shape)."""
+    return ProductV2.of(await get_product(session, product_id))
