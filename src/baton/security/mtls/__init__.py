@@ -32,6 +32,7 @@ from baton.security.mtls.credentials import (
     Credentials,
     LocalCertificateSource,
 )
+from baton.security.mtls.nats import nats_tls_block
 from baton.security.mtls.renewer import CertificateRenewer, RenewalPolicy
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "client_context",
     "in_trust_domain",
     "install_leaf",
+    "nats_tls_block",
     "only",
     "server_context",
     "tls_extension",
