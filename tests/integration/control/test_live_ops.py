@@ -83,3 +83,10 @@ async def test_api_answers_problems_and_guards_everything_but_span_ingest(contro
     ingest = await plane.api.post(plane.url + "/v1/traces", json={"resourceSpans": []})
     assert ingest.status_code == 200, ingest.text
     assert (await plane.get("/v1/telemetry/traces")) is not None
+    [web] = await plane.instances("web")
+    logs = await plane.get(f"/v1/instances/{web['id']}/logs?tail=5")
+    assert logs["instance"] == "web-1"
+    assert isinstance(logs["lines"], list)
+    assert len(logs["lines"]) <= 5
+    missing = await plane.api.get(plane.url + "/v1/instances/../admin-token/logs", headers=plane.headers())
+    assert missing.status_code in (404, 409)

@@ -165,3 +165,13 @@ async def test_stop_deregisters_then_ends_the_process(slot, registry) -> None:
     assert "web-1" not in registry.live
     assert registry.events[-1] == ("deregister", "web-1")
     assert not process.alive()
+
+
+async def test_rotation_attached_late_registers_what_is_already_ready(registry) -> None:
+    rotation = Rotation()
+    web = Instance(service="web", id="web-1", host="127.0.0.1", port=7999)
+    await rotation.add(web)
+    assert registry.live == {}
+    await rotation.attach(registry)  # type: ignore[arg-type]
+    assert registry.live == {"web-1": web}
+    assert rotation.ready("web") == [web]
