@@ -24,7 +24,11 @@ operation may succeed.
     │   ├── UpstreamUnavailable      connect error / reset / 5xx                          (retryable)
     │   └── UpstreamRejected         the target answered 4xx (a business error; never retried)
     ├── SagaError                    a saga could not proceed
-    ├── SecurityError                authentication or authorization failed
+    ├── SecurityError                authentication failed (401)
+    │   └── Forbidden                authenticated, but lacking a scope, role or identity (403)
+    ├── NotFound                     missing, or someone else's: both answer the same 404
+    ├── SecretError                  a secret cannot be stored, read or decrypted (never carries the value)
+    ├── IllegalStateTransition       a breaker transition its state machine forbids
     ├── ControlError                 the control plane refused or failed an operation
     └── TelemetryError               an OTLP export or a metrics exposition cannot be decoded
 """
