@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -182,44 +182,49 @@ class ServiceClient:
             content,
             options,
         )
-        key = call.target.key
+        target = call.target
+        chain = self._chains.get(target.key) or self._handler(target)
         try:
-            response = await self._handler(call.target).handle(call)
-            if options.raise_for_status and response.status >= 400:
+            response = await chain.handle(call)
+            status = response.status
+            if status >= 400 and options.raise_for_status:
                 response.raise_for_status()
         except CallError as exc:
             hook = options.fallback or self.fallback
             if hook is None or isinstance(exc, UpstreamRejected):
-                self.metrics.request(key, outcome_of(error=exc))
+                self.metrics.request(target.key, outcome_of(error=exc))
                 raise
-            self.metrics.request(key, "fallback")
+            self.metrics.request(target.key, "fallback")
             return await hook(call, exc)
-        self.metrics.request(key, outcome_of(response.status))
+        self.metrics.request(target.key, "success" if status < 400 else outcome_of(status))
         return response
 
-    async def get(self, path: str, **options: Any) -> Response:
-        """``GET path`` (see :meth:`request` for options)."""
-        return await self.request("GET", path, **options)
+    # The verbs return ``request``'s coroutine instead of awaiting it in one more frame of their own: they are
+    # on every call's path, and awaiting them reads the same.
 
-    async def head(self, path: str, **options: Any) -> Response:
-        """``HEAD path``."""
-        return await self.request("HEAD", path, **options)
+    def get(self, path: str, **options: Any) -> Coroutine[Any, Any, Response]:
+        """``GET path`` (see :meth:`request` for options); await it."""
+        return self.request("GET", path, **options)
 
-    async def post(self, path: str, **options: Any) -> Response:
-        """``POST path`` (retried only with ``idempotency_key``)."""
-        return await self.request("POST", path, **options)
+    def head(self, path: str, **options: Any) -> Coroutine[Any, Any, Response]:
+        """``HEAD path``; await it."""
+        return self.request("HEAD", path, **options)
 
-    async def put(self, path: str, **options: Any) -> Response:
-        """``PUT path``."""
-        return await self.request("PUT", path, **options)
+    def post(self, path: str, **options: Any) -> Coroutine[Any, Any, Response]:
+        """``POST path`` (retried only with ``idempotency_key``); await it."""
+        return self.request("POST", path, **options)
 
-    async def patch(self, path: str, **options: Any) -> Response:
-        """``PATCH path`` (retried only with ``idempotency_key``)."""
-        return await self.request("PATCH", path, **options)
+    def put(self, path: str, **options: Any) -> Coroutine[Any, Any, Response]:
+        """``PUT path``; await it."""
+        return self.request("PUT", path, **options)
 
-    async def delete(self, path: str, **options: Any) -> Response:
-        """``DELETE path``."""
-        return await self.request("DELETE", path, **options)
+    def patch(self, path: str, **options: Any) -> Coroutine[Any, Any, Response]:
+        """``PATCH path`` (retried only with ``idempotency_key``); await it."""
+        return self.request("PATCH", path, **options)
+
+    def delete(self, path: str, **options: Any) -> Coroutine[Any, Any, Response]:
+        """``DELETE path``; await it."""
+        return self.request("DELETE", path, **options)
 
     async def get_json(self, path: str, **options: Any) -> Any:
         """``GET path`` and return the decoded JSON body."""

@@ -49,6 +49,7 @@ class BreakerMetrics:
     not_permitted: int
 
 
+_CLOSED, _HALF_OPEN = BreakerState.CLOSED, BreakerState.HALF_OPEN
 _RECORDING = frozenset(
     {BreakerState.CLOSED, BreakerState.HALF_OPEN, BreakerState.FORCED_CLOSED, BreakerState.METRICS_ONLY}
 )
@@ -85,7 +86,7 @@ class CircuitBreaker:
     def try_acquire(self) -> bool:
         """Whether a call may go ahead now; counts a refusal in ``not_permitted``."""
         state = self._state
-        if state is BreakerState.CLOSED or state in (
+        if state is _CLOSED or state in (
             BreakerState.DISABLED,
             BreakerState.FORCED_CLOSED,
             BreakerState.METRICS_ONLY,
@@ -106,6 +107,9 @@ class CircuitBreaker:
         Raises:
             CircuitOpen: the breaker is open, forced open, or out of half-open probes.
         """
+        # The closed state is the hot path of every client call: answer it before any other dispatch.
+        if self._state is _CLOSED:
+            return
         if not self.try_acquire():
             raise CircuitOpen(f"circuit of {self.name!r} is {self._state.name}", target=self.name)
 
@@ -187,22 +191,24 @@ class CircuitBreaker:
 
     def _record(self, *, failed: bool, duration: float) -> None:
         state = self._state
-        if state not in _RECORDING:
+        if state is not _CLOSED and state not in _RECORDING:
             return
-        slow = duration >= self.policy.slow_call_duration
-        totals = self._window.record(failed=failed, slow=slow)
-        if state is BreakerState.CLOSED:
-            if self._exceeded(totals):
+        window = self._window
+        window.record(failed=failed, slow=duration >= self.policy.slow_call_duration)
+        if state is _CLOSED:
+            # A window without a failed or slow call cannot reach a threshold (both are > 0): skip the rates.
+            if (window.failed or window.slow) and self._exceeded(window):
                 self._enter(BreakerState.OPEN)
-        elif state is BreakerState.HALF_OPEN and totals.calls >= self._minimum:
-            self._enter(BreakerState.OPEN if self._exceeded(totals) else BreakerState.CLOSED)
+        elif state is _HALF_OPEN and window.calls >= self._minimum:
+            self._enter(BreakerState.OPEN if self._exceeded(window) else BreakerState.CLOSED)
 
-    def _rates(self, totals: WindowTotals) -> tuple[float, float]:
-        if totals.calls < self._minimum or totals.calls == 0:
+    def _rates(self, totals: WindowTotals | Window) -> tuple[float, float]:
+        calls = totals.calls
+        if calls < self._minimum or calls == 0:
             return -1.0, -1.0
-        return totals.failed * 100.0 / totals.calls, totals.slow * 100.0 / totals.calls
+        return totals.failed * 100.0 / calls, totals.slow * 100.0 / calls
 
-    def _exceeded(self, totals: WindowTotals) -> bool:
+    def _exceeded(self, totals: WindowTotals | Window) -> bool:
         failure_rate, slow_rate = self._rates(totals)
         return failure_rate >= self.policy.failure_rate_threshold or slow_rate >= self.policy.slow_call_rate_threshold
 

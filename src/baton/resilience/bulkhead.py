@@ -36,6 +36,13 @@ class Bulkhead:
         """Calls waiting for a slot."""
         return len(self._waiters)
 
+    def try_acquire(self) -> bool:
+        """Take a free slot if there is one right now (never waits); ``False`` when the caller must queue."""
+        if self._in_flight < self.policy.max_concurrent and not self._waiters:
+            self._in_flight += 1
+            return True
+        return False
+
     async def acquire(self, *, max_wait: float | None = None) -> None:
         """Take a slot, waiting in the queue when all are busy.
 

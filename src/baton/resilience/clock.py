@@ -18,11 +18,11 @@ class Clock(Protocol):
 
 
 class MonotonicClock:
-    """The process's monotonic clock (``time.monotonic``)."""
+    """The process's monotonic clock: ``now()`` is ``time.monotonic()``."""
 
-    def now(self) -> float:
-        """Return ``time.monotonic()``."""
-        return time.monotonic()
+    # The builtin itself rather than a method calling it: clients read the clock several times per call,
+    # and a Python frame per reading costs more than the reading.
+    now = staticmethod(time.monotonic)
 
 
 class ManualClock:

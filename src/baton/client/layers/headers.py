@@ -1,33 +1,33 @@
-"""Headers layer: what every try carries — trace context, correlation id, deadline and service token."""
+"""Headers: what every try carries — trace context, correlation id and the remaining deadline.
+
+The service token (``Authorization``) is added by the chain right after, since the token provider is awaited.
+"""
 
 from __future__ import annotations
 
 from multidict import CIMultiDict
+from opentelemetry import context as otel_context
 
-from baton.client.base import Handler, Request, TokenProvider
-from baton.client.response import Response
-from baton.resilience import deadline
-from baton.telemetry.context import inject
+from baton.client.base import Request
+from baton.resilience.deadline import DEADLINE_HEADER, header_value
+from baton.telemetry.context import CORRELATION_HEADER, get_correlation_id, inject
 
 
-class HeadersLayer:
-    """Builds ``request.send_headers`` fresh for each try (the remaining deadline shrinks between tries)."""
+def try_headers(request: Request, left: float | None) -> CIMultiDict[str]:
+    """The headers of one try: the caller's, plus propagation headers and ``X-Request-Deadline`` (``left`` s).
 
-    def __init__(self, next: Handler, *, auth: TokenProvider | None = None) -> None:
-        self.next = next
-        self._auth = auth
-
-    async def handle(self, request: Request) -> Response:
-        """Add the propagation headers, then send."""
-        # A CIMultiDict is what aiohttp builds from a dict anyway: building it here saves that conversion.
-        headers: CIMultiDict[str] = CIMultiDict(request.headers)
+    Built fresh for each try: the remaining deadline shrinks between tries.
+    """
+    # A CIMultiDict is what aiohttp builds from a dict anyway: building it here saves that conversion.
+    headers: CIMultiDict[str] = CIMultiDict(request.headers)
+    if otel_context.get_current():
         inject(headers)
-        left = deadline.remaining()
-        if left is not None:
-            headers[deadline.DEADLINE_HEADER] = deadline.header_value(left)
-        if self._auth is not None:
-            token = await self._auth(request.target.service)
-            if token:
-                headers["Authorization"] = f"Bearer {token}"
-        request.send_headers = headers
-        return await self.next.handle(request)
+    else:
+        # An empty OpenTelemetry context has no span and no baggage, so the propagators would add nothing;
+        # skipping them saves a third of the client's own cost per call. The correlation id still travels.
+        correlation = get_correlation_id()
+        if correlation:
+            headers[CORRELATION_HEADER] = correlation
+    if left is not None:
+        headers[DEADLINE_HEADER] = header_value(left)
+    return headers
