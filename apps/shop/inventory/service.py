@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from apps.shop.catalog.seed import PRODUCT_IDS as DEMO_PRODUCT_IDS
+from apps.shop.common.sql import insert_new
 from apps.shop.inventory.events import RESERVATION_EXPIRED, expired_data
 from apps.shop.inventory.models import metadata, reservation_lines, reservations, stock
 from apps.shop.inventory.settings import InventorySettings
@@ -139,12 +139,6 @@ def merge_lines(lines: Iterable[Line]) -> tuple[Line, ...]:
     return tuple(Line(product_id, quantity) for product_id, quantity in sorted(totals.items()))
 
 
-def _insert(session: AsyncSession, table: Table) -> Any:
-    # ON CONFLICT DO NOTHING is spelled the same by both dialects, but lives on each dialect's insert().
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
-
-
 def _changed(result: Any) -> bool:
     return int(result.rowcount) == 1
 
@@ -168,10 +162,8 @@ async def set_stock(session: AsyncSession, product_id: str, *, on_hand: int) -> 
         StockBelowReserved: more units than ``on_hand`` are reserved right now.
     """
     at = now()
-    await session.execute(
-        _insert(session, stock)
-        .values(product_id=product_id, on_hand=0, reserved=0, updated_at=at)
-        .on_conflict_do_nothing(index_elements=["product_id"])
+    await insert_new(
+        session, stock, {"product_id": product_id, "on_hand": 0, "reserved": 0, "updated_at": at}, unique=["product_id"]
     )
     result = await session.execute(
         update(stock)
@@ -216,19 +208,11 @@ async def reserve(
     """
     wanted = merge_lines(lines)
     at = now()
-    created = await session.execute(
-        _insert(session, reservations)
-        .values(
-            id=reservation_id,
-            order_id=order_id,
-            status=Status.HELD,
-            expires_at=at + ttl_seconds,
-            created_at=at,
-            updated_at=at,
-        )
-        .on_conflict_do_nothing(index_elements=["id"])
+    held = {"order_id": order_id, "status": Status.HELD, "expires_at": at + ttl_seconds}
+    created = await insert_new(
+        session, reservations, {"id": reservation_id, **held, "created_at": at, "updated_at": at}, unique=["id"]
     )
-    if not _changed(created):
+    if not created:
         existing = await get_reservation(session, reservation_id)
         if existing.status in (Status.RELEASED, Status.EXPIRED):
             raise ReservationClosed(f"reservation {reservation_id!r} is {existing.status}; nothing is held")
@@ -309,12 +293,8 @@ async def release(session: AsyncSession, reservation_id: str) -> Reservation:
     released = await _give_back(session, reservation_id, Status.RELEASED, at=at)
     if released is not None:
         return released
-    tombstone = await session.execute(
-        _insert(session, reservations)
-        .values(id=reservation_id, order_id=None, status=Status.RELEASED, expires_at=at, created_at=at, updated_at=at)
-        .on_conflict_do_nothing(index_elements=["id"])
-    )
-    if _changed(tombstone):
+    tombstone = {"id": reservation_id, "order_id": None, "status": Status.RELEASED, "expires_at": at}
+    if await insert_new(session, reservations, {**tombstone, "created_at": at, "updated_at": at}, unique=["id"]):
         return Reservation(reservation_id, None, Status.RELEASED, at, ())
     existing = await get_reservation(session, reservation_id)
     if existing.status is Status.COMMITTED:
@@ -360,12 +340,8 @@ async def seed_stock(session: AsyncSession, product_ids: Iterable[str], *, on_ha
     """Give each product ``on_hand`` units unless it has a stock row already; return how many were seeded."""
     seeded = 0
     for product_id in product_ids:
-        result = await session.execute(
-            _insert(session, stock)
-            .values(product_id=product_id, on_hand=on_hand, reserved=0, updated_at=now())
-            .on_conflict_do_nothing(index_elements=["product_id"])
-        )
-        seeded += _changed(result)
+        row = {"product_id": product_id, "on_hand": on_hand, "reserved": 0, "updated_at": now()}
+        seeded += await insert_new(session, stock, row, unique=["product_id"])
     return seeded
 
 
