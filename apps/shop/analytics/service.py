@@ -15,12 +15,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from apps.shop.analytics.models import metadata, product_names, sale_lines, sales
 from apps.shop.analytics.settings import AnalyticsSettings
+from apps.shop.common.sql import insert_new
 from baton.kit import Service
 
 service = Service(
@@ -81,11 +83,20 @@ def points_for(total_cents: int) -> int:
 
 async def record_product(session: AsyncSession, *, product_id: str, name: str) -> None:
     """Remember a product's name for the sales report."""
-    known = await session.scalar(select(product_names.c.name).where(product_names.c.product_id == product_id))
-    if known is None:
-        await session.execute(insert(product_names).values(product_id=product_id, name=name))
-    elif known != name:
+    if not await insert_new(session, product_names, {"product_id": product_id, "name": name}, unique=["product_id"]):
         await session.execute(update(product_names).where(product_names.c.product_id == product_id).values(name=name))
+
+
+def _sale(order_id: str, customer_id: str | None, status: str, total_cents: int, currency: str) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "customer_id": customer_id,
+        "status": status,
+        "total_cents": total_cents,
+        "currency": currency,
+        "points": points_for(total_cents),
+        "updated_at": time.time(),
+    }
 
 
 async def record_confirmed(
@@ -101,36 +112,16 @@ async def record_confirmed(
 
     A repeat is a no-op; after a cancellation that overtook it, the lines are kept but the order stays cancelled.
     """
-    status = await session.scalar(select(sales.c.status).where(sales.c.order_id == order_id))
-    if status is None:
-        await session.execute(
-            insert(sales).values(
-                order_id=order_id,
-                customer_id=customer_id,
-                status=CONFIRMED,
-                total_cents=total_cents,
-                currency=currency,
-                points=points_for(total_cents),
-                updated_at=time.time(),
-            )
-        )
-    has_lines = await session.scalar(
-        select(func.count()).select_from(sale_lines).where(sale_lines.c.order_id == order_id)
+    await insert_new(
+        session, sales, _sale(order_id, customer_id, CONFIRMED, total_cents, currency), unique=["order_id"]
     )
-    if has_lines:
-        return
     merged: dict[str, tuple[int, int]] = {}
     for line in lines:
         units, revenue = merged.get(line.product_id, (0, 0))
         merged[line.product_id] = (units + line.quantity, revenue + line.quantity * line.unit_price_cents)
-    if merged:
-        await session.execute(
-            insert(sale_lines),
-            [
-                {"order_id": order_id, "product_id": pid, "quantity": units, "revenue_cents": revenue}
-                for pid, (units, revenue) in merged.items()
-            ],
-        )
+    for product_id, (units, revenue) in merged.items():
+        row = {"order_id": order_id, "product_id": product_id, "quantity": units, "revenue_cents": revenue}
+        await insert_new(session, sale_lines, row, unique=["order_id", "product_id"])
 
 
 async def record_cancelled(
@@ -142,20 +133,10 @@ async def record_cancelled(
     currency: str,
 ) -> None:
     """Count a cancelled order; one cancelled after confirmation loses its revenue and points."""
-    changed = await session.execute(
-        update(sales).where(sales.c.order_id == order_id).values(status=CANCELLED, updated_at=time.time())
-    )
-    if changed.rowcount == 0:  # type: ignore[attr-defined]
+    sale = _sale(order_id, customer_id, CANCELLED, total_cents, currency)
+    if not await insert_new(session, sales, sale, unique=["order_id"]):
         await session.execute(
-            insert(sales).values(
-                order_id=order_id,
-                customer_id=customer_id,
-                status=CANCELLED,
-                total_cents=total_cents,
-                currency=currency,
-                points=points_for(total_cents),
-                updated_at=time.time(),
-            )
+            update(sales).where(sales.c.order_id == order_id).values(status=CANCELLED, updated_at=sale["updated_at"])
         )
 
 
