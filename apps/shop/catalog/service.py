@@ -23,6 +23,7 @@ from apps.shop.catalog import seed
 from apps.shop.catalog.events import PRODUCT_CREATED, PRODUCT_PRICE_CHANGED, created_data, price_changed_data
 from apps.shop.catalog.models import categories, metadata, products
 from apps.shop.catalog.settings import CatalogSettings
+from apps.shop.common.sql import insert_new
 from baton.errors import BatonError, NotFound
 from baton.kit import InstanceContext, Service
 from baton.kit.db import transaction
@@ -246,10 +247,8 @@ async def change_price(session: AsyncSession, product_id: str, *, price_cents: i
 
 async def seed_catalog(session: AsyncSession) -> list[Product]:
     """Insert the demo categories and the demo products that are missing; announce each new product."""
-    known = set((await session.scalars(select(categories.c.id))).all())
-    missing = [{"id": cid, "name": name} for cid, name in seed.CATEGORIES if cid not in known]
-    if missing:
-        await session.execute(insert(categories), missing)
+    for category_id, name in seed.CATEGORIES:
+        await insert_new(session, categories, {"id": category_id, "name": name}, unique=["id"])
     present = set((await session.scalars(select(products.c.id).where(products.c.id.in_(seed.PRODUCT_IDS)))).all())
     created = []
     for item in seed.PRODUCTS:
