@@ -23,6 +23,7 @@ from nats.js import api
 
 from baton.errors import BrokerError, BrokerUnavailable
 from baton.events import naming
+from baton.events._tasks import raise_if_cancelling
 from baton.events.bus import ConsumerSpec, Delivery
 from baton.events.envelope import CloudEvent
 
@@ -145,6 +146,7 @@ class JetStreamBus:
                 )
             await asyncio.wait(futures, timeout=self.ack_timeout)
         except nats.errors.Error as exc:
+            raise_if_cancelling(exc)
             failure: BaseException = exc
         else:
             failure = BrokerUnavailable(f"no ack within {self.ack_timeout}s")

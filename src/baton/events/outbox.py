@@ -27,6 +27,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.exc import SQLAlchemyError
 
 from baton.errors import BrokerError, StoreError
+from baton.events._tasks import raise_if_cancelling
 from baton.events.envelope import CloudEvent
 from baton.events.tables import outbox
 
@@ -248,6 +249,7 @@ class OutboxRelay:
                     self._last_purge = time.monotonic()
                     await self.purge()
             except (BrokerError, StoreError) as exc:
+                raise_if_cancelling(exc)
                 log.warning("outbox relay: %s; retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, policy.retry_max)

@@ -108,3 +108,32 @@ async def test_purge_deletes_only_old_sent_rows(sessions) -> None:
     assert await relay.purge() == 1
     assert await count(sessions) == 1
     assert await count(sessions, pending=True) == 1
+
+
+class CancelSwallowingBus(MemoryBus):
+    """A bus whose client library turns a cancel into an ordinary error (as nats.py's publish_async does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+
+    async def publish(self, events) -> None:
+        self.entered.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise BrokerUnavailable("too many stalled messages") from None
+
+
+async def test_cancelling_the_relay_stops_it_even_when_the_library_swallows_the_cancel(sessions) -> None:
+    bus = CancelSwallowingBus()
+    async with sessions() as session, session.begin():
+        await enqueue(session, ev(1))
+    relay = OutboxRelay(sessions, bus)
+    task = asyncio.create_task(relay.run())
+    await wait_until(bus.entered.is_set)
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=3.0)
+    assert task in done
+    assert task.cancelled()
+    relay.close()
