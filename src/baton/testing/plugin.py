@@ -5,17 +5,20 @@ Fixtures:
     nats_url:      its client URL.
     postgres_url:  ``BATON_TEST_POSTGRES_URL``; skipped when unset, *failed* when ``BATON_REQUIRE_SCALEOUT=1``.
     redis_url:     ``BATON_TEST_REDIS_URL``; same rule.
+    launch_service: start kit services as real processes (:class:`baton.testing.processes.ServiceLauncher`);
+                   every instance still running at the end of the test is stopped.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from baton.events.server import EmbeddedNats, NatsServerConfig, free_port
+from baton.testing.processes import ServiceLauncher
 
 
 def scaleout_url(env_var: str) -> str:
@@ -56,3 +59,14 @@ def postgres_url() -> str:
 def redis_url() -> str:
     """URL of the test Redis."""
     return scaleout_url("BATON_TEST_REDIS_URL")
+
+
+@pytest.fixture
+def launch_service(tmp_path: Path, pytestconfig: pytest.Config) -> Iterator[ServiceLauncher]:
+    """``launch_service("apps.x.service:service", service="x", env={...})`` → a ready :class:`ServiceProcess`.
+
+    Processes run from the pytest root directory, so ``apps.*`` modules import as they do in the tests.
+    """
+    launcher = ServiceLauncher(tmp_path / "services", cwd=pytestconfig.rootpath)
+    yield launcher
+    launcher.stop_all()

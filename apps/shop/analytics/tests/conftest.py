@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +12,7 @@ from apps.shop.analytics.events import ORDER_CANCELLED, ORDER_CONFIRMED, PRODUCT
 from apps.shop.analytics.service import service
 
 from baton.events import CloudEvent
-from baton.events.server import free_port
 from baton.kit import InstanceContext, InstanceSettings
-from baton.testing import wait_until_sync
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -65,46 +60,3 @@ class Events:
 def events() -> type[Events]:
     """Event builders."""
     return Events
-
-
-@pytest.fixture
-def start_analytics(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """``start_analytics(**env)`` runs ``python -m baton.kit.serve`` for analytics; returns its base URL."""
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(**extra_env: str) -> str:
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("BATON_", "ANALYTICS_", "OTEL_"))}
-        env.update(BATON_SERVICE="analytics", BATON_INSTANCE=f"analytics-{port}", BATON_PORT=str(port))
-        env.update(BATON_HOME=str(tmp_path / "home"), **extra_env)
-        log_path = tmp_path / f"analytics-{port}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "baton.kit.serve", "apps.shop.analytics.service:service"],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        processes.append(process)
-        base_url = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            assert process.poll() is None, f"analytics exited early:\n{log_path.read_text()}"
-            try:
-                return httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until_sync(ready, timeout=30, message="analytics ready")
-        return base_url
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)

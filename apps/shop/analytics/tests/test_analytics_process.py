@@ -13,8 +13,10 @@ from baton.testing import wait_until
 pytestmark = pytest.mark.integration
 
 
-async def test_published_order_events_reach_the_reports(start_analytics, nats_url, events):
-    base_url = start_analytics(BATON_NATS_URL=nats_url)
+async def test_published_order_events_reach_the_reports(launch_service, nats_url, events):
+    base_url = launch_service(
+        "apps.shop.analytics.service:service", service="analytics", env=dict(BATON_NATS_URL=nats_url)
+    ).url
     producer = await nats.connect(nats_url)
     try:
         bus = JetStreamBus(producer)

@@ -15,8 +15,10 @@ from baton.testing import wait_until
 pytestmark = pytest.mark.integration
 
 
-async def test_a_price_change_reaches_jetstream_after_the_seeded_products(start_catalog, nats_url):
-    base_url = start_catalog(BATON_NATS_URL=nats_url)
+async def test_a_price_change_reaches_jetstream_after_the_seeded_products(launch_service, nats_url):
+    base_url = launch_service(
+        "apps.shop.catalog.service:service", service="catalog", env=dict(BATON_NATS_URL=nats_url)
+    ).url
     async with httpx.AsyncClient(base_url=base_url) as http:
         changed = await http.put(
             "/v1/products/p-french-press/price", json={"price_cents": 2790}, headers={"X-Baton-Role": "staff"}

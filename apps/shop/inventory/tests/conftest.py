@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -18,10 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from baton.events import CloudEvent
-from baton.events.server import free_port
 from baton.events.tables import outbox
 from baton.kit import InstanceSettings
-from baton.testing import wait_until_sync
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -100,46 +95,3 @@ async def database_url(postgres_url: str) -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-
-
-@pytest.fixture
-def start_inventory(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """``start_inventory(**env)`` runs ``python -m baton.kit.serve`` for the inventory; returns its base URL."""
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(**extra_env: str) -> str:
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("BATON_", "INVENTORY_", "OTEL_"))}
-        env.update(BATON_SERVICE="inventory", BATON_INSTANCE=f"inventory-{port}", BATON_PORT=str(port))
-        env.update(BATON_HOME=str(tmp_path / "home"), **extra_env)
-        log_path = tmp_path / f"inventory-{port}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "baton.kit.serve", "apps.shop.inventory.service:service"],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        processes.append(process)
-        base_url = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            assert process.poll() is None, f"inventory exited early:\n{log_path.read_text()}"
-            try:
-                return httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until_sync(ready, timeout=30, message="inventory ready")
-        return base_url
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)

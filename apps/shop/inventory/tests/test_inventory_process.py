@@ -15,8 +15,12 @@ from baton.testing import wait_until
 pytestmark = pytest.mark.integration
 
 
-async def test_an_expired_reservation_is_released_and_announced(start_inventory, nats_url):
-    base_url = start_inventory(BATON_NATS_URL=nats_url, INVENTORY_SWEEP_INTERVAL="0.1")
+async def test_an_expired_reservation_is_released_and_announced(launch_service, nats_url):
+    base_url = launch_service(
+        "apps.shop.inventory.service:service",
+        service="inventory",
+        env=dict(BATON_NATS_URL=nats_url, INVENTORY_SWEEP_INTERVAL="0.1"),
+    ).url
     body = {
         "reservation_id": "saga-42",
         "order_id": "order-42",
