@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 
@@ -28,6 +28,7 @@ from baton.errors import NotFound, UpstreamRejected, UpstreamUnavailable
 
 __all__ = ["FINAL_STATES", "STAFF_HEADERS", "Shopper"]
 
+T = TypeVar("T")
 FINAL_STATES = frozenset({"CONFIRMED", "CANCELLED"})
 STAFF_HEADERS = {"X-Baton-Role": "staff"}
 """How staff are recognised until the security work replaces it with a token (catalog and inventory)."""
@@ -188,18 +189,34 @@ class Shopper:
             if not cursor:
                 return found
 
+    async def eventually(
+        self, probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, interval: float = 0.1
+    ) -> T:
+        """The first non-``None`` answer of ``probe``, asked every ``interval`` seconds (the shop is eventually
+        consistent: e-mails, read models and sagas catch up after the request that caused them).
+
+        Raises:
+            TimeoutError: ``probe`` still answered ``None`` after ``timeout`` seconds.
+        """
+        async with asyncio.timeout(timeout):
+            while True:
+                found = await probe()
+                if found is not None:
+                    return found
+                await asyncio.sleep(interval)
+
     async def wait_final(self, order_id: str, *, timeout: float = 60.0, interval: float = 0.1) -> dict[str, Any]:
         """The order once it is CONFIRMED or CANCELLED.
 
         Raises:
             TimeoutError: it was still in flight after ``timeout`` seconds.
         """
-        async with asyncio.timeout(timeout):
-            while True:
-                order = await self.order(order_id)
-                if order["status"] in FINAL_STATES:
-                    return order
-                await asyncio.sleep(interval)
+
+        async def final() -> dict[str, Any] | None:
+            order = await self.order(order_id)
+            return order if order["status"] in FINAL_STATES else None
+
+        return await self.eventually(final, timeout=timeout, interval=interval)
 
     async def price(self, product_id: str) -> dict[str, Any]:
         """The price order would charge now (its read model)."""

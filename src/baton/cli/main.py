@@ -12,7 +12,7 @@ from importlib import metadata
 
 import typer
 
-from baton.cli import doctor, logs, manifest, ops, status, system
+from baton.cli import demo, doctor, logs, manifest, ops, status, system
 from baton.cli.render import JsonOption, command, console, err_console, print_json
 from baton.errors import BatonError
 
@@ -34,6 +34,7 @@ app.command("restart")(ops.restart)
 app.command("doctor")(doctor.doctor)
 app.command("schema")(manifest.schema)
 app.command("validate")(manifest.validate)
+app.command("demo")(demo.demo)
 
 
 @app.command("version")
