@@ -226,7 +226,7 @@ class EventRuntime:
             _, stuck = await asyncio.wait(self._tasks.values(), timeout=5.0)
             for name, task in self._tasks.items():
                 if task in stuck:
-                    log.error("events task %s did not stop on cancel", name)
+                    log.error("events task %s did not finish within 5 s of its cancellation", name)
         if self.relay is not None:
             with contextlib.suppress(BrokerError, StoreError, TimeoutError):
                 async with asyncio.timeout(5.0):
