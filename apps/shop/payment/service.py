@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from apps.shop.common.sql import insert_new
 from apps.shop.payment.cards import DECLINE_TOKEN
 from apps.shop.payment.models import metadata, payments
 from apps.shop.payment.settings import PaymentSettings
@@ -149,35 +149,28 @@ async def authorize(session: AsyncSession, request: Authorization, *, settings: 
         PaymentMismatch: the payment id exists with other details.
         InvalidTransition: the payment was voided before it was ever authorized.
     """
+    reason = issuer_decision(
+        request.payment_id, request.card_token, failure_rate=settings.failure_rate, seed=settings.decline_seed
+    )
+    status = PaymentStatus.DECLINED if reason else PaymentStatus.AUTHORIZED
+    now = time.time()
+    # Insert first (a write takes SQLite's lock at once instead of upgrading a read); the decision is a pure
+    # function of the request, so computing it for a payment that exists already costs nothing but a hash.
+    values = {
+        "payment_id": request.payment_id,
+        "order_id": request.order_id,
+        "amount_cents": request.amount_cents,
+        "currency": request.currency,
+        "card_token": request.card_token,
+        "status": status.value,
+        "decline_reason": reason,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if await insert_new(session, payments, values, unique=["payment_id"]):
+        return await get_payment(session, request.payment_id)
     existing = await _load(session, request.payment_id)
-    if existing is None:
-        reason = issuer_decision(
-            request.payment_id, request.card_token, failure_rate=settings.failure_rate, seed=settings.decline_seed
-        )
-        status = PaymentStatus.DECLINED if reason else PaymentStatus.AUTHORIZED
-        now = time.time()
-        try:
-            async with session.begin_nested():
-                await session.execute(
-                    insert(payments).values(
-                        payment_id=request.payment_id,
-                        order_id=request.order_id,
-                        amount_cents=request.amount_cents,
-                        currency=request.currency,
-                        card_token=request.card_token,
-                        status=status.value,
-                        decline_reason=reason,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-        except IntegrityError:
-            # A concurrent request with the same id won the insert; answer from its row below.
-            existing = await _load(session, request.payment_id)
-            if existing is None:
-                raise StoreError(f"payment {request.payment_id} vanished during authorize") from None
-        else:
-            return await get_payment(session, request.payment_id)
+    assert existing is not None
     assert rule(Operation.AUTHORIZE, PaymentStatus(existing.status)).verdict is Verdict.REPLAY
     if existing.amount_cents is None:
         raise InvalidTransition(f"payment {request.payment_id} was voided before it was authorized")
@@ -203,7 +196,20 @@ async def refund(session: AsyncSession, payment_id: str) -> Payment:
 
 
 async def _transition(session: AsyncSession, payment_id: str, operation: Operation) -> Payment:
+    sources = [s.value for s in PaymentStatus if rule(operation, s).verdict is Verdict.APPLY]
+    target = next(rule(operation, s).to for s in PaymentStatus if rule(operation, s).verdict is Verdict.APPLY)
+    assert target is not None
     for _ in range(_ATTEMPTS):
+        now = time.time()
+        # The conditional write comes first: it applies exactly when the table says so, and it takes the
+        # write lock before anything is read, so a concurrent operation cannot slip in between.
+        applied = await session.execute(
+            update(payments)
+            .where(payments.c.payment_id == payment_id, payments.c.status.in_(sources))
+            .values(status=target.value, updated_at=now)
+        )
+        if getattr(applied, "rowcount", 0) == 1:
+            return await get_payment(session, payment_id)
         row = await _load(session, payment_id)
         current = PaymentStatus(row.status) if row is not None else None
         cell = rule(operation, current)
@@ -214,27 +220,10 @@ async def _transition(session: AsyncSession, payment_id: str, operation: Operati
         if cell.verdict is Verdict.REPLAY:
             assert row is not None
             return Payment.of(row)
-        assert cell.to is not None
-        now = time.time()
-        if row is None:
-            try:
-                async with session.begin_nested():
-                    await session.execute(
-                        insert(payments).values(
-                            payment_id=payment_id, status=cell.to.value, created_at=now, updated_at=now
-                        )
-                    )
-            except IntegrityError:
-                continue  # an authorize arrived meanwhile; decide again on its row
+        tombstone = {"payment_id": payment_id, "status": target.value, "created_at": now, "updated_at": now}
+        if row is None and await insert_new(session, payments, tombstone, unique=["payment_id"]):
             return await get_payment(session, payment_id)
-        # Conditional on the state we decided from, so two concurrent operations cannot both apply.
-        result = await session.execute(
-            update(payments)
-            .where(payments.c.payment_id == payment_id, payments.c.status == row.status)
-            .values(status=cell.to.value, updated_at=now)
-        )
-        if getattr(result, "rowcount", 0) == 1:
-            return await get_payment(session, payment_id)
+        # The payment appeared or changed meanwhile: decide again on what is there now.
     raise StoreError(f"payment {payment_id} kept changing during {operation.value}; retry")
 
 

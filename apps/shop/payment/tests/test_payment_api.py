@@ -128,8 +128,7 @@ async def test_card_numbers_are_refused_and_never_stored(client, body):
 
 async def test_concurrent_duplicate_authorizes_make_one_payment(client):
     answers = await asyncio.gather(*(client.post("/v1/payments/authorize", json=_authorize()) for _ in range(8)))
-    assert {a.status_code for a in answers} <= {201, 503}
-    assert sum(a.status_code == 201 for a in answers) >= 1
+    assert {a.status_code for a in answers} == {201}
     assert len((await client.get("/v1/payments")).json()["items"]) == 1
 
 
