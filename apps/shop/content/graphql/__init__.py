@@ -1,0 +1,1 @@
+"""GraphQL over the content types (strawberry), with the REST API's filters and Strapi's schema shape."""

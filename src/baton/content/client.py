@@ -1,0 +1,258 @@
+"""The content client: Strapi-style reads of the content hub, cached, and invalidated by content events.
+
+::
+
+    content = ContentClient(token=os.environ.get("CONTENT_TOKEN"))
+    service.add_component(content)
+    ...
+    blurb = await content.localized("product-blurbs", filters={"productId": {"$eq": "p-espresso"}},
+                                    locale="fr", fallbacks=("en",))
+
+It speaks Strapi v5's REST API, so it reads a real Strapi as well as the Baton hub. Calls go through the
+platform's resilient :class:`~baton.client.ServiceClient` (discovery, retries, breaker) to the service named
+``target`` (or a fixed ``base_url``). Answers are cached per canonical query (:mod:`baton.content.cache`); when
+the instance has a bus, the client subscribes to the content events (``shop.content.>``, every replica gets
+every event — invalidation is not a job to share) and drops what they touch, so a published change is read
+fresh at the next call, within milliseconds of the publish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from baton.client import ServiceClient
+from baton.content import qs
+from baton.content.cache import CachePolicy, ContentCache, tags_of
+from baton.content.events import DEFAULT_PREFIX, subject_pattern
+from baton.discovery import NatsKvRegistry, Registry
+from baton.errors import CallError, ConfigError, UpstreamRejected
+from baton.kit.clients import static_registry_from_env
+from baton.kit.component import InstanceContext
+from baton.telemetry.logging import get_logger
+
+__all__ = ["ContentClient", "plural_of"]
+
+_log = get_logger("baton.content.client")
+
+
+def plural_of(model: str) -> str:
+    """Strapi's default plural of a singular API id (``product-blurb`` → ``product-blurbs``)."""
+    if model.endswith("y") and not model.endswith(("ay", "ey", "oy", "uy")):
+        return model[:-1] + "ies"
+    if model.endswith(("s", "x", "ch", "sh")):
+        return model + "es"
+    return model + "s"
+
+
+def _deep(filters: Any, depth: int = 0) -> bool:
+    """Whether a filter tree reaches through a relation (a field key nested under a field key)."""
+    if not isinstance(filters, Mapping):
+        return isinstance(filters, list) and any(_deep(item, depth) for item in filters)
+    for key, value in filters.items():
+        if key.startswith("$"):
+            if _deep(value, depth):
+                return True
+        elif depth >= 1 or _deep(value, depth + 1):
+            return True
+    return False
+
+
+class ContentClient:
+    """A :class:`~baton.kit.component.Component` reading the content hub through a cache."""
+
+    name = "content"
+
+    def __init__(
+        self,
+        *,
+        target: str = "content",
+        base_url: str | None = None,
+        http: ServiceClient | None = None,
+        token: str | None = None,
+        policy: CachePolicy | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        plurals: Mapping[str, str] | None = None,
+    ) -> None:
+        """Args:
+        target: the hub's service name (found through discovery or ``BATON_SERVICE_URLS``).
+        base_url: a fixed hub address instead (scripts, tests, a real Strapi).
+        http: a ready client to use instead of either.
+        token: a Strapi API token (read-only is enough), sent as ``Authorization: Bearer``.
+        policy: how answers are cached (default :class:`CachePolicy`).
+        prefix: ``<system>.<context>`` of the content events to listen to.
+        plurals: plural API ids of models whose plural is irregular (``{"person": "people"}``).
+        """
+        self.target = target
+        self.base_url = base_url
+        self.http = http
+        self._own_http = http is None
+        self.token = token
+        self.cache = ContentCache(policy or CachePolicy())
+        self.prefix = prefix
+        self.plurals = dict(plurals or {})
+        self._subscription: Any = None
+        self._nats: Any = None
+        self._reconnects = 0
+        self.calls = 0
+        """Requests sent to the hub (misses and revalidations)."""
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    async def start(self, ctx: InstanceContext) -> None:
+        """Build the HTTP client (unless given) and subscribe to content events when there is a bus."""
+        if self.http is None:
+            self.http = self._client(ctx)
+        if ctx.nats is not None:
+            self._nats = ctx.nats
+            self._reconnects = int(ctx.nats.stats.get("reconnects", 0))
+            self._subscription = await ctx.nats.subscribe(subject_pattern(self.prefix), cb=self._on_message)
+
+    def _client(self, ctx: InstanceContext) -> ServiceClient:
+        if self.base_url is not None:
+            return ServiceClient(self.target, base_url=self.base_url)
+        registry: Registry | None = static_registry_from_env(os.environ)
+        if registry is None and ctx.nats is not None:
+            registry = NatsKvRegistry(ctx.nats)
+        if registry is None:
+            raise ConfigError(
+                f"no way to find {self.target!r}: pass base_url, set BATON_SERVICE_URLS or BATON_NATS_URL"
+            )
+        return ServiceClient(self.target, registry=registry)
+
+    async def check(self) -> None:
+        """Always ready: a hub that is down is reported by the calls (and stale answers may still serve)."""
+
+    async def drain(self) -> None:
+        """Stop listening to events."""
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
+
+    async def stop(self) -> None:
+        """Stop listening and close the HTTP client if it is ours."""
+        await self.drain()
+        if self.http is not None and self._own_http:
+            await self.http.aclose()
+            self.http = None
+
+    # -- invalidation ---------------------------------------------------------------------------------
+
+    async def _on_message(self, msg: Any) -> None:
+        try:
+            event = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            return
+        data = event.get("data") if isinstance(event, dict) else None
+        if isinstance(data, dict):
+            self.invalidate_event(data)
+
+    def invalidate_event(self, data: Mapping[str, Any]) -> int:
+        """Drop the answers a content event's ``data`` touches; how many were dropped."""
+        tags = {"deep"}
+        model = data.get("model")
+        if isinstance(model, str):
+            tags |= {f"api:{model}", f"api:{self.plurals.get(model, plural_of(model))}"}
+        document_id = data.get("documentId")
+        if isinstance(document_id, str):
+            tags.add(f"doc:{document_id}")
+        if str(data.get("event", "")).startswith("media."):
+            media = data.get("media") or {}
+            tags.add(f"doc:{media.get('documentId')}")
+        return self.cache.invalidate(tags)
+
+    def _check_reconnect(self) -> None:
+        if self._nats is None:
+            return
+        reconnects = int(self._nats.stats.get("reconnects", 0))
+        if reconnects != self._reconnects:
+            # Events published while we were away are lost to a plain subscription: trust nothing cached.
+            self._reconnects = reconnects
+            self.cache.clear()
+
+    # -- reads ----------------------------------------------------------------------------------------
+
+    async def get(self, path: str, params: Mapping[str, Any] | None = None, *, api_id: str) -> Any:
+        """The JSON answer of ``GET <path>`` with Strapi query ``params`` (nested), through the cache.
+
+        Raises:
+            UpstreamRejected: the hub answered 4xx (404 included).
+            CallError: the hub cannot be reached and nothing usable is cached.
+        """
+        pairs = qs.encode(params or {})
+        key = path + "?" + "&".join(f"{k}={v}" for k, v in pairs)
+        self._check_reconnect()
+        cached = self.cache.lookup(key)
+        if cached is not None and self.cache.is_fresh(cached):
+            self.cache.hits += 1
+            return cached.body
+        self.cache.misses += 1
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if cached is not None and cached.etag and self.cache.policy.revalidate:
+            headers["If-None-Match"] = cached.etag
+        if self.http is None:
+            raise ConfigError("ContentClient used before the instance started")
+        try:
+            self.calls += 1
+            response = await self.http.get(path, params=dict(pairs), headers=headers, raise_for_status=False)
+        except CallError:
+            if cached is not None and self.cache.is_usable_stale(cached):
+                _log.warning("content hub unreachable; serving a stale answer", path=path)
+                return cached.body
+            raise
+        if response.status == 304 and cached is not None:
+            self.cache.touch(cached)
+            return cached.body
+        if response.status >= 400:
+            response.raise_for_status()
+        body = response.json()
+        deep = _deep((params or {}).get("filters")) or bool((params or {}).get("populate"))
+        tags = tags_of(api_id, body) | ({"deep"} if deep else frozenset())
+        self.cache.store(key, body, etag=response.headers.get("ETag"), tags=tags)
+        return body
+
+    async def find(self, api_id: str, **params: Any) -> dict[str, Any]:
+        """``GET /api/<api_id>`` with Strapi parameters (``filters=``, ``populate=``, ``locale=``...)."""
+        body: dict[str, Any] = await self.get(f"/api/{api_id}", params, api_id=api_id)
+        return body
+
+    async def find_one(self, api_id: str, document_id: str, **params: Any) -> dict[str, Any] | None:
+        """``GET /api/<api_id>/<documentId>``'s ``data``, or ``None`` when there is no such document."""
+        try:
+            body = await self.get(f"/api/{api_id}/{document_id}", params, api_id=api_id)
+        except UpstreamRejected as exc:
+            if exc.context.get("status") == 404:
+                return None
+            raise
+        data: dict[str, Any] | None = body.get("data")
+        return data
+
+    async def localized(
+        self,
+        api_id: str,
+        *,
+        filters: Mapping[str, Any],
+        locale: str | None,
+        fallbacks: Sequence[str] = (),
+        **params: Any,
+    ) -> dict[str, Any] | None:
+        """The first entry matching ``filters`` in ``locale``, else in each of ``fallbacks`` in turn; ``None`` if none.
+
+        This is how a product page gets its blurb in the shopper's language, or in English when it has no translation.
+        """
+        for candidate in dict.fromkeys([locale, *fallbacks] if locale else [*fallbacks, None]):
+            query = {**params, "filters": filters, "pagination": {"pageSize": 1}}
+            if candidate is not None:
+                query["locale"] = candidate
+            data = (await self.find(api_id, **query)).get("data") or []
+            if data:
+                entry: dict[str, Any] = data[0]
+                return entry
+        return None
