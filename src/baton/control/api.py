@@ -1,10 +1,12 @@
 """The control plane HTTP API (FastAPI, ``127.0.0.1:7700``): what the CLI and the dashboard use.
 
 Every route needs ``Authorization: Bearer <token>`` with the token from ``.baton/admin-token``, except the
-span ingest ``POST /v1/traces`` that instances export to (the API listens on 127.0.0.1 only). Errors are
+span ingest ``POST /v1/traces`` that instances export to (the API listens on 127.0.0.1 only); reads also accept
+the dashboard's session cookie (:mod:`baton.control.dashboard.auth`). Errors are
 ``application/problem+json``. Mounted from other building blocks when present: ``/v1/config`` and
 ``/v1/secrets`` (:mod:`baton.control.api_config`), ``/v1/traces`` and ``/v1/telemetry/...``
-(:mod:`baton.telemetry.receiver`).
+(:mod:`baton.telemetry.receiver`), the observation API (:mod:`baton.control.api_observe`: RED, SLOs,
+incidents, topology, sagas, live events) and the dashboard at ``/`` (:mod:`baton.control.dashboard`).
 
 =========================================  ==================================================
 ``GET  /v1/system``                        name, manifest, URLs (control, gateway, NATS, each service's docs)
@@ -30,12 +32,14 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from baton.control.dashboard.auth import SAFE_METHODS, has_session
 from baton.control.logtail import tail_lines
-from baton.errors import BatonError, ControlError, ManifestError, SecurityError
+from baton.errors import BatonError, ControlError, ManifestError, NotFound, SecurityError
 from baton.kit.problems import problem_response, problem_type
 
 if TYPE_CHECKING:
     from baton.control.daemon import Daemon
+    from baton.control.observe import Observer
 
 log = logging.getLogger("baton.control.api")
 
@@ -56,12 +60,14 @@ class ApiServer(uvicorn.Server):
 
 
 async def require_admin(request: Request) -> None:
-    """Dependency: the request carries the admin bearer token.
+    """Dependency: the request carries the admin bearer token (or, for reads, the dashboard's session cookie).
 
     Raises:
         SecurityError: missing or wrong token.
     """
     expected: str = request.app.state.token
+    if request.method in SAFE_METHODS and has_session(request, expected):
+        return
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
@@ -75,8 +81,9 @@ async def require_admin_unless_ingest(request: Request) -> None:
     await require_admin(request)
 
 
-def create_app(daemon: Daemon, *, span_store: Any = None) -> FastAPI:
-    """The API app of ``daemon``; ``span_store`` enables the telemetry receiver."""
+def create_app(daemon: Daemon, *, span_store: Any = None, observer: Observer | None = None) -> FastAPI:
+    """The API app of ``daemon``; ``span_store`` enables the telemetry receiver, ``observer`` the observation API
+    (:mod:`baton.control.api_observe`) and the dashboard at ``/``."""
     app = FastAPI(title="Baton control plane", version="1", docs_url="/docs", openapi_url="/openapi.json")
     app.state.token = daemon.token
     app.state.daemon = daemon
@@ -89,7 +96,30 @@ def create_app(daemon: Daemon, *, span_store: Any = None) -> FastAPI:
         from baton.telemetry.receiver import telemetry_router
 
         app.include_router(telemetry_router(span_store), dependencies=[Depends(require_admin_unless_ingest)])
+    if observer is not None:
+        _mount_observation(app, daemon, observer)
     return app
+
+
+def _mount_observation(app: FastAPI, daemon: Daemon, observer: Observer) -> None:
+    from baton.control.api_observe import observe_router
+    from baton.control.dashboard import Sources, dashboard_app
+    from baton.control.sagas import SagaAggregator
+
+    sagas = SagaAggregator(daemon.manifest, daemon.supervisor.views, session=lambda: observer.http)
+    declared = [(name, dep) for name, spec in daemon.manifest.services.items() for dep in spec.depends_on]
+    app.include_router(observe_router(observer, sagas, declared_edges=declared), dependencies=[Depends(require_admin)])
+    sources = Sources(
+        system=daemon.system_view,
+        services=daemon.supervisor.services_view,
+        instances=daemon.supervisor.views,
+        observer=observer,
+        sagas=sagas,
+        span_store=observer.span_store,
+        declared_edges=declared,
+    )
+    # The dashboard handles its own sign-in (login page, cookie); mounted last so /v1 routes win.
+    app.mount("/", dashboard_app(sources, token=daemon.token))
 
 
 def _control_router(daemon: Daemon) -> APIRouter:
@@ -167,7 +197,7 @@ class _NotFound(ControlError):
 
 
 def _status(exc: BatonError) -> int:
-    if isinstance(exc, SecurityError | _NotFound):
+    if isinstance(exc, SecurityError | _NotFound | NotFound):
         return exc.status
     if isinstance(exc, ManifestError):
         return 422

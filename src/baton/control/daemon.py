@@ -28,6 +28,8 @@ import psutil
 from baton.control.home import DEFAULT_CONTROL_PORT, DEFAULT_PORT_BASE, DaemonInfo, Home, resolve_home
 from baton.control.launch import LaunchContext, local_secrets
 from baton.control.manifest import Manifest, load_manifest
+from baton.control.observe import ObservePolicy, Observer, targets_of
+from baton.control.observe_logs import incident_logs
 from baton.control.process import InstanceProcess
 from baton.control.rotation import Rotation
 from baton.control.state import ProcessRecord, StateFile
@@ -158,7 +160,8 @@ class Daemon:
 
         from baton.control.api import ApiServer, create_app
 
-        app = create_app(self, span_store=self._span_store)
+        observer = self._observer()
+        app = create_app(self, span_store=self._span_store, observer=observer)
         app.state.nats = self._nats_client
         app.state.secrets = _secret_store(self.home.root)
         config = uvicorn.Config(
@@ -168,6 +171,8 @@ class Daemon:
             log_config=None,
             access_log=False,
             lifespan="off",
+            # Open dashboard event streams end when the observer stops; this bounds the wait if one lingers.
+            timeout_graceful_shutdown=3,
         )
         server = ApiServer(config)
         serving = asyncio.create_task(server.serve(), name="control api")
@@ -182,7 +187,8 @@ class Daemon:
                 await asyncio.sleep(0.02)
             self.home.write_daemon(self._info())
             log.info("control plane ready", extra={"url": f"http://127.0.0.1:{self.options.control_port}"})
-            await self._exit.wait()
+            async with observer.running():
+                await self._exit.wait()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
@@ -198,6 +204,18 @@ class Daemon:
                 with contextlib.suppress(Exception):
                     await self._span_store.aclose()
             self.home.clear_daemon(os.getpid())
+
+    def _observer(self) -> Observer:
+        """The observation loop over the supervisor's instances (scrape, SLOs, incidents; see ``observe``)."""
+        supervisor = self.supervisor
+        return Observer.for_home(
+            self.manifest,
+            self.home.root,
+            lambda: targets_of(supervisor.views()),
+            span_store=self._span_store,
+            policy=ObservePolicy.from_env(),
+            logs=incident_logs(self.home, supervisor.views),
+        )
 
     async def _start_nats(self) -> None:
         bus = self.manifest.backends.bus

@@ -274,3 +274,6 @@ class InstanceSlot:
             self._ready_event.clear()
             await self._rotation.remove(self.instance)
         log.info("%s %s rotation", self.id, "joined" if ready else "left")
+        # Readiness is what dependants wait for (the supervisor's "serving" events): tell it, or a service whose
+        # first probe found it live and ready at once would leave its dependants waiting forever.
+        self._on_change()

@@ -8,6 +8,7 @@ from typing import Any
 from baton.control.manifest.loader import load_manifest, parse_manifest
 from baton.control.manifest.models import Manifest, Problem
 from baton.control.manifest.sections import (
+    AlertingSpec,
     Backends,
     EventStreamSpec,
     RolloutSpec,
@@ -19,6 +20,7 @@ from baton.control.manifest.sections import (
 from baton.control.manifest.services import ProbeSpec, ServiceSpec
 
 __all__ = [
+    "AlertingSpec",
     "Backends",
     "EventStreamSpec",
     "Manifest",

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from baton.control.manifest.sections import (
+    AlertingSpec,
     Backends,
     EventStreamSpec,
     RolloutSpec,
@@ -50,6 +51,8 @@ class Manifest(Section):
     events: dict[Name, EventStreamSpec] = Field(default_factory=dict)
     sagas: dict[Name, SagaSpec] = Field(default_factory=dict)
     slos: list[SloSpec] = Field(default_factory=list)
+    alerting: AlertingSpec = Field(default_factory=AlertingSpec)
+    """Incident notifications (webhook) for the SLO alerts."""
     rollouts: dict[Name, RolloutSpec] = Field(default_factory=dict)
     """Delivery strategy per service."""
 

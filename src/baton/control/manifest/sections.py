@@ -121,6 +121,15 @@ class SloSpec(Section):
     """Link shown on incidents."""
 
 
+class AlertingSpec(Section):
+    """Where incidents opened by SLO alerts are announced, and how they close."""
+
+    webhook: str | None = Field(default=None, pattern=r"^https?://")
+    """URL receiving ``{"event", "incident", "sent_at"}`` on every incident change (opened, resolved...)."""
+    resolve_hold: Duration = 0.0
+    """Seconds with every alert cleared before an incident is resolved (0: at once)."""
+
+
 class RolloutSpec(Section):
     """How new versions of a service are delivered."""
 
