@@ -9,14 +9,11 @@ from fastapi import Header, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from apps.shop.order.carts import Cart, add_item, create_cart, get_cart
 from apps.shop.order.checkout import CHECKOUT, checkout_input
 from apps.shop.order.prices import get_price, prices_of
 from apps.shop.order.service import (
-    Cart,
     Order,
-    add_item,
-    create_cart,
-    get_cart,
     get_order,
     list_orders,
     place_order,

@@ -19,10 +19,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from apps.shop.order.errors import OrderConflict
 from apps.shop.order.peers import Payments, Stock
 from apps.shop.order.service import (
     Order,
-    OrderConflict,
     cancel_order,
     confirm_order,
     get_order,

@@ -1,0 +1,95 @@
+"""Shopping carts: open, fill, read. A cart is checked out once; :func:`~apps.shop.order.service.place_order`
+claims it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from apps.shop.order.errors import OrderConflict
+from apps.shop.order.models import cart_items, carts
+from baton.errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class CartItem:
+    """A product and how many of it."""
+
+    product_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cart:
+    """A shopping cart; ``order_id`` is set once it was checked out."""
+
+    cart_id: str
+    customer_id: str | None
+    status: str
+    order_id: str | None
+    items: tuple[CartItem, ...]
+
+
+async def create_cart(session: AsyncSession, *, customer_id: str | None = None) -> Cart:
+    """Open an empty cart."""
+    cart_id, now = uuid.uuid4().hex, time.time()
+    await session.execute(
+        insert(carts).values(
+            cart_id=cart_id, customer_id=customer_id, status="open", order_id=None, created_at=now, updated_at=now
+        )
+    )
+    return Cart(cart_id, customer_id, "open", None, ())
+
+
+async def add_item(session: AsyncSession, cart_id: str, *, product_id: str, quantity: int) -> Cart:
+    """Add ``quantity`` of a product to an open cart (adding to what is there).
+
+    Raises:
+        NotFound: no such cart.  OrderConflict: the cart was checked out already.
+    """
+    # Write first: the row lock it takes orders this against a concurrent checkout of the same cart.
+    touched = await session.execute(
+        update(carts).where(carts.c.cart_id == cart_id, carts.c.status == "open").values(updated_at=time.time())
+    )
+    if getattr(touched, "rowcount", 0) != 1:
+        cart = await get_cart(session, cart_id)
+        raise OrderConflict(f"cart {cart_id} was checked out already (order {cart.order_id})")
+    dialect = session.get_bind().dialect.name
+    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(cart_items).values(
+        cart_id=cart_id, product_id=product_id, quantity=quantity
+    )
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[cart_items.c.cart_id, cart_items.c.product_id],
+            set_={"quantity": cart_items.c.quantity + upsert.excluded.quantity},
+        )
+    )
+    return await get_cart(session, cart_id)
+
+
+async def get_cart(session: AsyncSession, cart_id: str) -> Cart:
+    """The cart ``cart_id`` with its items.
+
+    Raises:
+        NotFound: no such cart.
+    """
+    row = (await session.execute(select(carts).where(carts.c.cart_id == cart_id))).one_or_none()
+    if row is None:
+        raise NotFound(f"no cart {cart_id!r}")
+    items = (
+        await session.execute(
+            select(cart_items).where(cart_items.c.cart_id == cart_id).order_by(cart_items.c.product_id)
+        )
+    ).all()
+    return Cart(
+        row.cart_id,
+        row.customer_id,
+        row.status,
+        row.order_id,
+        tuple(CartItem(i.product_id, i.quantity) for i in items),
+    )
