@@ -9,12 +9,14 @@ instance always runs on the port and identity it was given).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from baton.control.manifest import Manifest, ServiceSpec
@@ -47,7 +49,9 @@ CONTROLLED = frozenset(
     {
         "BATON_SYSTEM", "BATON_SERVICE", "BATON_INSTANCE", "BATON_VERSION", "BATON_HOST", "BATON_PORT",
         "BATON_HOME", "BATON_NATS_URL", "BATON_DB_URL", "BATON_ENVIRONMENT", "BATON_DRAIN_DELAY",
-        "BATON_DISCOVERY", "BATON_CONTROL_URL", "BATON_TELEMETRY_URL",
+        "BATON_DISCOVERY", "BATON_CONTROL_URL", "BATON_TELEMETRY_URL", "BATON_POLICIES",
+        # Secrets are injected one by one; the key that decrypts all of them never reaches an instance.
+        "BATON_MASTER_KEY",
         # The daemon's own options: meaningless (or misleading) inside an instance.
         "BATON_CONTROL_PORT", "BATON_PORT_BASE", "BATON_NATS_PORT", "BATON_NATS_MONITOR_PORT", "BATON_MANIFEST",
     }
@@ -132,6 +136,9 @@ def environment_for(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    policies = policies_for(ctx.manifest.policies, spec)
+    if policies:
+        env["BATON_POLICIES"] = json.dumps(policies, separators=(",", ":"))
     if ctx.nats_url:
         env["BATON_NATS_URL"] = ctx.nats_url
     if ctx.control_url:
@@ -146,6 +153,16 @@ def environment_for(
         if root is not None:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
     return env
+
+
+def policies_for(section: Mapping[str, Any], spec: ServiceSpec) -> dict[str, Any]:
+    """The resilience policies of one instance: the manifest's section, with the service's first named policy
+    as the default of its outgoing calls."""
+    policies = dict(section)
+    own = [name for name in spec.policies if name not in ("default", "none")]
+    if own:
+        policies["default"] = own[0]
+    return policies
 
 
 def local_secrets(home: Path) -> SecretsSource | None:

@@ -110,3 +110,32 @@ def test_import_root_walks_up_to_the_package(tmp_path) -> None:
     (tmp_path / "apps" / "hello").mkdir(parents=True)
     assert import_root("apps.hello.service:service", tmp_path / "apps" / "hello") == tmp_path
     assert import_root("nowhere.mod:x", tmp_path / "apps" / "hello") is None
+
+
+def test_policies_reach_instances_and_a_services_own_policy_becomes_its_default(tmp_path) -> None:
+    from baton.kit.clients import policies_from_env
+
+    manifest = parse_manifest(
+        "name: shop\n"
+        "policies:\n"
+        "  named:\n"
+        "    careful: {retry: {max_attempts: 5}}\n"
+        "    quick: {timeout: {per_try: 100ms}}\n"
+        "  targets: {payment: careful}\n"
+        "services:\n"
+        "  order: {module: apps.order.service:service, policies: [quick]}\n"
+        "  payment: {module: apps.payment.service:service}\n"
+    )
+    ctx = LaunchContext(manifest=manifest, manifest_dir=tmp_path, home=tmp_path / ".baton", nats_url=None)
+    order = environment_for(ctx, service="order", instance="order-1", port=7801, spec=manifest.services["order"])
+    payment = environment_for(
+        ctx, service="payment", instance="payment-1", port=7802, spec=manifest.services["payment"]
+    )
+
+    order_policies = policies_from_env(order)
+    assert order_policies is not None
+    assert order_policies.default.name == "quick"
+    assert order_policies.bindings == {"payment": "careful"}
+    payment_policies = policies_from_env(payment)
+    assert payment_policies is not None
+    assert payment_policies.default.name != "quick"

@@ -16,7 +16,9 @@ backends:
   bus: embedded
   db: sqlite
 policies:
-  fast: {timeout: 1s}
+  named:
+    fast: {timeout: {per_try: 1s}}
+  targets: {catalog: fast}
 services:
   catalog:
     module: apps.catalog.service:service
@@ -169,7 +171,7 @@ INVALID = [
         id="bad-service-name",
     ),
     pytest.param(
-        "name: s\nservices:\n  a: {command: [x], policies: [fsat]}\npolicies:\n  fast: {}\n",
+        "name: s\nservices:\n  a: {command: [x], policies: [fsat]}\npolicies:\n  named:\n    fast: {}\n",
         3,
         "services.a.policies[0]",
         "unknown policy 'fsat'",
@@ -259,3 +261,15 @@ def test_shipped_schema_is_current() -> None:
 
     shipped = Path(__file__).resolve().parents[3] / "docs" / "baton.schema.json"
     assert shipped.read_text() == manifest_schema_json(), "regenerate with: baton schema -o docs/baton.schema.json"
+
+
+def test_invalid_resilience_policies_are_rejected_with_the_field_named(tmp_path) -> None:
+    path = tmp_path / "baton.yaml"
+    path.write_text(
+        "name: s\nservices:\n  a: {command: [x]}\npolicies:\n  named:\n    fast: {retry: {max_attempts: lots}}\n"
+    )
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    assert caught.value.field is not None
+    assert caught.value.field.startswith("policies.named.fast.retry")
+    assert caught.value.line == 6

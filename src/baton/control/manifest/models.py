@@ -45,8 +45,10 @@ class Manifest(Section):
     """System name (prefix of event types, shown in the dashboard)."""
     backends: Backends = Field(default_factory=Backends)
     services: dict[Name, ServiceSpec] = Field(min_length=1)
-    policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """Named resilience policies (validated by ``baton.resilience``), referenced from services and routes."""
+    policies: dict[str, Any] = Field(default_factory=dict)
+    """Resilience policies in :mod:`baton.resilience.config`'s shape — ``named`` policies, their ``targets``
+    (``service`` or ``service:/route/prefix``) and an optional ``default`` — passed to every instance as
+    ``BATON_POLICIES``; a service's own ``policies: [name]`` makes that policy the default of its outgoing calls."""
     routes: list[RouteSpec] = Field(default_factory=list)
     events: dict[Name, EventStreamSpec] = Field(default_factory=dict)
     sagas: dict[Name, SagaSpec] = Field(default_factory=dict)
@@ -60,6 +62,7 @@ class Manifest(Section):
         """Every cross-section problem: unknown references, dependency cycles, port clashes."""
         found = list(self._unknown_references())
         found += self._port_clashes()
+        found += self._invalid_policies()
         cycle = self.dependency_cycle()
         if cycle:
             found.append(
@@ -112,7 +115,7 @@ class Manifest(Section):
 
     def _unknown_references(self) -> Iterator[Problem]:
         services = list(self.services)
-        policies = set(self.policies) | BUILTIN_POLICIES
+        policies = set(self.named_policies()) | BUILTIN_POLICIES
         for name, spec in self.services.items():
             for i, dep in enumerate(spec.depends_on):
                 if dep == name:
@@ -136,6 +139,24 @@ class Manifest(Section):
             yield from _reference(("slos", i, "service"), slo.service, services, "service")
         for name in self.rollouts:
             yield from _reference(("rollouts", name), name, services, "service")
+
+    def named_policies(self) -> dict[str, Any]:
+        """The ``policies.named`` mapping (empty when absent or malformed; :meth:`problems` reports the latter)."""
+        named = self.policies.get("named")
+        return named if isinstance(named, dict) else {}
+
+    def _invalid_policies(self) -> list[Problem]:
+        # Imported here: the resilience package is only needed when a manifest declares policies.
+        from baton.errors import ConfigError
+        from baton.resilience.config import policies_from_mapping
+
+        try:
+            policies_from_mapping(self.policies)
+        except ConfigError as exc:
+            field, _, message = exc.message.partition(": ")
+            loc: Loc = tuple(part for part in field.split(".") if part) if message else ("policies",)
+            return [Problem(loc, message or exc.message, "see the policies shape in docs/client.md")]
+        return []
 
     def _port_clashes(self) -> list[Problem]:
         owner: dict[int, str] = {}
