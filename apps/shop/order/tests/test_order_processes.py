@@ -8,45 +8,64 @@ inventory lets expire while the saga waits on a slow payment provider.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import httpx
 import pytest
 from order_helpers import cart_with, checkout, final_order
-from order_processes import Processes
 
 from baton.testing import wait_until
+from baton.testing.processes import ServiceLauncher, ServiceProcess
 
 pytestmark = pytest.mark.integration
 
 STAFF = {"X-Baton-Role": "staff"}
 
 
+@dataclass
+class Shop:
+    """The four services as processes."""
+
+    launcher: ServiceLauncher
+    instances: dict[str, ServiceProcess]
+
+    def kill9(self, name: str) -> None:
+        self.instances[name].kill()
+
+    async def restart(self, name: str) -> None:
+        # Same port, so the same instance id: the restarted order takes its own sagas back at once.
+        self.instances[name] = await asyncio.to_thread(self.launcher.restart, self.instances[name], ready_timeout=45)
+
+
 @pytest.fixture
-async def system(tmp_path: Path, nats_url: str) -> AsyncIterator[Callable[..., Awaitable[Processes]]]:
-    """``await system(payment={...}, order={...})`` starts catalog, inventory, payment and order."""
-    processes = Processes(tmp_path / "home", nats_url)
+def system(launch_service: ServiceLauncher, nats_url: str) -> Callable[..., Awaitable[Shop]]:
+    """``await system(payment={...}, order={...})`` starts catalog, inventory and payment, then order."""
 
-    async def start(*, payment: dict[str, str] | None = None, order: dict[str, str] | None = None, **more) -> Processes:
-        processes.prepare("catalog")
-        processes.prepare("inventory", INVENTORY_SWEEP_INTERVAL="0.2")
-        processes.prepare("payment", **(payment or {}))
-        processes.prepare(
-            "order",
-            BATON_SERVICE_URLS=processes.service_urls("catalog", "inventory", "payment"),
-            **(order or {}),
-        )
-        # Peers first, so the order's backfill finds the catalog at once; then the order.
-        await asyncio.gather(*(processes.start(name) for name in ("catalog", "inventory", "payment")))
-        await processes.start("order")
-        return processes
+    async def start(*, payment: dict[str, str] | None = None, order: dict[str, str] | None = None) -> Shop:
+        bus = {"BATON_NATS_URL": nats_url}
+        envs = {
+            "catalog": bus,
+            "inventory": {**bus, "INVENTORY_SWEEP_INTERVAL": "0.2"},
+            "payment": {**bus, **(payment or {})},
+        }
 
-    yield start
-    processes.stop_all()
+        def launch(name: str, env: dict[str, str]) -> ServiceProcess:
+            return launch_service(f"apps.shop.{name}.service:service", service=name, env=env, ready_timeout=45)
+
+        # Peers first (in parallel), so the order's backfill finds the catalog at once; then the order.
+        peers = await asyncio.gather(*(asyncio.to_thread(launch, name, env) for name, env in envs.items()))
+        instances = dict(zip(envs, peers, strict=True))
+        urls = json.dumps({name: instance.url for name, instance in instances.items()})
+        order_env = {**bus, "BATON_SERVICE_URLS": urls, **(order or {})}
+        instances["order"] = await asyncio.to_thread(launch, "order", order_env)
+        return Shop(launch_service, instances)
+
+    return start
 
 
-async def stock(http: httpx.AsyncClient, system: Processes, product_id: str) -> dict:
+async def stock(http: httpx.AsyncClient, system: Shop, product_id: str) -> dict:
     return (await http.get(f"{system.instances['inventory'].url}/v1/stock/{product_id}")).json()
 
 
@@ -103,7 +122,7 @@ async def test_prices_checkouts_idempotency_and_kill_9_through_real_services(sys
 
         await wait_until(in_payment, timeout=10, interval=0.02, message="saga never reached the payment")
         shop.kill9("order")
-        await shop.start("order")
+        await shop.restart("order")
 
         order = await final_order(http, order_id, timeout=30)
         payment = (await http.get(f"{payment_url}/v1/payments/{order_id}")).json()
