@@ -84,7 +84,9 @@ class WebhookDispatcher:
         self.policy = self._policy_of()
         self._sessions = ctx.sessions
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.policy.timeout))
+        # Fresh events: an asyncio.Event binds to the loop that first waits on it, and tests start the hub again.
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="content-webhooks")
 
     def wake(self) -> None:
