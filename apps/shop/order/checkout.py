@@ -26,6 +26,7 @@ from apps.shop.order.service import (
     cancel_order,
     confirm_order,
     get_order,
+    reservation_expired,
     service,
 )
 from apps.shop.order.settings import OrderSettings
@@ -183,8 +184,8 @@ class Checkout:
         # Inventory's reservation.expired event marks the order; failing here starts the compensations in order
         # (refund, release, cancel) instead of cancelling behind the saga's back.
         async with service.transaction() as session:
-            order = await get_order(session, ctx.data["order_id"])
-        if order.reservation_expired:
+            expired = await reservation_expired(session, ctx.data["order_id"])
+        if expired:
             raise StepFailed("reservation expired before checkout completed")
 
 

@@ -239,6 +239,12 @@ async def note_reservation_expired(session: AsyncSession, order_id: str) -> bool
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+async def reservation_expired(session: AsyncSession, order_id: str) -> bool:
+    """Whether inventory reported the order's reservation expired (see :func:`note_reservation_expired`)."""
+    query = select(orders.c.reservation_expired).where(orders.c.order_id == order_id)
+    return bool((await session.execute(query)).scalar_one_or_none())
+
+
 def confirmed_data(order: Order) -> dict[str, Any]:
     """Payload of ``order.confirmed`` (``CONTRACTS.md``)."""
     return {
