@@ -233,6 +233,7 @@ class Observer:
         self.evaluator.tick(now)
         firing: list[Alert] = self.evaluator.firing()
         changes = await self.incidents.observe(firing, now)
+        await self._late_traces(changes)
         self.rounds += 1
         for event, incident in changes:
             self.hub.publish("incident", {"event": event, "id": incident.id, "title": incident.title})
@@ -241,6 +242,18 @@ class Observer:
             {"at": now, "round": self.rounds, "firing": len(firing), "open": len(self.incidents.open_incidents())},
         )
         return changes
+
+    async def _late_traces(self, changes: Sequence[tuple[str, Incident]]) -> None:
+        # Instances export spans in batches, so the traces of the first slow or failing requests often land a few
+        # seconds after the incident opened: look again on its later changes while it has none.
+        finder = self.incidents.traces
+        if finder is None:
+            return
+        for event, incident in changes:
+            if event != "opened" and not incident.trace_ids:
+                incident.trace_ids = (await finder(incident))[: self.incidents.policy.max_traces]
+                if incident.trace_ids:
+                    await self.incident_store.save(incident.as_dict())
 
     async def _loop(self, session: aiohttp.ClientSession) -> None:
         while True:

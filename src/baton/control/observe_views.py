@@ -15,7 +15,15 @@ from baton.telemetry.slo import SLO
 from baton.telemetry.spans import SpanRecord, SpanStore, TraceQuery
 from baton.telemetry.window import MetricWindow
 
-__all__ = ["BREAKER_STATES", "red_view", "resilience_view", "slo_view", "topology_edges", "topology_view"]
+__all__ = [
+    "BREAKER_STATES",
+    "HOUSEKEEPING",
+    "red_view",
+    "resilience_view",
+    "slo_view",
+    "topology_edges",
+    "topology_view",
+]
 
 BREAKER_STATES = {
     0: "closed",
@@ -27,6 +35,9 @@ BREAKER_STATES = {
     6: "metrics_only",
 }
 """``baton_client_breaker_state`` values (see :mod:`baton.client.metrics`)."""
+
+HOUSEKEEPING = frozenset({"GET /metrics", "GET /livez", "GET /readyz"})
+"""Root spans of the control plane's own scrapes and probes: hidden from trace listings unless asked for."""
 
 
 def _finite(value: float | None, digits: int = 6) -> float | None:
@@ -206,7 +217,9 @@ async def topology_view(
     edges: dict[tuple[str, str], dict[str, int]] = {}
     if store is not None:
         since = time.time_ns() - int(lookback * 1e9)
-        for summary in await store.search(TraceQuery(since_ns=since, limit=traces)):
+        # Scrapes and probes are single-span traces; look past them (they can outnumber requests when idle).
+        recent = await store.search(TraceQuery(since_ns=since, limit=traces * 4))
+        for summary in [s for s in recent if s.span_count > 1][:traces]:
             for key, counts in topology_edges(await store.trace(summary.trace_id)).items():
                 total = edges.setdefault(key, {"calls": 0, "errors": 0})
                 total["calls"] += counts["calls"]

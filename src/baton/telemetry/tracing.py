@@ -2,9 +2,9 @@
 
 Configuration (environment):
 
-``BATON_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT``
-    Base URL of an OTLP/HTTP collector (``http://127.0.0.1:4318``); spans go to ``<base>/v1/traces``.
-    Unset: spans are created (so trace ids reach logs and outgoing headers) but not exported.
+``BATON_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``BATON_TELEMETRY_URL``
+    Where spans are exported (see :mod:`baton.telemetry.export`). None set: spans are created (so trace ids
+    reach logs and outgoing headers) but not exported.
 ``BATON_TRACE_SAMPLE``
     Fraction of new traces to sample, 0..1 (default 1.0). Parent-based: an incoming sampled
     ``traceparent`` is always honoured, so one trace stays whole across services.
@@ -21,10 +21,9 @@ import threading
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from baton.errors import ConfigError
+from baton.telemetry.export import build_provider
 
 __all__ = ["configure_tracing", "otlp_endpoint", "sample_ratio", "shutdown_tracing", "tracer"]
 
@@ -80,15 +79,9 @@ def configure_tracing(
                 "deployment.environment.name": environment,
             }
         )
-        sampler = ParentBased(TraceIdRatioBased(sample_ratio() if ratio is None else ratio))
-        provider = TracerProvider(resource=resource, sampler=sampler)
-        base = endpoint or otlp_endpoint()
-        if base:
-            # Imported lazily: the exporter pulls in protobuf, which an instance without a collector never needs.
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            exporter = OTLPSpanExporter(endpoint=base.rstrip("/") + "/v1/traces")
-            provider.add_span_processor(BatchSpanProcessor(exporter))
+        # build_provider wires every destination (a collector and/or the control plane's receiver) and the
+        # keep-errors sampling; a provider built here by hand once ignored BATON_TELEMETRY_URL.
+        provider = build_provider(resource, ratio=sample_ratio() if ratio is None else ratio, endpoint=endpoint)
         trace.set_tracer_provider(provider)
         _provider = provider
         return provider

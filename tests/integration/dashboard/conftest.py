@@ -200,18 +200,19 @@ class ObservedSystem:
 
 
 class Traffic:
-    """A thread calling ``/v1/relay`` on every relay instance in turn, ~20 requests per second."""
+    """Threads calling ``/v1/relay`` on every relay instance in turn, each ~20 requests per second when fast
+    (several, so that slow answers under a fault still make a steady stream)."""
 
-    def __init__(self, urls: list[str]) -> None:
+    def __init__(self, urls: list[str], *, threads: int = 3) -> None:
         self.urls = urls
         self.ok = 0
         self.failed = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(threads)]
 
-    def _run(self) -> None:
+    def _run(self, offset: int) -> None:
         with httpx.Client(timeout=10) as http:
-            i = 0
+            i = offset
             while not self._stop.is_set():
                 try:
                     response = http.get(self.urls[i % len(self.urls)] + "/v1/relay")
@@ -225,12 +226,14 @@ class Traffic:
                 self._stop.wait(0.05)
 
     def __enter__(self) -> Traffic:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(15)
+        for thread in self._threads:
+            thread.join(15)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from baton.control.dashboard.graph import layout
 from baton.control.dashboard.timeline import saga_lanes, waterfall_rows
-from baton.control.observe_views import red_view, resilience_view, slo_view, topology_view
+from baton.control.observe_views import HOUSEKEEPING, red_view, resilience_view, slo_view, topology_view
 from baton.errors import NotFound
 from baton.telemetry.spans import TraceQuery
 
@@ -93,9 +93,11 @@ async def traces(request: Request, sources: Sources) -> Page:
                 min_duration_ns=int(float(min_ms or 0) * 1e6),
                 error=True if errors_only else None,
                 since_ns=time.time_ns() - int(float(lookback_s) * 1e9),
-                limit=50,
+                limit=50 if operation else 200,
             )
-            results = await sources.span_store.search(query)
+            found = await sources.span_store.search(query)
+            # The control plane's own scrapes and probes would bury the requests; show them only when asked.
+            results = [t for t in found if operation or t.root_name not in HOUSEKEEPING][:50]
         except ValueError:
             error = "minimum duration and lookback must be numbers"
     else:
