@@ -1,4 +1,5 @@
-"""The ``baton`` command: ``up``, ``down``, ``ps``, ``logs``, ``scale``, ``restart``, ``doctor``, ``version``…
+"""The ``baton`` command: ``up``, ``down``, ``ps``, ``logs``, ``scale``, ``restart``, ``top``, ``trace``, ``saga``,
+``export``, ``doctor``, ``version``…
 
 Exit status: 0 success, 1 failure (one clear line on stderr, never a traceback), 2 usage error.
 Every listing takes ``--json``. ``-f/--file`` names the manifest (default ``./baton.yaml``).
@@ -12,7 +13,7 @@ from importlib import metadata
 
 import typer
 
-from baton.cli import demo, doctor, logs, manifest, ops, status, system
+from baton.cli import demo, doctor, export, logs, manifest, ops, saga, status, system, top, trace
 from baton.cli.render import JsonOption, command, console, err_console, print_json
 from baton.errors import BatonError
 
@@ -34,6 +35,10 @@ app.command("restart")(ops.restart)
 app.command("doctor")(doctor.doctor)
 app.command("schema")(manifest.schema)
 app.command("validate")(manifest.validate)
+app.command("trace")(trace.trace)
+app.command("top")(top.top)
+app.add_typer(export.app, name="export")
+app.add_typer(saga.app, name="saga")
 app.command("demo")(demo.demo)
 
 
