@@ -9,7 +9,7 @@ the SQL layer only sees well-typed values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -263,8 +263,3 @@ def parse_query(
         locale=parse_locale(ctype, params.get("locale"), limits, allow_all=not single),
         status=parse_status(ctype, params.get("status")),
     )
-
-
-def requested_fields(query: Query) -> Sequence[str] | None:
-    """The ``fields`` of the query, or ``None`` for all of them."""
-    return query.fields
