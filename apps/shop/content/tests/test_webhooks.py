@@ -113,7 +113,12 @@ async def test_failed_deliveries_are_retried_with_backoff(tmp_path: Path, receiv
     async with running_hub(tmp_path, _env(receiver)) as http:
         await create(http, "authors", {"name": "Ada"})  # no draft & publish: one entry.create
         await wait_until(lambda: len(receiver.requests) >= 3, timeout=10, message="two failures then a success")
-        delivered = await _deliveries(http, "delivered")
+
+        async def recorded() -> list[dict]:
+            # The receiver answered before the dispatcher recorded the outcome: wait for the record.
+            return await _deliveries(http, "delivered")
+
+        delivered = await wait_until(recorded, timeout=10, message="the delivery is recorded as delivered")
     assert len({headers["X-Webhook-Id"] for headers, _ in receiver.requests}) == 1  # the same delivery, re-sent
     assert [(d["event"], d["attempts"]) for d in delivered] == [("entry.create", 3)]
 
