@@ -19,7 +19,8 @@ from order_helpers import cart_with, checkout, final_order
 from baton.testing import wait_until
 from baton.testing.processes import ServiceLauncher, ServiceProcess
 
-pytestmark = pytest.mark.integration
+# Starting four processes is most of the cost; on a shared 2-core machine it can take a minute.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 STAFF = {"X-Baton-Role": "staff"}
 
@@ -36,7 +37,7 @@ class Shop:
 
     async def restart(self, name: str) -> None:
         # Same port, so the same instance id: the restarted order takes its own sagas back at once.
-        self.instances[name] = await asyncio.to_thread(self.launcher.restart, self.instances[name], ready_timeout=45)
+        self.instances[name] = await asyncio.to_thread(self.launcher.restart, self.instances[name], ready_timeout=90)
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def system(launch_service: ServiceLauncher, nats_url: str) -> Callable[..., Awai
         }
 
         def launch(name: str, env: dict[str, str]) -> ServiceProcess:
-            return launch_service(f"apps.shop.{name}.service:service", service=name, env=env, ready_timeout=45)
+            return launch_service(f"apps.shop.{name}.service:service", service=name, env=env, ready_timeout=90)
 
         # Peers first (in parallel), so the order's backfill finds the catalog at once; then the order.
         peers = await asyncio.gather(*(asyncio.to_thread(launch, name, env) for name, env in envs.items()))
