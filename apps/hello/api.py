@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from fastapi import Query, Response
 from pydantic import BaseModel, Field
 
 from apps.hello.service import Greeting, compose, create_greeting, list_greetings, service
 from apps.hello.settings import HelloSettings
+from baton.errors import BatonError
 from baton.kit import SessionDep
+
+_answered = itertools.count()
+"""Requests to /v1/hello so far: injected faults are spread evenly (every n-th request), not at random."""
 
 
 class NewGreeting(BaseModel):
@@ -57,8 +62,13 @@ async def hello(
 ) -> Hello:
     """Say hello, optionally after a delay."""
     settings = _settings()
-    if delay_ms:
-        await asyncio.sleep(min(delay_ms, settings.max_delay_ms) / 1000)
+    if delay_ms or settings.fault_delay_ms:
+        await asyncio.sleep((min(delay_ms, settings.max_delay_ms) + settings.fault_delay_ms) / 1000)
+    rate = settings.fault_error_rate
+    if rate > 0:
+        n = next(_answered)
+        if int((n + 1) * rate) > int(n * rate):
+            raise BatonError("injected fault (HELLO_FAULT_ERROR_RATE)")
     return Hello(message=compose(name, greeting=settings.greeting))
 
 

@@ -17,3 +17,7 @@ class HelloSettings(ServiceSettings):
     max_delay_ms: int = Field(
         default=10_000, description="Longest artificial delay /v1/hello accepts (used to show graceful drain)."
     )
+    fault_error_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of /v1/hello answered 500 (a bad release, for rollout demos)."
+    )
+    fault_delay_ms: int = Field(default=0, ge=0, description="Milliseconds added to every /v1/hello (a slow release).")

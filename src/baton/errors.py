@@ -30,7 +30,8 @@ operation may succeed.
     ├── SecretError                  a secret cannot be stored, read or decrypted (never carries the value)
     ├── IllegalStateTransition       a breaker transition its state machine forbids
     ├── ControlError                 the control plane refused or failed an operation
-    └── TelemetryError               an OTLP export or a metrics exposition cannot be decoded
+    ├── TelemetryError               an OTLP export or a metrics exposition cannot be decoded
+    └── DeliveryError                a rollout, a contract check or a pipeline stage was refused or failed
 """
 
 from __future__ import annotations
@@ -234,3 +235,11 @@ class NotFound(BatonError):
 
     status = 404
     title = "Not found"
+
+
+class DeliveryError(BatonError):
+    """Raised when a rollout cannot start or act (no new version, one already running), a contract cannot be
+    stored or verified, or a pipeline stage fails."""
+
+    status = 409
+    title = "Delivery refused"

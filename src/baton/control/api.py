@@ -32,6 +32,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from baton.control.api_rollouts import rollouts_router
 from baton.control.dashboard.auth import SAFE_METHODS, has_session
 from baton.control.logtail import tail_lines
 from baton.errors import BatonError, ControlError, ManifestError, NotFound, SecurityError
@@ -96,6 +97,7 @@ def create_app(daemon: Daemon, *, span_store: Any = None, observer: Observer | N
         from baton.telemetry.receiver import telemetry_router
 
         app.include_router(telemetry_router(span_store), dependencies=[Depends(require_admin_unless_ingest)])
+    app.include_router(rollouts_router(daemon, observer), dependencies=[Depends(require_admin)])  # before "/" mount
     if observer is not None:
         _mount_observation(app, daemon, observer)
     return app

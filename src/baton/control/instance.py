@@ -72,6 +72,7 @@ class InstanceSlot:
         rotation: Rotation,
         policy: RestartPolicy,
         on_change: Callable[[], None] = lambda: None,
+        track: str = "stable",
     ) -> None:
         self.service = service
         self.index = index
@@ -79,6 +80,8 @@ class InstanceSlot:
         self.port = port
         self.spec = spec
         self.version = spec.version
+        self.track = track
+        """``stable`` for the service's replicas; a release's new version runs beside them on another track."""
         self.process: InstanceProcess | None = None
         self.state = SlotState.WAITING
         self.ready = False
@@ -169,6 +172,7 @@ class InstanceSlot:
             "started_at": self.started_at or None,
             "uptime": round(time.time() - self.started_at, 1) if alive and self.started_at else None,
             "version": self.version,
+            "track": self.track,
             "last_exit": self.last_exit,
             "reason": self.last_reason or None,
             "adopted": bool(self.process is not None and self.process.adopted),

@@ -4,6 +4,11 @@ It owns one :class:`~baton.control.instance.InstanceSlot` per replica and the ta
 A service starts once each of its dependencies has a ready instance; independent services start in parallel.
 ``scale`` and rolling ``restart`` add the new replica and wait until it is ready before gracefully stopping
 an old one, so callers watching discovery always have somewhere to go.
+
+Releases (:mod:`baton.delivery`) run a second version of a service beside the stable replicas on another
+*track*: :meth:`Supervisor.launch_track` starts its instances (same service name, their own spec and version in
+discovery), :meth:`Supervisor.adopt_track` makes them the stable replicas and stops the old ones, and
+:meth:`Supervisor.stop_track` stops them. ``scale`` and ``restart`` only ever touch the stable track.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from baton.control.state import InstanceRecord, ProcessRecord, ScaleOverride, St
 from baton.errors import ControlError
 
 log = logging.getLogger("baton.control.supervisor")
+
+STABLE = "stable"
+"""The track of a service's regular replicas (what ``scale`` and ``restart`` manage)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,7 @@ class Supervisor:
         self._serving = {name: asyncio.Event() for name in ctx.manifest.services}
         self._bring_up: list[asyncio.Task[None]] = []
         self._saved: object = None
+        self._track_specs: dict[tuple[str, str], ServiceSpec] = {}
 
     @property
     def manifest(self) -> Manifest:
@@ -164,6 +173,81 @@ class Supervisor:
                 await self._stop_slots(service, [old])
             self.save()
 
+    async def launch_track(self, service: str, spec: ServiceSpec, *, track: str, replicas: int) -> list[InstanceSlot]:
+        """Start ``replicas`` instances of ``service`` running ``spec`` beside the stable ones; ready on return.
+
+        Raises:
+            ControlError: unknown service, a fixed-port service, a track already running, or an instance that
+                did not become ready (the track's instances are stopped again).
+        """
+        current = self._spec(service)
+        if track == STABLE:
+            raise ControlError("the stable track is managed by scale and restart")
+        if current.port is not None or spec.port is not None:
+            raise ControlError(f"service '{service}' has a fixed port; two versions cannot run side by side")
+        async with self._locks[service]:
+            if self.track_slots(service, track):
+                raise ControlError(f"service '{service}' already runs a '{track}' track")
+            self._track_specs[(service, track)] = spec
+            added = [self._add_slot(service, track=track) for _ in range(max(1, replicas))]
+            for slot in added:
+                slot.start()
+            try:
+                await self._require_ready(added)
+            except ControlError:
+                await self._stop_slots(service, added)
+                self._track_specs.pop((service, track), None)
+                raise
+            self.save()
+            return added
+
+    async def stop_track(self, service: str, track: str) -> None:
+        """Gracefully stop the instances of ``track`` (leave discovery, drain, SIGTERM)."""
+        self._spec(service)
+        async with self._locks[service]:
+            await self._stop_slots(service, self.track_slots(service, track))
+            self._track_specs.pop((service, track), None)
+            self.save()
+
+    async def adopt_track(self, service: str, track: str) -> None:
+        """Make ``track`` the stable replicas of ``service`` (its spec becomes the service's) and stop the old ones.
+
+        Raises:
+            ControlError: no such track runs.
+        """
+        self._spec(service)
+        async with self._locks[service]:
+            spec = self._track_specs.get((service, track))
+            new = self.track_slots(service, track)
+            if spec is None or not new:
+                raise ControlError(f"service '{service}' runs no '{track}' track")
+            old = self._active(service)
+            self.ctx = _with_service(self.ctx, service, spec)
+            for slot in new:
+                slot.track = STABLE
+            del self._track_specs[(service, track)]
+            # A live scale was about the old spec's replica count; the new version keeps the count it runs with.
+            self._overrides[service] = ScaleOverride(replicas=len(new), manifest_replicas=spec.replicas)
+            await self._stop_slots(service, old)
+            self.save()
+
+    def track_slots(self, service: str, track: str) -> list[InstanceSlot]:
+        """Live instances of ``service`` on ``track``, in index order."""
+        alive = [
+            s
+            for s in self.slots.get(service, [])
+            if s.track == track and s.state not in (SlotState.STOPPING, SlotState.STOPPED)
+        ]
+        return sorted(alive, key=lambda s: s.index)
+
+    def running_spec(self, service: str) -> ServiceSpec:
+        """The spec the stable replicas of ``service`` run (the manifest's, or the last adopted release's).
+
+        Raises:
+            ControlError: unknown service.
+        """
+        return self._spec(service)
+
     async def stop_all(self) -> None:
         """Stop every instance gracefully, dependents before their dependencies."""
         await self._cancel_bring_up()
@@ -189,7 +273,7 @@ class Supervisor:
             {
                 "service": name,
                 "replicas": self.desired(name),
-                "ready": sum(1 for s in self.slots[name] if s.ready),
+                "ready": sum(1 for s in self.slots[name] if s.ready and s.track == STABLE),
                 "version": spec.version,
                 "depends_on": list(spec.depends_on),
                 "port": spec.port,
@@ -219,14 +303,14 @@ class Supervisor:
             added.append(self._add_slot(service, port=spec.port))
         return added
 
-    def _add_slot(self, service: str, *, port: int | None = None) -> InstanceSlot:
+    def _add_slot(self, service: str, *, port: int | None = None, track: str = "stable") -> InstanceSlot:
         used = {slot.index for slot in self.slots[service]}
         index = next(i for i in range(1, len(used) + 2) if i not in used)
-        slot = self._new_slot(service, index, port if port is not None else self._free_port())
+        slot = self._new_slot(service, index, port if port is not None else self._free_port(), track=track)
         self.slots[service].append(slot)
         return slot
 
-    def _new_slot(self, service: str, index: int, port: int) -> InstanceSlot:
+    def _new_slot(self, service: str, index: int, port: int, *, track: str = "stable") -> InstanceSlot:
         return InstanceSlot(
             service=service,
             index=index,
@@ -238,10 +322,11 @@ class Supervisor:
             rotation=self.rotation,
             policy=self.options.restart,
             on_change=self._changed,
+            track=track,
         )
 
     def _launch(self, slot: InstanceSlot) -> InstanceProcess:
-        spec = self._spec(slot.service)
+        spec = self._track_specs.get((slot.service, slot.track)) or self._spec(slot.service)
         slot.spec, slot.version = spec, spec.version
         env = environment_for(
             self.ctx, service=slot.service, instance=slot.id, port=slot.port, spec=spec, secrets=self._secrets
@@ -292,8 +377,7 @@ class Supervisor:
         return next_free_port(self.ctx.host, self.options.port_base, taken=taken)
 
     def _active(self, service: str) -> list[InstanceSlot]:
-        alive = [s for s in self.slots[service] if s.state not in (SlotState.STOPPING, SlotState.STOPPED)]
-        return sorted(alive, key=lambda s: s.index)
+        return self.track_slots(service, STABLE)
 
     def _all(self) -> list[InstanceSlot]:
         return [slot for slots in self.slots.values() for slot in slots]

@@ -18,7 +18,7 @@ from dataclasses import replace
 from baton.discovery.base import Registry
 from baton.errors import ConfigError
 from baton.gateway.config import load_config
-from baton.gateway.gateway import Gateway
+from baton.gateway.overlay import OverlayGateway
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +53,8 @@ async def run(args: argparse.Namespace) -> int:
     if args.no_access_log:
         config = replace(config, access_log=False)
     registry, nats_client = await _registry(args.registry)
-    gateway = Gateway(config, registry=registry, config_path=args.config, balancer=args.balancer)
+    # OverlayGateway: the route table plus the control plane's rollout weights (baton.gateway.overlay).
+    gateway = OverlayGateway(config, registry=registry, config_path=args.config, balancer=args.balancer)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

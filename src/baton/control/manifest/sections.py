@@ -131,17 +131,33 @@ class AlertingSpec(Section):
 
 
 class RolloutSpec(Section):
-    """How new versions of a service are delivered."""
+    """How new versions of a service are delivered (read by :mod:`baton.delivery`; see ``docs/delivery.md``)."""
 
     strategy: Literal["rolling", "canary", "blue_green"] = "rolling"
     steps: list[int] = Field(default_factory=lambda: [5, 10, 25, 50, 100])
     """Canary traffic percentages."""
     interval: Duration = 30.0
-    """Seconds each canary step is analysed."""
+    """Seconds each canary step is analysed (and the pause before the next step)."""
     max_error_rate: float = Field(default=0.01, ge=0, le=1)
-    """Canary error rate above which it is rolled back."""
+    """Canary error rate (5xx share) above the stable version's by more than this is rolled back."""
     max_p99_ratio: float = Field(default=1.5, gt=0)
-    """Canary p99 / baseline p99 above which it is rolled back."""
+    """Canary p99 / baseline p99 above which it is rolled back (when also ``p99_slack`` slower)."""
+    max_p99: Duration = 0.5
+    """Canary p99 in seconds above which it is rolled back, whatever the baseline (Flagger's 500 ms)."""
+    p99_slack: Duration = 0.05
+    """Seconds a canary p99 may exceed the baseline's before the ratio counts (fast services are noisy)."""
+    max_burn_rate: float = Field(default=14.4, gt=0)
+    """SLO burn rate of the canary's traffic above which it is rolled back (14.4 = the fast-burn page rule)."""
+    min_requests: int = Field(default=20, ge=1)
+    """Canary requests an interval needs before its analysis counts; fewer holds the step."""
+    max_holds: int = Field(default=2, ge=0)
+    """Intervals a step may be extended for lack of traffic before the rollout gives up and rolls back."""
+    keep_warm: Duration = 300.0
+    """Blue-green: seconds the previous version keeps running after the switch, for an instant undo."""
+    auto_promote: bool = True
+    """Blue-green: switch once the preview is verified; ``false`` waits for ``baton rollout promote``."""
+    webhooks: list[str] = Field(default_factory=list)
+    """URLs receiving every rollout event as JSON (started, step, promoted, rolled_back...)."""
 
     @field_validator("steps")
     @classmethod
