@@ -67,8 +67,11 @@ class OutlierDetector:
 
     def available(self, instances: Sequence[Instance]) -> Sequence[Instance]:
         """``instances`` minus the ejected ones (all of them if every one is ejected)."""
+        if not self._last_return:
+            return instances  # nobody is ejected: no clock reading needed
         now = self._clock.now()
         if now >= self._last_return:
+            self._last_return = 0.0  # every ejection has ended
             return instances
         hosts = self._hosts
         kept = [i for i in instances if (h := hosts.get(i.id)) is None or h.ejected_until <= now]

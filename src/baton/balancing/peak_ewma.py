@@ -57,7 +57,7 @@ class PeakEwma:
         """The cheaper of two distinct random candidates; counts the new call on it."""
         if len(instances) == 1:
             chosen = instances[0]
-            stats = self._get(chosen)
+            stats = self._stats.get(chosen.id) or self._get(chosen)
         else:
             # Two distinct indexes from two uniform draws (cheaper than rng.sample on the hot path).
             count = len(instances)
@@ -78,7 +78,7 @@ class PeakEwma:
 
     def done(self, instance: Instance, *, latency: float, failed: bool) -> None:
         """Fold ``latency`` into the instance's average (peaks replace it) and count the call as finished."""
-        stats = self._get(instance)
+        stats = self._stats.get(instance.id) or self._get(instance)
         if stats.outstanding:
             stats.outstanding -= 1
         now = self._clock.now()

@@ -17,8 +17,9 @@ Why this order:
 How it runs: a :class:`Chain` runs the layers inline, in that order, in two coroutines — :meth:`Chain.handle`
 (deadline, retry) and :meth:`Chain._try` (breaker to send, once per try) — instead of one coroutine per layer.
 Each layer's own work is a few attribute reads; measured in ``bench/client.py``, a frame, a dispatch and the
-allocations per layer cost as much again, on every call. The decisions with more to them live beside their
-layer in :mod:`baton.client.layers`. A layer whose policy is ``None`` is skipped by a ``None`` check on the
+allocations per layer cost as much again, on every call (and more under load, when every extra function is
+one more cold cache line). The decisions with more to them live beside their layer in
+:mod:`baton.client.layers`. A layer whose policy is ``None`` is skipped by a ``None`` check on the
 target's state ("call directly"), so a target pays only for the layers its policy enables.
 """
 
@@ -28,18 +29,21 @@ import asyncio
 import random
 from time import monotonic
 
+from multidict import CIMultiDict
+
 from baton.balancing.base import Balancer
 from baton.balancing.outlier import OutlierDetector
 from baton.client.base import Handler, Request, TokenProvider
 from baton.client.instances import InstanceView
 from baton.client.layers.balance import BalanceStep
-from baton.client.layers.headers import try_headers
+from baton.client.layers.headers import propagate
 from baton.client.layers.retry import RetryStep
-from baton.client.layers.timeout import deadline_expiry, try_timeout
+from baton.client.layers.timeout import deadline_expiry
 from baton.client.metrics import ClientMetrics
 from baton.client.response import Response
-from baton.errors import CallError, CallTimeout, NoInstances, UpstreamUnavailable
+from baton.errors import CallError, CallTimeout, DeadlineExceeded, NoInstances, UpstreamUnavailable
 from baton.resilience import deadline
+from baton.resilience.deadline import DEADLINE_HEADER, header_value
 from baton.resilience.policies import DEFAULT_POLICY, Policy
 
 _BREAKER_FAILURES = (UpstreamUnavailable, CallTimeout, NoInstances)
@@ -83,21 +87,21 @@ class Chain:
         options = request.options
         # deadline: narrow the ambient deadline to this call's budget. No timer is armed: the per-try timeout
         # is cut to what is left and every wait (backoff, bulkhead queue) is bounded by it.
-        token = deadline.narrow(self._total if options.timeout is None else options.timeout)
+        now = monotonic()  # one clock reading per try, shared by every layer (a reading is not free)
+        token = deadline.enter(self._total if options.timeout is None else options.timeout, now)
         try:
-            deadline.check()
             # retry: repeat failed tries of safe requests, with full-jitter backoff, within the budget.
             retry = self._retry
             limit = 1 if retry is None else retry.start(request)
             if limit == 1:
-                return await self._try(request)
+                return await self._try(request, now)
             assert retry is not None
             attempt = 1
             while True:
                 request.attempt = attempt
                 failure: CallError | None = None
                 try:
-                    response = await self._try(request)
+                    response = await self._try(request, now)
                 except CallError as exc:
                     if not exc.retryable or attempt >= limit:
                         raise
@@ -113,11 +117,13 @@ class Chain:
                     return response
                 await asyncio.sleep(pause)
                 attempt += 1
+                now = monotonic()
         finally:
             deadline.restore(token)
 
-    async def _try(self, request: Request) -> Response:
-        """One try: breaker ▸ bulkhead ▸ balance ▸ per-try timeout ▸ headers ▸ send.
+    async def _try(self, request: Request, started: float) -> Response:
+        """One try, begun at ``started`` (``monotonic()``): breaker ▸ bulkhead ▸ balance ▸ per-try timeout ▸ headers
+        ▸ send.
 
         Raises:
             CircuitOpen: the breaker refused the try (never sent, never retried).
@@ -128,34 +134,53 @@ class Chain:
             UpstreamUnavailable: the instance could not be reached.
         """
         target = request.target
-        # breaker: refuse at once when open; judge the try's outcome below.
+        # breaker: refuse at once when open; judge the try's outcome at the end.
         breaker = target.breaker
         if breaker is not None:
             breaker.acquire()
-        started = monotonic()
+        picked = started
         try:
             # bulkhead: hold one of the target's slots for the try; queue (bounded) only when all are busy.
             bulkhead = target.bulkhead
             if bulkhead is not None and not bulkhead.try_acquire():
                 await bulkhead.acquire(max_wait=deadline.remaining())
-            try:
-                # balance: pick a healthy instance (others first on a retry); learn from the outcome.
-                view = self._view
-                pool = view.instances or await view.current()
-                instance = self._balance.pick(request, pool)
                 picked = monotonic()
+            try:
+                # balance: a healthy instance (others first on a retry); it learns from the outcome below.
+                view = self._view
+                pool = view.instances
+                if not pool:
+                    pool = await view.current()
+                    picked = monotonic()
+                instance = self._balance.pick(request, pool)
                 status: int | None = None
                 error: BaseException | None = None
                 try:
-                    # per-try timeout: how long this try may take, cut to what the deadline leaves.
-                    left = deadline.remaining()
-                    bound = try_timeout(request, self._per_try, left)
+                    # per-try timeout: this try's time, cut to what the deadline leaves (the transport arms it).
+                    end = deadline.current()
+                    left = None if end is None else end - picked
+                    per_try = request.options.per_try_timeout
+                    if per_try is None:
+                        per_try = self._per_try
+                    if left is None:
+                        bound = False
+                        request.try_timeout = per_try
+                    elif left <= 0:
+                        raise DeadlineExceeded(f"deadline spent before try {request.attempt}", target=target.key)
+                    else:
+                        bound = per_try is None or left < per_try
+                        request.try_timeout = left if bound else per_try
                     # headers: trace context, correlation id, remaining deadline, token — for this very try.
-                    request.send_headers = headers = try_headers(request, left)
+                    headers: CIMultiDict[str] = CIMultiDict(request.headers)
+                    propagate(headers)
+                    if left is not None:
+                        headers[DEADLINE_HEADER] = header_value(left)
                     if self._auth is not None:
                         bearer = await self._auth(target.service)
                         if bearer:
                             headers["Authorization"] = f"Bearer {bearer}"
+                    request.send_headers = headers
+                    # send
                     try:
                         response = await self._send.handle(request)
                     except CallTimeout as exc:

@@ -105,6 +105,8 @@ class ServiceClient:
         self._send: Handler | None = None
         self._chains: dict[str, Handler] = {}
         """One chain per target key, holding only the layers its policy enables."""
+        # When no route of the target has a policy of its own, every call shares one state: skip the lookup.
+        self._only_state = None if self.resilience.policies.routes_of(target) else self.resilience.target(target)
 
     def _sender(self) -> Handler:
         if self._send is None:
@@ -176,7 +178,7 @@ class ServiceClient:
         call = Request(
             method,
             path,
-            self.resilience.target(self.target, path),
+            self._only_state or self.resilience.target(self.target, path),
             send_headers,
             params,
             content,

@@ -120,6 +120,14 @@ class CircuitBreaker:
 
     def on_success(self, duration: float) -> None:
         """Record a successful call that took ``duration`` seconds."""
+        if self._state is _CLOSED and duration < self.policy.slow_call_duration:
+            # The common case, inline: a fast success in the closed state only opens the breaker when it
+            # brings the window to its minimum with the rates already at a threshold.
+            window = self._window
+            window.record(failed=False, slow=False)
+            if (window.failed or window.slow) and self._exceeded(window):
+                self._enter(BreakerState.OPEN)
+            return
         self._record(failed=False, duration=duration)
 
     def on_error(self, duration: float) -> None:

@@ -60,6 +60,29 @@ def narrow(seconds: float | None) -> Token[float | None] | None:
     return _deadline.set(proposed if outer is None or proposed < outer else outer)
 
 
+def enter(seconds: float | None, now: float) -> Token[float | None] | None:
+    """:func:`narrow`, then :func:`check`, in one step on the caller's clock reading ``now`` (``time.monotonic()``).
+
+    The client's per-call entry: it reads the clock once per try and shares the reading. Returns the token for
+    :func:`restore` (the deadline is already restored when this raises).
+
+    Raises:
+        DeadlineExceeded: no time is left.
+    """
+    outer = _deadline.get()
+    if seconds is None:
+        token = None
+        current = outer
+    else:
+        proposed = now + seconds
+        current = proposed if outer is None or proposed < outer else outer
+        token = _deadline.set(current)
+    if current is not None and current <= now:
+        restore(token)
+        raise DeadlineExceeded(f"request deadline passed {(now - current) * 1000:.0f} ms ago")
+    return token
+
+
 def restore(token: Token[float | None] | None) -> None:
     """Undo :func:`narrow`."""
     if token is not None:

@@ -56,7 +56,8 @@ class BalanceStep:
             failed = counted = isinstance(error, _INSTANCE_FAILURES)
         self._balancer.done(instance, latency=latency, failed=failed)
         key = request.target.key
-        self._metrics.attempt(key, outcome_of(status, error), request.attempt > 1)
+        outcome = "success" if error is None and status is not None and status < 400 else outcome_of(status, error)
+        self._metrics.attempt(key, outcome, request.attempt > 1)
         outliers = self._outliers
         if counted and outliers is not None and outliers.record(instance, failed=failed, pool=pool):
             self._metrics.ejection(key, instance.id)

@@ -7,7 +7,7 @@ import random
 from baton.client.base import Request
 from baton.errors import CallError, RetryBudgetExhausted
 from baton.resilience import deadline
-from baton.resilience.policies import RetryPolicy
+from baton.resilience.policies import IDEMPOTENT_METHODS, RetryPolicy
 from baton.resilience.retry import backoff, is_retryable_request
 
 
@@ -36,7 +36,11 @@ class RetryStep:
             budget is None
             or self.policy.max_attempts == 1
             or wanted is False
-            or (wanted is None and not is_retryable_request(request.method, request.headers))
+            or (
+                wanted is None
+                and request.method not in IDEMPOTENT_METHODS
+                and not is_retryable_request(request.method, request.headers)
+            )
         ):
             return 1
         budget.on_request()
