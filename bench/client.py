@@ -3,7 +3,9 @@
 Layout (2 cores): the upstream (a minimal uvloop HTTP/1.1 server, so it is never the bottleneck) runs in its
 own process pinned to core 1; the client under test runs in this process pinned to core 0. Both clients use
 the same event loop kind (uvloop) and the same connection pool size. CPU per call is this process's CPU time
-divided by the calls, i.e. the client side only.
+divided by the calls, i.e. the client side only. Raw and ServiceClient rounds are interleaved in pairs (ABBA
+order) and the figure reported is the median of the per-pair ratios, so drift on a shared machine hits both
+alike; the per-client rows are medians over the rounds.
 
 ``ServiceClient`` in the run: deadline ▸ retry (budget) ▸ breaker ▸ bulkhead ▸ peak-EWMA + outlier ejection
 ▸ per-try timeout ▸ trace/correlation/deadline headers ▸ aiohttp, with Prometheus metrics on.
@@ -73,9 +75,13 @@ def start_upstream(port: int, core: int | None) -> subprocess.Popen[bytes]:
 # --- the measured clients --------------------------------------------------------------------------------
 
 
-async def drive(call, *, in_flight: int, seconds: float) -> dict[str, float]:
-    """Run ``call`` with ``in_flight`` workers for ``seconds``; return req/s, p50, p99 (ms), CPU us/call."""
-    for _ in range(200):  # warm the pool and the code paths
+async def drive(call, *, in_flight: int, seconds: float, warm: int = 50) -> dict[str, float]:
+    """Run ``call`` with ``in_flight`` workers for ``seconds``; return req/s, p50, p99 (ms), CPU us/call.
+
+    CPU is ``time.process_time()`` of this process only: the client under test, never the upstream (a separate
+    process on another core).
+    """
+    for _ in range(warm):  # the other client ran last: bring this one's code and connections back in
         await call()
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
@@ -106,7 +112,13 @@ async def drive(call, *, in_flight: int, seconds: float) -> dict[str, float]:
     }
 
 
-async def measure(port: int, seconds: float, rounds: int) -> dict[str, dict[str, float]]:
+async def measure(port: int, seconds: float, pairs: int) -> tuple[dict[str, dict[str, float]], dict[int, float]]:
+    """Interleave raw and ServiceClient rounds; return the per-client medians and the median paired CPU ratio.
+
+    On a shared machine the CPU cost of a call drifts by tens of percent within seconds (other processes evict
+    the caches). Each pair runs the two clients back to back, in alternating order (ABBA), and yields one
+    ratio; the median of the ratios is robust to drift and to the odd disturbed round.
+    """
     import aiohttp
     from prometheus_client import CollectorRegistry
 
@@ -114,6 +126,7 @@ async def measure(port: int, seconds: float, rounds: int) -> dict[str, dict[str,
 
     url = f"http://127.0.0.1:{port}/v1/item"
     results: dict[str, dict[str, float]] = {}
+    ratios: dict[int, float] = {}
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
 
     async def raw() -> None:
@@ -127,18 +140,29 @@ async def measure(port: int, seconds: float, rounds: int) -> dict[str, dict[str,
         await client.get("/v1/item")
 
     try:
+        for call in (raw, baton):
+            for _ in range(500):
+                await call()
         for in_flight in (1, 50):
-            # Alternate the two clients over several rounds so drift on a shared machine hits both alike.
             samples: dict[str, list[dict[str, float]]] = {"raw": [], "baton": []}
-            for _ in range(rounds):
-                samples["raw"].append(await drive(raw, in_flight=in_flight, seconds=seconds))
-                samples["baton"].append(await drive(baton, in_flight=in_flight, seconds=seconds))
+            pair_ratios: list[float] = []
+            for n in range(pairs):
+                order = [("raw", raw), ("baton", baton)]
+                if n % 2:
+                    order.reverse()
+                run = {name: await drive(call, in_flight=in_flight, seconds=seconds) for name, call in order}
+                for name, stats in run.items():
+                    samples[name].append(stats)
+                pair_ratios.append(run["baton"]["cpu_us"] / run["raw"]["cpu_us"])
             for name, runs in samples.items():
-                results[f"{name}@{in_flight}"] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+                summary = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+                summary["errors"] = sum(r["errors"] for r in runs)
+                results[f"{name}@{in_flight}"] = summary
+            ratios[in_flight] = statistics.median(pair_ratios)
     finally:
         await client.aclose()
         await session.close()
-    return results
+    return results, ratios
 
 
 async def failover(ports: list[int], procs: list[subprocess.Popen[bytes]], seconds: float) -> dict[str, float]:
@@ -195,14 +219,14 @@ def main() -> None:
     client_core, server_core = (cores[0], cores[1]) if len(cores) >= 2 else (None, None)
     if client_core is not None:
         os.sched_setaffinity(0, {client_core})
-    seconds, rounds = (1.5, 3) if args.quick else (5.0, 5)
+    seconds, pairs = (0.5, 10) if args.quick else (1.5, 20)
 
     import uvloop
 
     port = free_port()
     upstream = start_upstream(port, server_core)
     try:
-        results = uvloop.run(measure(port, seconds, rounds))
+        results, ratios = uvloop.run(measure(port, seconds, pairs))
     finally:
         upstream.kill()
         upstream.wait()
@@ -225,9 +249,11 @@ def main() -> None:
         print(
             f"{name:<10}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['cpu_us']:>13.1f}{r['errors']:>8.0f}"
         )
-    ratio_1 = results["baton@1"]["cpu_us"] / results["raw@1"]["cpu_us"]
-    ratio_50 = results["baton@50"]["cpu_us"] / results["raw@50"]["cpu_us"]
-    print(f"CPU per call, ServiceClient / raw aiohttp: {ratio_1:.2f}x at 1 in flight, {ratio_50:.2f}x at 50")
+    ratio_1, ratio_50 = ratios[1], ratios[50]
+    print(
+        f"CPU per call, ServiceClient / raw aiohttp (median of {pairs} interleaved pairs): "
+        f"{ratio_1:.2f}x at 1 in flight, {ratio_50:.2f}x at 50"
+    )
     print(
         f"failover (1 of 3 replicas killed under 50 in flight): {fo['requests']:.0f} requests, "
         f"success {fo['success_rate'] * 100:.3f}%, retry ratio {fo['retry_ratio']:.4f}"
@@ -246,6 +272,7 @@ def main() -> None:
         "client_p99_ms_50": round(results["baton@50"]["p99_ms"], 2),
         "failover_success_rate": round(fo["success_rate"], 5),
         "failover_retry_ratio": round(fo["retry_ratio"], 4),
+        "pairs": pairs,
         "quick": args.quick,
     }))  # fmt: skip
 
