@@ -31,10 +31,10 @@ import anyio
 
 from baton.control.live import EventHub
 from baton.control.manifest import Manifest
-from baton.errors import ConfigError
+from baton.errors import ConfigError, StoreError
 from baton.telemetry.alerts import Alert
 from baton.telemetry.burn import SloEvaluator
-from baton.telemetry.incident_store import IncidentStore, SqliteIncidentStore
+from baton.telemetry.incident_store import IncidentStore, MemoryIncidentStore, SqliteIncidentStore
 from baton.telemetry.incidents import Finder, Incident, IncidentManager, IncidentPolicy
 from baton.telemetry.notify import Notifier, WebhookNotifier
 from baton.telemetry.scrape import ScrapePolicy, Scraper, ScrapeTarget
@@ -205,8 +205,13 @@ class Observer:
         policy: ObservePolicy | None = None,
         logs: Finder | None = None,
     ) -> Observer:
-        """An observer keeping incidents in ``<home>/telemetry/incidents.db``."""
-        store = SqliteIncidentStore(home / "telemetry" / "incidents.db")
+        """An observer keeping incidents in ``<home>/telemetry/incidents.db`` (in memory if that file is broken)."""
+        store: IncidentStore
+        try:
+            store = SqliteIncidentStore(home / "telemetry" / "incidents.db")
+        except StoreError as exc:  # a broken incident file must not keep the control plane down
+            log.error("incident store unavailable, keeping incidents in memory: %s", exc)
+            store = MemoryIncidentStore()
         return cls(manifest, targets, incident_store=store, span_store=span_store, policy=policy, logs=logs)
 
     @contextlib.asynccontextmanager
