@@ -6,6 +6,8 @@ Run it with ``python -m baton.kit.serve apps.hello.service:service``. The HTTP r
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from apps.hello.models import greetings, metadata
 from apps.hello.settings import HelloSettings
+from baton.errors import BatonError
 from baton.kit import Service
 
 GREETING_CREATED = "example.hello.greeting.created.v1"
@@ -66,6 +69,14 @@ async def list_greetings(session: AsyncSession, *, limit: int, after: int | None
         query = query.where(greetings.c.id > after)
     rows = (await session.execute(query)).all()
     return [Greeting(id=r.id, name=r.name, message=r.message, created_at=r.created_at) for r in rows]
+
+
+@service.readiness_check("maintenance")
+async def not_in_maintenance() -> None:
+    """Not ready while ``HELLO_MAINTENANCE_FILE`` exists: the instance leaves rotation and keeps running."""
+    path = service.settings.maintenance_file
+    if path and await asyncio.to_thread(os.path.exists, path):
+        raise BatonError(f"in maintenance ({path} exists)")
 
 
 # Registers the HTTP routes on ``service``; last, because the routes call the operations above.

@@ -21,3 +21,8 @@ class HelloSettings(ServiceSettings):
         default=0.0, ge=0.0, le=1.0, description="Share of /v1/hello answered 500 (a bad release, for rollout demos)."
     )
     fault_delay_ms: int = Field(default=0, ge=0, description="Milliseconds added to every /v1/hello (a slow release).")
+    maintenance_file: str | None = Field(
+        default=None,
+        description="While this file exists the instance reports not ready (readiness check 'maintenance'): how an "
+        "operator takes one instance out of rotation without stopping it.",
+    )

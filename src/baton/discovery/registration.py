@@ -1,9 +1,12 @@
 """The kit component that puts a service instance into discovery while it is ready.
 
-Lifecycle (see :mod:`baton.kit.component`): ``start`` registers the instance (the backend keeps it alive,
-e.g. NATS KV heartbeats); ``drain`` deregisters it first thing on shutdown so callers stop picking it while
-in-flight requests finish; ``stop`` releases the heartbeats. The kit calls :meth:`mark_unready` /
-:meth:`mark_ready` when readiness flips, so an unready instance leaves rotation without dying.
+Lifecycle (see :mod:`baton.kit.component`): ``start`` prepares the registry and the instance's record but
+announces nothing — the HTTP server is not even listening yet. The kit's readiness monitor
+(:mod:`baton.kit.monitor`) calls :meth:`mark_ready` once the server listens and the readiness checks pass,
+:meth:`mark_unready` when a check fails (the instance leaves rotation without dying) and :meth:`mark_ready`
+again on recovery; the backend keeps a registered instance alive (NATS KV heartbeats). ``drain`` deregisters
+first thing on shutdown so callers stop picking the instance while in-flight requests finish; ``stop``
+releases the heartbeats. The kit adds this component last when the instance has a bus.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ def advertised_host(bind_host: str) -> str:
 
 
 class RegistrationComponent:
-    """Registers the running instance in discovery while it is ready (a :class:`~baton.kit.component.Component`)."""
+    """Registers the running instance in discovery while it is ready (a :class:`~baton.kit.component.Component`
+    and a :class:`~baton.kit.monitor.ReadinessListener`)."""
 
     name = "discovery"
 
@@ -58,9 +62,11 @@ class RegistrationComponent:
         self.registry: Registry | None = None
         self.instance: Instance | None = None
         self.registered = False
+        self._draining = False
+        self._error: str | None = None
 
     async def start(self, ctx: InstanceContext) -> None:
-        """Build the registry and register this instance."""
+        """Build the registry and this instance's record; registration waits for :meth:`mark_ready`."""
         self.registry = self._factory(ctx)
         settings = ctx.settings
         self.instance = Instance(
@@ -71,18 +77,29 @@ class RegistrationComponent:
             version=settings.version,
             metadata={"environment": settings.environment, "hostname": socket.gethostname()},
         )
-        await self.mark_ready()
+        self._draining = False
 
     async def check(self) -> None:
-        """Ready once started (registration failures raise in ``start``/``mark_ready``)."""
+        """Ready once started, unless the last registration attempt failed (the reason says why)."""
         if self.registry is None:
             raise RuntimeError("discovery registration not started")
+        if self._error is not None:
+            raise RuntimeError(f"cannot register in discovery: {self._error}")
 
     async def mark_ready(self) -> None:
-        """(Re-)register the instance: it joins the callers' rotation."""
-        if self.registry is None or self.instance is None or self.registered:
+        """(Re-)register the instance: it joins the callers' rotation (no-op once draining).
+
+        Raises:
+            Exception: the registry's own error when it cannot register (the monitor retries).
+        """
+        if self.registry is None or self.instance is None or self.registered or self._draining:
             return
-        await self.registry.register(self.instance)
+        try:
+            await self.registry.register(self.instance)
+        except Exception as exc:
+            self._error = str(exc) or type(exc).__name__
+            raise
+        self._error = None
         self.registered = True
         log.info("registered %s at %s", self.instance.id, self.instance.base_url)
 
@@ -90,16 +107,18 @@ class RegistrationComponent:
         """Deregister the instance: callers stop picking it; the process keeps running."""
         if self.registry is None or self.instance is None or not self.registered:
             return
-        self.registered = False
         await self.registry.deregister(self.instance)
+        self.registered = False
         log.info("deregistered %s", self.instance.id)
 
     async def drain(self) -> None:
-        """Leave rotation before in-flight requests drain."""
+        """Leave rotation before in-flight requests drain, for good (a late :meth:`mark_ready` is ignored)."""
+        self._draining = True
         await self.mark_unready()
 
     async def stop(self) -> None:
         """Stop heartbeats (idempotent); the key is already gone after ``drain``."""
+        self._draining = True
         registry: Any = self.registry
         close = getattr(registry, "aclose", None)
         if close is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
@@ -89,9 +89,10 @@ class Readiness:
             reason = None
         return CheckResult(name, reason is None, reason, round((time.perf_counter() - started) * 1000, 3))
 
-    async def run(self) -> list[CheckResult]:
-        """Run every check concurrently; one result per check, in registration order."""
-        return list(await asyncio.gather(*(self._run_one(n, c) for n, c in self._checks.items())))
+    async def run(self, *, skip: Collection[str] = ()) -> list[CheckResult]:
+        """Run every check (but those named in ``skip``) concurrently; one result per check, in registration order."""
+        checks = [(n, c) for n, c in self._checks.items() if n not in skip]
+        return list(await asyncio.gather(*(self._run_one(n, c) for n, c in checks)))
 
 
 def health_router(readiness: Readiness) -> APIRouter:

@@ -1,15 +1,17 @@
 """The life of one service instance: bring its resources up in order, take them down in reverse.
 
-Start: database engine ▸ migrations ▸ NATS connection ▸ components (in the order they were added) ▸ ready.
-Shutdown (see :mod:`baton.kit.component`): readiness flips (phase ``draining``) ▸ components ``drain()`` in
-reverse ▸ (the HTTP server lets in-flight requests finish) ▸ components ``stop()`` in reverse ▸ NATS drains ▸
-the engine is disposed. Each component step is bounded by the instance's ``shutdown_grace`` so one stuck
-component cannot hold the process hostage.
+Start: database engine ▸ migrations ▸ NATS connection ▸ components (in the order they were added) ▸ ready
+▸ the readiness monitor starts (it acts once the HTTP server listens: :meth:`InstanceRuntime.mark_serving`).
+Shutdown (see :mod:`baton.kit.component`): readiness flips (phase ``draining``) ▸ the monitor is cancelled ▸
+components ``drain()`` in reverse (discovery, added last, deregisters first) ▸ (the HTTP server lets in-flight
+requests finish) ▸ components ``stop()`` in reverse ▸ NATS drains ▸ the engine is disposed. Each component
+step is bounded by the instance's ``shutdown_grace`` so one stuck component cannot hold the process hostage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 from collections.abc import Sequence
 
@@ -20,6 +22,7 @@ from baton.kit.bus import connect_bus
 from baton.kit.component import Component, InstanceContext
 from baton.kit.db import create_engine, session_factory
 from baton.kit.migrator import MigrationSource, migrate
+from baton.kit.monitor import ReadinessMonitor
 from baton.kit.settings import InstanceSettings
 from baton.telemetry.logging import get_logger
 
@@ -48,13 +51,20 @@ class InstanceRuntime:
         settings: InstanceSettings,
         migrations: Sequence[MigrationSource],
         components: Sequence[Component],
+        monitor: ReadinessMonitor | None = None,
     ) -> None:
+        """Args: monitor: reports readiness flips to components that act on them (discovery); runs from ready
+        to drain as a task owned by this runtime."""
         self.settings = settings
         self.migrations = list(migrations)
         self.components = list(components)
+        self.monitor = monitor
         self.phase = Phase.CREATED
         self.context = InstanceContext(service=service, instance=settings.instance_id(), settings=settings)
+        self.serving = asyncio.Event()
+        """Set once the HTTP server listens: before that the monitor announces nothing."""
         self._started: list[Component] = []
+        self._monitor_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the database (migrated), the bus and the components; on failure undo what was done.
@@ -78,7 +88,15 @@ class InstanceRuntime:
             await self.stop()
             raise
         self.phase = Phase.READY
+        if self.monitor is not None:
+            self._monitor_task = asyncio.create_task(
+                self.monitor.run(self.serving), name=f"readiness-monitor:{ctx.instance}"
+            )
         _log.info("instance ready", components=[c.name for c in self._started])
+
+    def mark_serving(self) -> None:
+        """The HTTP server listens: from now on the instance may be announced (e.g. join discovery)."""
+        self.serving.set()
 
     async def drain(self) -> None:
         """Flip readiness and let every started component stop taking new work (idempotent)."""
@@ -86,8 +104,17 @@ class InstanceRuntime:
             return
         self.phase = Phase.DRAINING
         _log.info("draining")
+        # The monitor goes first: it must not re-announce the instance while components drain.
+        await self._stop_monitor()
         for component in reversed(self._started):
             await self._bounded(component, "drain")
+
+    async def _stop_monitor(self) -> None:
+        task, self._monitor_task = self._monitor_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def stop(self) -> None:
         """Drain if not done yet, stop components, drain NATS, dispose of the engine (idempotent)."""

@@ -6,7 +6,7 @@ runs uvicorn (uvloop + httptools, lifespan on, uvicorn's access log off — the 
 
 On SIGTERM or SIGINT the instance shuts down gracefully, in this order:
 
-1. ``/readyz`` answers 503 and components ``drain()`` (consumers stop fetching, discovery deregisters);
+1. ``/readyz`` answers 503 and components ``drain()`` (discovery deregisters first, consumers stop fetching);
 2. ``BATON_DRAIN_DELAY`` seconds pass (default 0) so load balancers notice before the listener closes;
 3. uvicorn stops accepting connections and lets in-flight requests finish (``BATON_SHUTDOWN_GRACE``);
 4. the lifespan ends: components ``stop()``, the NATS connection drains, the engine is disposed;
@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import importlib
 import signal
+import socket
 import sys
 from types import FrameType
 
@@ -79,6 +80,12 @@ class _GracefulServer(uvicorn.Server):
             return
         # Signal handlers run between bytecodes of the loop's thread; hand over through the loop.
         self._loop.call_soon_threadsafe(self._requested.set)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's start-up (lifespan, then the listening sockets); then tell the service it is reachable."""
+        await super().startup(sockets)
+        if self.started:
+            self.service.mark_serving()
 
     async def run_until_stopped(self) -> bool:
         """Serve until shutdown completes; return whether the server had started."""

@@ -15,9 +15,11 @@
 What every service gets: ``/livez``, ``/readyz`` (``?verbose``), ``/metrics``, ``/docs``; correlation id,
 tracing, RED metrics, access log and problem+json errors (see :func:`baton.kit.middleware.kit_middleware`);
 its own database, migrated at start; one NATS connection when ``BATON_NATS_URL`` is set, and with it the
-platform components — live config (``config``) and the event runtime (``events``: outbox relay, consumers
+platform components — live config (``config``), the event runtime (``events``: outbox relay, consumers
 for the service's handlers; it runs whether or not the service declared handlers, since any request may
-emit); graceful shutdown (:mod:`baton.kit.runtime`).
+emit) and, last, discovery registration (``discovery``: the instance is in the NATS KV registry while it is
+ready and the HTTP server listens — see :mod:`baton.kit.monitor`; opt out with ``BATON_DISCOVERY=off`` or
+``Service(discovery=False)``); graceful shutdown (:mod:`baton.kit.runtime`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from baton.kit.health import Check, DependencyCheck, Readiness, assume_available
 from baton.kit.idempotency import IdempotencyPolicy, idempotent, policy_of
 from baton.kit.middleware import kit_middleware
 from baton.kit.migrator import MigrationSource, framework_sources
+from baton.kit.monitor import ReadinessListener, ReadinessMonitor
 from baton.kit.problems import install_problem_handlers
 from baton.kit.routing import KitRoute, is_kit_routed
 from baton.kit.runtime import InstanceRuntime, Phase
@@ -77,6 +80,7 @@ class Service:
         version: str | None = None,
         dependencies: Sequence[str] = (),
         dependency_check: DependencyCheck = assume_available,
+        discovery: bool = True,
     ) -> None:
         """Create the service and its app.
 
@@ -87,8 +91,11 @@ class Service:
             version: the API version shown in the OpenAPI document (default: ``BATON_VERSION`` or "dev").
             dependencies: services this one cannot work without; each becomes a readiness check.
             dependency_check: how those are checked (default: :func:`~baton.kit.health.assume_available`).
+            discovery: register each instance in discovery while it is ready (when it has a bus and
+                ``BATON_DISCOVERY`` is not ``off``); ``False`` for instances nobody calls by name.
         """
         self.name = name
+        self.discovery = discovery
         self.metadata = metadata
         self.migrations = Path(migrations) if migrations is not None else None
         self.dependencies = tuple(dependencies)
@@ -233,12 +240,26 @@ class Service:
         platform = self._platform_components(instance)
         for component in platform:
             self.readiness.add(component.name, component.check)
+        # Platform components first: settings are live and events flow before the service's own start...
+        components = [*platform, *self._components]
+        registration = self._registration_component(instance)
+        if registration is not None:
+            # ...and discovery last: it announces an instance whose every other part is up, and is the first to
+            # drain (deregistered before in-flight requests finish, so callers move away).
+            components.append(registration)
+            self.readiness.add(registration.name, registration.check)
+            platform.append(registration)
+        listeners = [c for c in components if isinstance(c, ReadinessListener)]
+        monitor = None
+        if listeners:
+            # A listener's own check must not decide whether it is told (see ReadinessMonitor).
+            monitor = ReadinessMonitor(self.readiness, listeners, skip={c.name for c in listeners})
         self.runtime = InstanceRuntime(
             service=self.name,
             settings=instance,
             migrations=self._migration_sources(),
-            # Platform components first: settings are live and events flow before the service's own start.
-            components=[*platform, *self._components],
+            components=components,
+            monitor=monitor,
         )
         try:
             await self.runtime.start()
@@ -265,6 +286,21 @@ class Service:
         if events_available():
             components.append(self.events.runtime())
         return components
+
+    def _registration_component(self, instance: InstanceSettings) -> Component | None:
+        """Discovery registration, when the instance has a bus and neither the service nor the operator opted out."""
+        if not (self.discovery and instance.nats_url and instance.discovery == "nats_kv"):
+            return None
+        # Imported late: discovery pulls in its backends (DNS over aiohttp) that a bus-less service never needs.
+        from baton.discovery.registration import RegistrationComponent
+
+        component: Component = RegistrationComponent()
+        return component
+
+    def mark_serving(self) -> None:
+        """The HTTP server listens: the instance may join discovery as soon as it is ready (``serve`` calls this)."""
+        if self.runtime is not None:
+            self.runtime.mark_serving()
 
     async def begin_shutdown(self) -> None:
         """First steps of graceful shutdown: readiness answers 503, components stop taking new work."""

@@ -37,6 +37,12 @@ class InstanceSettings(BaseSettings):
         "(time for load balancers and discovery to notice).",
     )
 
+    discovery: str = Field(
+        default="nats_kv",
+        description="Where the instance announces itself while ready: nats_kv (needs BATON_NATS_URL), or off "
+        "(any other backend, e.g. dns, registers instances by other means).",
+    )
+
     def instance_id(self) -> str:
         """The instance id, defaulting to ``<service>-<pid>``."""
         import os

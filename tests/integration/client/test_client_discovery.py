@@ -154,6 +154,8 @@ async def test_registration_component_in_nats_kv(nats_url: str) -> None:
         observer = NatsKvRegistry(nc, ttl=1.0)
         await component.start(ctx)
         await component.check()
+        assert await observer.resolve("inventory") == []  # announced only once the kit reports ready
+        await component.mark_ready()
         assert ids(await observer.resolve("inventory")) == ["inventory-9"]
         await component.mark_unready()  # readiness failed: out of rotation, process alive
         assert await observer.resolve("inventory") == []

@@ -46,7 +46,15 @@ async def test_bus_connection_readiness_and_emitted_events_reach_jetstream(nats_
         await service.begin_shutdown()
         assert service.phase.value == "draining"
     checks = {c["name"]: c["ok"] for c in ready.json()["checks"]}
-    assert checks == {"shutting_down": True, "db": True, "config": True, "events": True, "bus": True}
+    assert checks == {
+        "shutting_down": True,
+        "db": True,
+        "maintenance": True,
+        "config": True,
+        "events": True,
+        "discovery": True,
+        "bus": True,
+    }
     event = orjson.loads(message.data)
     assert event["type"] == GREETING_CREATED
     assert event["source"] == "hello"

@@ -38,7 +38,7 @@ async def test_probes_docs_metrics_and_json_logs(start_hello):
         )
         metrics = await client.get("/metrics")
     assert live.json() == {"status": "alive"}
-    assert [c["name"] for c in ready.json()["checks"]] == ["shutting_down", "db"]
+    assert [c["name"] for c in ready.json()["checks"]] == ["shutting_down", "db", "maintenance"]
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
     assert {"/v1/greetings", "/v1/hello"} <= set(openapi["paths"])

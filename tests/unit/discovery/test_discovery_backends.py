@@ -16,7 +16,7 @@ from baton.discovery import (
     registry_from_url,
 )
 from baton.discovery.codec import decode_instance, encode_instance
-from baton.errors import ConfigError
+from baton.errors import BrokerUnavailable, ConfigError
 from baton.kit.component import Component, InstanceContext
 from baton.kit.settings import InstanceSettings
 
@@ -151,6 +151,8 @@ async def test_registration_component_lifecycle_with_ready_flips() -> None:
     ctx = InstanceContext(service="inventory", instance="inventory-3", settings=settings)
     await component.start(ctx)
     await component.check()
+    assert await registry.resolve("inventory") == []  # nothing announced before the kit says it is ready
+    await component.mark_ready()
     [registered] = await registry.resolve("inventory")
     assert (registered.id, registered.host, registered.port, registered.version) == (
         "inventory-3", "127.0.0.1", 8103, "1.2",
@@ -161,5 +163,32 @@ async def test_registration_component_lifecycle_with_ready_flips() -> None:
     assert len(await registry.resolve("inventory")) == 1
     await component.drain()
     assert await registry.resolve("inventory") == []
+    await component.mark_ready()  # a readiness flip racing the drain does not bring it back
+    assert await registry.resolve("inventory") == []
     await component.stop()
     await component.stop()  # idempotent
+
+
+class _FlakyRegistry(StaticRegistry):
+    broken = True
+
+    async def register(self, instance: Instance) -> None:
+        if self.broken:
+            raise BrokerUnavailable("KV bucket unreachable")
+        await super().register(instance)
+
+
+async def test_registration_failure_is_reported_by_the_check_and_retried() -> None:
+    registry = _FlakyRegistry()
+    component = RegistrationComponent(lambda ctx: registry)
+    settings = InstanceSettings(service="inventory", instance="inventory-4", port=8104)
+    await component.start(InstanceContext(service="inventory", instance="inventory-4", settings=settings))
+    with pytest.raises(BrokerUnavailable):
+        await component.mark_ready()
+    with pytest.raises(RuntimeError, match="cannot register in discovery: KV bucket unreachable"):
+        await component.check()
+    assert not component.registered
+    registry.broken = False
+    await component.mark_ready()  # the monitor's next attempt
+    await component.check()
+    assert [i.id for i in await registry.resolve("inventory")] == ["inventory-4"]
