@@ -1,0 +1,56 @@
+"""Order ← catalog: the ``product.price_changed`` event feeding order's price read model (a message pact).
+
+The consumer side proves order's real decoding (:func:`apps.shop.order.events._price`, what the inbox handler
+applies) understands the event as the pact describes it; catalog verifies it produces exactly that.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from apps.shop.order.events import PRODUCT_PRICE_CHANGED, _price
+from pact import match
+
+from baton.delivery.contracts import consumer_pact, publish
+from baton.events import CloudEvent
+
+pytestmark = pytest.mark.integration
+
+
+def test_order_reads_a_price_change(contract_store, order_version) -> None:
+    pact = consumer_pact("order", "catalog")
+    (
+        pact.upon_receiving("a product price change", "Async")
+        .given("product p-espresso exists")
+        .with_body(
+            {
+                "specversion": "1.0",
+                "id": match.str("1b7c4a52-9a5e-4a3e-a2f8-3c0b0a1d2e3f"),
+                "source": "catalog",
+                "type": PRODUCT_PRICE_CHANGED,
+                "subject": match.str("p-espresso"),
+                "data": {
+                    "product_id": match.str("p-espresso"),
+                    "old_price_cents": match.int(1290),
+                    "price_cents": match.int(1390),
+                    "currency": match.str("EUR"),
+                    "version": match.int(2),
+                },
+            },
+            content_type="application/json",
+        )
+    )
+    read: list[object] = []
+
+    def handle(body: str | bytes | None, metadata: dict[str, object]) -> None:
+        assert body is not None
+        event = CloudEvent.from_dict(json.loads(body))
+        assert event.type == PRODUCT_PRICE_CHANGED
+        read.append(_price(event))
+
+    pact.verify(handle, "Async")
+    assert len(read) == 1
+    price = read[0]
+    assert (price.product_id, price.price_cents, price.currency, price.version) == ("p-espresso", 1390, "EUR", 2)
+    publish(pact, contract_store, consumer_version=order_version)

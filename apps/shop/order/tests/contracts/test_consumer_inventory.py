@@ -1,0 +1,114 @@
+"""Order → inventory: the reservation calls of the checkout saga, made by order's real HTTP peers.
+
+Each test declares one interaction on a fresh pact and plays it against Pact's mock server; :func:`publish`
+merges them into the one ``order → inventory`` pact of this order version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+from apps.shop.order.peers import HttpPeers
+from pact import Pact, match
+
+from baton.client import ServiceClient
+from baton.delivery.contracts import consumer_pact, publish
+from baton.errors import UpstreamRejected
+
+pytestmark = pytest.mark.integration
+
+HELD = {
+    "reservation_id": match.str("r-1"),
+    "order_id": match.str("o-1"),
+    "status": "held",
+    "expires_at": match.str("2030-01-01T00:00:00+00:00"),
+    "lines": match.each_like({"product_id": match.str("p-1"), "quantity": match.int(2)}),
+}
+
+
+@pytest.fixture
+def inventory_pact(contract_store, order_version) -> Callable[[], object]:
+    """``async with played(pact) as inventory``: order's peers against the mock; the pact is published after."""
+
+    @asynccontextmanager
+    async def played(pact: Pact) -> AsyncIterator[HttpPeers]:
+        with pact.serve() as mock:
+            client = ServiceClient("inventory", base_url=str(mock.url))
+            try:
+                yield HttpPeers({"inventory": client})  # type: ignore[arg-type]
+            finally:
+                await client.aclose()
+        publish(pact, contract_store, consumer_version=order_version)
+
+    return played
+
+
+async def test_a_reservation_of_available_stock_is_held(inventory_pact) -> None:
+    pact = consumer_pact("order", "inventory")
+    (
+        pact.upon_receiving("a reservation of available stock")
+        .given("product p-1 has 10 units in stock")
+        .with_request("POST", "/v1/reservations")
+        .with_body(
+            {
+                "reservation_id": match.str("r-1"),
+                "order_id": match.str("o-1"),
+                "lines": match.each_like({"product_id": "p-1", "quantity": match.int(2)}),
+                "ttl_seconds": match.number(120),
+            },
+            content_type="application/json",
+        )
+        .will_respond_with(201)
+        .with_body(HELD, content_type="application/json")
+    )
+    async with inventory_pact(pact) as inventory:
+        held = await inventory.reserve(
+            reservation_id="r-1", order_id="o-1", lines=[{"product_id": "p-1", "quantity": 2}], ttl_seconds=120, key="k"
+        )
+    assert held["status"] == "held"
+    assert held["reservation_id"] == "r-1"
+
+
+async def test_a_reservation_beyond_the_stock_is_a_business_no(inventory_pact) -> None:
+    pact = consumer_pact("order", "inventory")
+    (
+        pact.upon_receiving("a reservation beyond the stock")
+        .given("product p-1 has 0 units in stock")
+        .with_request("POST", "/v1/reservations")
+        .with_body(
+            {
+                "reservation_id": match.str("r-2"),
+                "order_id": match.str("o-2"),
+                "lines": [{"product_id": "p-1", "quantity": 1}],
+                "ttl_seconds": match.number(120),
+            },
+            content_type="application/json",
+        )
+        .will_respond_with(409)
+        .with_body({"status": 409, "title": match.str("Conflict")}, content_type="application/problem+json")
+    )
+    async with inventory_pact(pact) as inventory:
+        with pytest.raises(UpstreamRejected) as refused:
+            await inventory.reserve(
+                reservation_id="r-2",
+                order_id="o-2",
+                lines=[{"product_id": "p-1", "quantity": 1}],
+                ttl_seconds=120,
+                key="k",
+            )
+    assert refused.value.context["status"] == 409  # the saga compensates on this, never retries it
+
+
+async def test_a_held_reservation_is_released(inventory_pact) -> None:
+    pact = consumer_pact("order", "inventory")
+    (
+        pact.upon_receiving("a release of a held reservation")
+        .given("reservation r-held is held")
+        .with_request("POST", "/v1/reservations/r-held/release")
+        .will_respond_with(200)
+        .with_body({"reservation_id": "r-held", "status": "released"}, content_type="application/json")
+    )
+    async with inventory_pact(pact) as inventory:
+        await inventory.release("r-held", key="k")  # answers nothing to the saga: a 200 is all it needs
