@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from baton.testing.faultproxy import FaultProxy
+from baton.testing import FaultProxy
 
 from .client_upstreams import Upstream
 

@@ -15,8 +15,7 @@ from prometheus_client import CollectorRegistry
 from baton.client import ServiceClient
 from baton.errors import BulkheadFull, CallTimeout, CircuitOpen, UpstreamUnavailable
 from baton.resilience import BreakerPolicy, BreakerState, BulkheadPolicy, Policy, RetryPolicy, TimeoutPolicy
-from baton.testing import wait_until
-from baton.testing.faultproxy import FaultProxy
+from baton.testing import FaultProxy, wait_until
 
 from .client_upstreams import Upstream
 
