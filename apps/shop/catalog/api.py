@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Response
+from fastapi import Depends, Header, Query, Request, Response
 
+from apps.shop.catalog.blurbs import Blurb
 from apps.shop.catalog.schemas import (
     CategoryList,
     CategoryOut,
@@ -13,6 +14,8 @@ from apps.shop.catalog.schemas import (
     NewProduct,
     PageV1,
     PageV2,
+    ProductPageV1,
+    ProductPageV2,
     ProductV1,
     ProductV2,
 )
@@ -25,6 +28,8 @@ from apps.shop.catalog.service import (
     list_products,
     service,
 )
+from apps.shop.catalog.service import blurbs as product_blurbs
+from baton.content import preferred_locales
 from baton.errors import Forbidden
 from baton.kit import SessionDep
 
@@ -47,6 +52,22 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 Search = Annotated[str | None, Query(max_length=200, description="Matches name or description, any case.")]
 CategoryFilter = Annotated[str | None, Query(max_length=64, description="A category id.")]
 Cursor = Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page.")]
+Locale = Annotated[
+    str | None,
+    Query(
+        max_length=35,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="Locale of the blurb (e.g. fr); default: the Accept-Language header, then English.",
+    ),
+]
+
+
+async def _blurb(product_id: str, request: Request, response: Response, locale: str | None) -> Blurb | None:
+    """The page's blurb in ``?locale=``, else the ``Accept-Language`` preferences, else the fallback locales."""
+    # The answer depends on the header: shared caches must key on it.
+    response.headers["Vary"] = "Accept-Language"
+    locales = [locale] if locale else preferred_locales(request.headers.get("accept-language"))
+    return await product_blurbs.blurb(product_id, locales=locales)
 
 
 @service.get("/v1/products")
@@ -59,9 +80,12 @@ async def get_products_v1(
 
 
 @service.get("/v1/products/{product_id}")
-async def get_product_v1(product_id: str, session: SessionDep) -> ProductV1:
-    """One product (v1 shape)."""
-    return ProductV1.of(await get_product(session, product_id))
+async def get_product_v1(
+    product_id: str, session: SessionDep, request: Request, response: Response, locale: Locale = None
+) -> ProductPageV1:
+    """One product (v1 shape) with its localized blurb from the content hub."""
+    product = await get_product(session, product_id)
+    return ProductPageV1.page(product, await _blurb(product.id, request, response, locale))
 
 
 @service.post("/v1/products", status_code=201, dependencies=[Depends(require_staff)])
@@ -95,6 +119,9 @@ async def get_products_v2(
 
 
 @service.get("/v2/products/{product_id}")
-async def get_product_v2(product_id: str, session: SessionDep) -> ProductV2:
-    """One product (v2 shape)."""
-    return ProductV2.of(await get_product(session, product_id))
+async def get_product_v2(
+    product_id: str, session: SessionDep, request: Request, response: Response, locale: Locale = None
+) -> ProductPageV2:
+    """One product (v2 shape) with its localized blurb from the content hub."""
+    product = await get_product(session, product_id)
+    return ProductPageV2.page(product, await _blurb(product.id, request, response, locale))

@@ -2,12 +2,14 @@
 
 v2 evolves the product: ``name`` becomes ``title``, the price becomes a money object and the category is
 embedded. Both versions are served side by side from the same rows, so clients move at their own pace.
+A product *page* (``GET .../products/{id}``) adds the localized ``blurb`` from the content hub; lists do not.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from apps.shop.catalog.blurbs import Blurb
 from apps.shop.catalog.service import Category, Product
 
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
@@ -38,6 +40,30 @@ class ProductV1(BaseModel):
             category_id=product.category.id,
             version=product.version,
         )
+
+
+class BlurbOut(BaseModel):
+    """A product's marketing copy from the content hub, and the locale it is in."""
+
+    headline: str
+    blurb: str
+    locale: str
+
+    @classmethod
+    def of(cls, blurb: Blurb | None) -> BlurbOut | None:
+        """Encode a blurb (``None`` stays ``None``)."""
+        return None if blurb is None else cls(headline=blurb.headline, blurb=blurb.blurb, locale=blurb.locale)
+
+
+class ProductPageV1(ProductV1):
+    """One product in the v1 shape, with its blurb (``null`` when the hub has none or cannot answer)."""
+
+    blurb: BlurbOut | None
+
+    @classmethod
+    def page(cls, product: Product, blurb: Blurb | None) -> ProductPageV1:
+        """Encode a product page as v1."""
+        return cls(**ProductV1.of(product).model_dump(), blurb=BlurbOut.of(blurb))
 
 
 class Money(BaseModel):
@@ -82,6 +108,17 @@ class ProductV2(BaseModel):
             category=CategoryOut.of(product.category),
             version=product.version,
         )
+
+
+class ProductPageV2(ProductV2):
+    """One product in the v2 shape, with its blurb (``null`` when the hub has none or cannot answer)."""
+
+    blurb: BlurbOut | None
+
+    @classmethod
+    def page(cls, product: Product, blurb: Blurb | None) -> ProductPageV2:
+        """Encode a product page as v2."""
+        return cls(**ProductV2.of(product).model_dump(), blurb=BlurbOut.of(blurb))
 
 
 class PageV1(BaseModel):

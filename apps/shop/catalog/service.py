@@ -3,7 +3,8 @@
 Run it with ``python -m baton.kit.serve apps.shop.catalog.service:service``. Every change to a product bumps
 its ``version`` and is announced through the outbox in the same transaction (``product.created``,
 ``product.price_changed``), so the order service's price read model can apply events in version order.
-The HTTP routes (``/v1`` and ``/v2``, one domain and two encoders) live in :mod:`apps.shop.catalog.api`.
+The HTTP routes (``/v1`` and ``/v2``, one domain and two encoders) live in :mod:`apps.shop.catalog.api`;
+a product page also carries its localized blurb from the content hub (:mod:`apps.shop.catalog.blurbs`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from apps.shop.catalog import seed
+from apps.shop.catalog.blurbs import ProductBlurbs
 from apps.shop.catalog.events import PRODUCT_CREATED, PRODUCT_PRICE_CHANGED, created_data, price_changed_data
 from apps.shop.catalog.models import categories, metadata, products
 from apps.shop.catalog.settings import CatalogSettings
@@ -292,6 +294,10 @@ class CatalogSeeder:
 
 
 service.add_component(CatalogSeeder())
+
+#: The product pages' blurbs, read from the content hub (:mod:`apps.shop.catalog.blurbs`).
+blurbs = ProductBlurbs(lambda: service.settings)
+service.add_component(blurbs)
 
 # Registers the HTTP routes on ``service``; last, because the routes call the operations above.
 from apps.shop.catalog import api  # noqa: E402, F401

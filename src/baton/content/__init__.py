@@ -6,12 +6,14 @@
 - :mod:`baton.content.events` — Strapi's webhook events as CloudEvent types (``shop.content.entry.published.v1``);
 - :func:`webhook_router` — a route that verifies webhooks (HMAC signature and timestamp, or a real Strapi's static
   token) and re-emits them as the same CloudEvents, so the Baton hub or a real Strapi feed the same consumers;
-- :mod:`baton.content.qs` — Strapi's nested query strings (``filters[title][$eq]=...``).
+- :mod:`baton.content.qs` — Strapi's nested query strings (``filters[title][$eq]=...``);
+- :func:`preferred_locales` / :func:`match_locales` — ``Accept-Language`` onto the hub's locales.
 """
 
 from baton.content.cache import CachePolicy, ContentCache
 from baton.content.client import ContentClient, plural_of
 from baton.content.events import DEFAULT_PREFIX, event_data, event_type, strapi_event_of
+from baton.content.locales import match_locales, preferred_locales
 from baton.content.receiver import ReceiverPolicy, WebhookReceiver, webhook_router
 from baton.content.signing import WebhookSignatureError, sign, signed_headers, verify
 from baton.content.templates import ContentTemplates, TemplateSnapshot
@@ -28,7 +30,9 @@ __all__ = [
     "WebhookSignatureError",
     "event_data",
     "event_type",
+    "match_locales",
     "plural_of",
+    "preferred_locales",
     "sign",
     "signed_headers",
     "strapi_event_of",

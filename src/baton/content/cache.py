@@ -117,6 +117,10 @@ class ContentCache:
         self.invalidations += len(doomed)
         return len(doomed)
 
+    def tagged(self, tag: str) -> int:
+        """How many answers carry ``tag`` (``api:email-templates``, ``doc:<documentId>``)."""
+        return sum(1 for answer in self._entries.values() if tag in answer.tags)
+
     def clear(self) -> None:
         """Drop everything."""
         self.invalidations += len(self._entries)

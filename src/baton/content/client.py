@@ -29,9 +29,10 @@ from baton.client import ServiceClient
 from baton.content import qs
 from baton.content.cache import CachePolicy, ContentCache, tags_of
 from baton.content.events import DEFAULT_PREFIX, subject_pattern
+from baton.content.locales import match_locales
 from baton.discovery import NatsKvRegistry, Registry
-from baton.errors import CallError, ConfigError, UpstreamRejected
-from baton.kit.clients import static_registry_from_env
+from baton.errors import CallError, ConfigError, NoInstances, UpstreamRejected
+from baton.kit.clients import policies_from_env, static_registry_from_env
 from baton.kit.component import InstanceContext
 from baton.telemetry.logging import get_logger
 
@@ -77,6 +78,8 @@ class ContentClient:
         policy: CachePolicy | None = None,
         prefix: str = DEFAULT_PREFIX,
         plurals: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        optional: bool = False,
     ) -> None:
         """Args:
         target: the hub's service name (found through discovery or ``BATON_SERVICE_URLS``).
@@ -86,6 +89,10 @@ class ContentClient:
         policy: how answers are cached (default :class:`CachePolicy`).
         prefix: ``<system>.<context>`` of the content events to listen to.
         plurals: plural API ids of models whose plural is irregular (``{"person": "people"}``).
+        timeout: seconds one read may take, retries included (``None``: the resilience policy's deadline). A
+            page that can live without its content should set it short.
+        optional: start even when the hub cannot be found (no ``base_url``, no ``BATON_SERVICE_URLS``, no
+            NATS): reads then fail with :class:`~baton.errors.NoInstances`, like reads of a hub that is down.
         """
         self.target = target
         self.base_url = base_url
@@ -95,6 +102,8 @@ class ContentClient:
         self.cache = ContentCache(policy or CachePolicy())
         self.prefix = prefix
         self.plurals = dict(plurals or {})
+        self.timeout = timeout
+        self.optional = optional
         self._subscription: Any = None
         self._nats: Any = None
         self._reconnects = 0
@@ -104,7 +113,11 @@ class ContentClient:
     # -- lifecycle ------------------------------------------------------------------------------------
 
     async def start(self, ctx: InstanceContext) -> None:
-        """Build the HTTP client (unless given) and subscribe to content events when there is a bus."""
+        """Build the HTTP client (unless given) and subscribe to content events when there is a bus.
+
+        Raises:
+            ConfigError: the hub cannot be found and the client is not ``optional``.
+        """
         if self.http is None:
             self.http = self._client(ctx)
         if ctx.nats is not None:
@@ -112,17 +125,22 @@ class ContentClient:
             self._reconnects = int(ctx.nats.stats.get("reconnects", 0))
             self._subscription = await ctx.nats.subscribe(subject_pattern(self.prefix), cb=self._on_message)
 
-    def _client(self, ctx: InstanceContext) -> ServiceClient:
+    def _client(self, ctx: InstanceContext) -> ServiceClient | None:
+        # The system's resilience policies (BATON_POLICIES) bind to the hub's name like to any other peer's.
+        policies = policies_from_env(os.environ)
         if self.base_url is not None:
-            return ServiceClient(self.target, base_url=self.base_url)
+            return ServiceClient(self.target, base_url=self.base_url, policies=policies)
         registry: Registry | None = static_registry_from_env(os.environ)
         if registry is None and ctx.nats is not None:
             registry = NatsKvRegistry(ctx.nats)
         if registry is None:
+            if self.optional:
+                _log.warning("content hub not configured; content reads will fail over", target=self.target)
+                return None
             raise ConfigError(
                 f"no way to find {self.target!r}: pass base_url, set BATON_SERVICE_URLS or BATON_NATS_URL"
             )
-        return ServiceClient(self.target, registry=registry)
+        return ServiceClient(self.target, registry=registry, policies=policies)
 
     async def check(self) -> None:
         """Always ready: a hub that is down is reported by the calls (and stale answers may still serve)."""
@@ -182,7 +200,7 @@ class ContentClient:
 
         Raises:
             UpstreamRejected: the hub answered 4xx (404 included).
-            CallError: the hub cannot be reached and nothing usable is cached.
+            CallError: the hub cannot be reached (or, ``optional``, was never found) and nothing usable is cached.
         """
         pairs = qs.encode(params or {})
         key = path + "?" + "&".join(f"{k}={v}" for k, v in pairs)
@@ -198,10 +216,13 @@ class ContentClient:
         if cached is not None and cached.etag and self.cache.policy.revalidate:
             headers["If-None-Match"] = cached.etag
         if self.http is None:
+            if self.optional:
+                raise NoInstances(f"the content hub {self.target!r} is not configured for this instance")
             raise ConfigError("ContentClient used before the instance started")
+        options: dict[str, Any] = {} if self.timeout is None else {"timeout": self.timeout}
         try:
             self.calls += 1
-            response = await self.http.get(path, params=dict(pairs), headers=headers, raise_for_status=False)
+            response = await self.http.get(path, params=dict(pairs), headers=headers, raise_for_status=False, **options)
         except CallError:
             if cached is not None and self.cache.is_usable_stale(cached):
                 _log.warning("content hub unreachable; serving a stale answer", path=path)
@@ -234,6 +255,20 @@ class ContentClient:
         data: dict[str, Any] | None = body.get("data")
         return data
 
+    async def locales(self) -> tuple[str, ...] | None:
+        """The hub's locale codes (Strapi's ``GET /api/i18n/locales``, cached); ``None`` when it has no i18n.
+
+        Raises:
+            CallError: the hub cannot be reached and nothing usable is cached.
+        """
+        try:
+            body = await self.get("/api/i18n/locales", api_id="i18n-locales")
+        except UpstreamRejected:
+            return None  # a Strapi without the i18n plugin, or a token not allowed to list locales
+        if not isinstance(body, list):
+            return None
+        return tuple(str(item["code"]) for item in body if isinstance(item, Mapping) and item.get("code"))
+
     async def localized(
         self,
         api_id: str,
@@ -246,8 +281,19 @@ class ContentClient:
         """The first entry matching ``filters`` in ``locale``, else in each of ``fallbacks`` in turn; ``None`` if none.
 
         This is how a product page gets its blurb in the shopper's language, or in English when it has no translation.
+        Locales are matched against the hub's (:meth:`locales`): a regional tag the hub lacks reads its language
+        (``fr-CH`` → ``fr``) and a locale it does not know at all is skipped, never sent (Strapi refuses it with 400).
+        With neither ``locale`` nor ``fallbacks``, the hub's default locale is read.
+
+        Raises:
+            CallError: the hub cannot be reached and nothing usable is cached.
         """
-        for candidate in dict.fromkeys([locale, *fallbacks] if locale else [*fallbacks, None]):
+        wanted: list[str] = [locale, *fallbacks] if locale else [*fallbacks]
+        known = await self.locales() if wanted else None
+        candidates: list[str | None] = list(match_locales(wanted, known) if known is not None else wanted)
+        if not locale:
+            candidates.append(None)
+        for candidate in dict.fromkeys(candidates):
             query = {**params, "filters": filters, "pagination": {"pageSize": 1}}
             if candidate is not None:
                 query["locale"] = candidate

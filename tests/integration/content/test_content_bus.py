@@ -60,7 +60,11 @@ async def test_a_published_template_reaches_the_consumer_and_changes_the_next_em
             )
         assert changed.status_code == 200
         published_at = time.monotonic()
-        await wait_until(lambda: len(client.cache) == 0, timeout=1.0, message="cache invalidated within a second")
+        await wait_until(
+            lambda: client.cache.tagged("api:email-templates") == 0,
+            timeout=1.0,
+            message="cache invalidated within a second",
+        )
         invalidated_after = time.monotonic() - published_at
         after = await templates.text("order_confirmed")
         await wait_until(lambda: any(e.data["entry"].get("name") == "order-confirmed" for e in received), timeout=10)
