@@ -13,7 +13,22 @@ from importlib import metadata
 
 import typer
 
-from baton.cli import contracts, demo, doctor, export, logs, manifest, ops, rollout, saga, status, system, top, trace
+from baton.cli import (
+    contracts,
+    demo,
+    doctor,
+    export,
+    logs,
+    manifest,
+    ops,
+    pipeline,
+    rollout,
+    saga,
+    status,
+    system,
+    top,
+    trace,
+)
 from baton.cli.render import JsonOption, command, console, err_console, print_json
 from baton.errors import BatonError
 
@@ -41,6 +56,7 @@ app.add_typer(export.app, name="export")
 app.add_typer(saga.app, name="saga")
 app.add_typer(rollout.app, name="rollout")
 app.add_typer(contracts.app, name="contracts")
+app.add_typer(pipeline.app, name="pipeline")
 app.command("demo")(demo.demo)
 
 

@@ -144,6 +144,11 @@ class ReleaseSystem:
     def post(self, path: str, body: Any = None) -> httpx.Response:
         return httpx.post(self.url + path, json=body, headers=self.headers(), timeout=60)
 
+    def page(self, path: str) -> str:
+        response = httpx.get(self.url + path, headers=self.headers(), timeout=30)
+        assert response.status_code == 200, response.text
+        return response.text
+
     def rollout_status(self) -> dict[str, Any]:
         return self.get("/v1/rollouts/hello")
 

@@ -62,6 +62,9 @@ async def test_healthy_canary_walks_all_steps_without_a_failed_request(system, l
     late = [s for s in clients.traffic.samples if s[0] > after + 0.3]
     assert {s[2] for s in late} == {"Hi"}
     assert await settled(system, {"1.1.0": 2})
+    page = await call(system.page, "/ui/rollouts")  # the dashboard's view of it, Argo-like
+    assert "healthy" in page
+    assert "setWeight 50%" in page
 
 
 @pytest.mark.parametrize(

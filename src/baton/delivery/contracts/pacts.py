@@ -73,13 +73,7 @@ def message(body: Any, *, metadata: Mapping[str, Any] | None = None) -> dict[str
 
 
 def service_version(manifest: Path, service: str) -> str:
-    """The version ``baton.yaml`` gives ``service`` (what a pact or a verification is recorded under).
-
-    ``BATON_CONTRACT_VERSION`` wins when set, so a pipeline can verify a candidate before the manifest names it.
-    """
-    explicit = os.environ.get("BATON_CONTRACT_VERSION")
-    if explicit:
-        return explicit
+    """The version ``baton.yaml`` gives ``service`` (what a pact or a verification is recorded under)."""
     from baton.control.manifest import load_manifest
 
     return load_manifest(manifest).services[service].version
