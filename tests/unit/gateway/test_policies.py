@@ -111,20 +111,27 @@ def test_verified_tokens_are_cached_until_expiry(monkeypatch):
     assert calls != []
 
 
+# Tokens are minted when the test runs, not at collection: a long suite would otherwise expire them first.
 @pytest.mark.parametrize(
-    ("tok", "detail"),
+    ("make", "detail"),
     [
-        (token(exp=int(time.time()) - 120), "token expired"),
-        (token(aud="someone-else"), "token rejected"),
-        (token(iss="https://evil"), "issuer not accepted"),
-        (token(exp=None), "token rejected"),
-        (jwt.encode({"iss": "https://id.shop", "aud": "gateway", "exp": 2**31}, "other-secret" * 4), "rejected"),
-        (jwt.encode({"iss": "https://id.shop", "aud": "gateway", "exp": 2**31}, None, algorithm="none"), "rejected"),
-        ("not.a.token", "malformed"),
+        (lambda: token(exp=int(time.time()) - 120), "token expired"),
+        (lambda: token(aud="someone-else"), "token rejected"),
+        (lambda: token(iss="https://evil"), "issuer not accepted"),
+        (lambda: token(exp=None), "token rejected"),
+        (
+            lambda: jwt.encode({"iss": "https://id.shop", "aud": "gateway", "exp": 2**31}, "other-secret" * 4),
+            "rejected",
+        ),
+        (
+            lambda: jwt.encode({"iss": "https://id.shop", "aud": "gateway", "exp": 2**31}, None, algorithm="none"),
+            "rejected",
+        ),
+        (lambda: "not.a.token", "malformed"),
     ],
 )
-def test_bad_tokens_get_401_with_a_bearer_challenge(tok, detail):
-    rejected = authenticate().check(RequestInfo(headers=bearer(tok)))
+def test_bad_tokens_get_401_with_a_bearer_challenge(make, detail):
+    rejected = authenticate().check(RequestInfo(headers=bearer(make())))
     assert isinstance(rejected, Rejection)
     assert rejected.status == 401
     assert detail in rejected.detail
