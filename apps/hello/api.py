@@ -76,7 +76,7 @@ async def hello(
 async def get_greetings(
     session: SessionDep,
     limit: int = Query(default=50, ge=1, le=100),
-    cursor: str | None = Query(default=None, pattern=r"^\d+$"),
+    cursor: str | None = Query(default=None, pattern=r"^\d{1,18}$"),  # fits a 64-bit row id
 ) -> GreetingPage:
     """List stored greetings, oldest first."""
     items = await list_greetings(session, limit=limit, after=int(cursor) if cursor else None)

@@ -71,3 +71,10 @@ async def test_invalid_input_is_a_problem(client):
     response = await client.post("/v1/greetings", json={"name": ""})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "name"
+
+
+async def test_a_cursor_beyond_a_row_id_is_a_validation_error_not_a_crash(client: httpx.AsyncClient) -> None:
+    # Found by schemathesis through the gateway: SQLite cannot bind integers past 64 bits.
+    response = await client.get("/v1/greetings", params={"cursor": "9" * 23})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
