@@ -33,6 +33,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from apps.shop.common.sql import insert_new
+from apps.shop.notification.hub_templates import HubTemplates
 from apps.shop.notification.models import metadata, notifications
 from apps.shop.notification.settings import NotificationSettings
 from apps.shop.notification.templates import Rendered, TemplateSource, render
@@ -44,6 +45,10 @@ service = Service(
     metadata=metadata,
     migrations=Path(__file__).with_name("migrations"),
 )
+
+#: The e-mail templates of the content hub (the files in ``templates/`` are the fallback).
+hub_templates = HubTemplates(lambda: service.settings)
+service.add_component(hub_templates)
 
 PENDING = "pending"
 SENT = "sent"

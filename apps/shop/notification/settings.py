@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from baton.kit import ServiceSettings
@@ -21,7 +21,21 @@ class NotificationSettings(ServiceSettings):
     smtp_port: int = Field(default=7725, description="SMTP port of the mail sink (MAILSINK_SMTP_PORT).")
     smtp_timeout: float = Field(default=5.0, description="Seconds one SMTP conversation may take.")
     sender: str = Field(default="shop@baton.local", description="The From address of every e-mail.")
-    templates: Path = Field(default=TEMPLATES, description="Directory of the plain-file templates (*.txt).")
+    templates: Path = Field(
+        default=TEMPLATES, description="Directory of the plain-file templates (*.txt), the content hub's fallback."
+    )
+    content_templates: bool = Field(
+        default=True, description="Read the templates from the content hub first (email-templates entries)."
+    )
+    content_token: SecretStr | None = Field(
+        default=None, description="Read-only API token of the content hub (a secret)."
+    )
+    content_timeout: float = Field(
+        default=2.0, gt=0, description="Seconds one template read may take before the file template is used."
+    )
+    content_cache_ttl: float = Field(
+        default=300.0, ge=0, description="Seconds a template is served from cache; a publish in the hub refreshes it."
+    )
     poll_interval: float = Field(default=0.2, description="Seconds between looks for e-mails due to be sent.")
     batch: int = Field(default=50, description="Most e-mails sent over one SMTP connection.")
     lease: float = Field(

@@ -1,8 +1,9 @@
-"""E-mail templates: a small ``TemplateSource`` protocol, with plain files as the one backend for now.
+"""E-mail templates: a small ``TemplateSource`` protocol and its plain-file backend.
 
 A template is a text file whose first line is ``Subject: ...`` and whose rest, after a blank line, is the body;
-both use ``string.Template`` placeholders (``${order_ref}``). When the content hub lands, it becomes a sibling
-backend serving the same names.
+both use ``string.Template`` placeholders (``${order_ref}``). The content hub is the sibling backend
+(:class:`baton.content.TemplateSnapshot`, the same text format), tried first by
+:mod:`apps.shop.notification.hub_templates`; the files are its fallback.
 """
 
 from __future__ import annotations
