@@ -17,12 +17,15 @@ from dataclasses import dataclass
 from apps.shop.content.problems import ContentForbidden, ContentUnauthorized
 from baton.errors import ConfigError
 
-__all__ = ["FULL_ACCESS", "PUBLIC", "READ_ONLY", "Access", "Tokens"]
+__all__ = ["DEV_TOKENS", "FULL_ACCESS", "PUBLIC", "READ_ONLY", "Access", "Tokens"]
 
 PUBLIC = "public"
 READ_ONLY = "read-only"
 FULL_ACCESS = "full-access"
 READS = frozenset({"find", "findOne"})
+
+DEV_TOKENS = f"{READ_ONLY}:dev-content-read-only,{FULL_ACCESS}:dev-content-full-access"
+"""The tokens of ``CONTENT_DEV_MODE`` (public knowledge, like a demo password: for a laptop, never for production)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +76,17 @@ class Tokens:
         self.public_types = frozenset(public_types)
 
     @classmethod
-    def from_settings(cls, raw: str, *, public: str) -> Tokens:
+    def from_settings(cls, raw: str, *, public: str, dev_mode: bool = False) -> Tokens:
         """Read ``CONTENT_API_TOKENS`` (``read-only:abc,full-access:xyz``) and ``CONTENT_PUBLIC``.
+
+        With ``dev_mode`` and no tokens configured, the :data:`DEV_TOKENS` are accepted; configured tokens always
+        win (a secret set for the hub switches the dev tokens off).
 
         Raises:
             ConfigError: a pair is malformed.
         """
+        if not raw.strip() and dev_mode:
+            raw = DEV_TOKENS
         pairs = []
         for item in filter(None, (part.strip() for part in raw.split(","))):
             kind, sep, token = item.partition(":")

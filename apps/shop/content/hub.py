@@ -91,7 +91,13 @@ class ContentHub:
             default_page_size=settings.default_page_size,
             max_page_size=settings.max_page_size,
         )
-        self._tokens = Tokens.from_settings(settings.api_tokens, public=settings.public)
+        raw_tokens = settings.api_tokens.get_secret_value()
+        self._tokens = Tokens.from_settings(raw_tokens, public=settings.public, dev_mode=settings.dev_mode)
+        if settings.dev_mode and not raw_tokens.strip():
+            _log.warning(
+                "content hub: CONTENT_DEV_MODE=true, accepting the well-known dev API tokens; set the secret "
+                "content/CONTENT_API_TOKENS for anything but a laptop"
+            )
         self.announcer = Announcer(self.service.emit, prefix=settings.event_prefix)
         self._documents = Documents(registry, self.limits, announce=self.announcer)
         self._registry = registry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from baton.kit import ServiceSettings
@@ -21,9 +21,15 @@ class ContentSettings(ServiceSettings):
     locales: str = Field(default="en,fr", description="Comma-separated locales; the first is the default.")
     default_page_size: int = Field(default=25, description="Entries per page when a query does not say.")
     max_page_size: int = Field(default=100, description="Largest page served (bigger requests are capped).")
-    api_tokens: str = Field(
-        default="",
-        description="API tokens as comma-separated '<type>:<token>' pairs; type is read-only or full-access.",
+    api_tokens: SecretStr = Field(
+        default=SecretStr(""),
+        description="API tokens as comma-separated '<type>:<token>' pairs; type is read-only or full-access "
+        "(a secret: `baton secret set content/CONTENT_API_TOKENS ...`).",
+    )
+    dev_mode: bool = Field(
+        default=False,
+        description="Without CONTENT_API_TOKENS, accept the well-known dev tokens (dev-content-read-only, "
+        "dev-content-full-access) so a fresh `make up` works. Never in production: anyone may use them.",
     )
     public: str = Field(
         default="product-blurbs,articles,authors",
