@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,6 +69,9 @@ class ContentClient:
 
     name = "content"
 
+    LOCALES_TTL = 60.0
+    """Seconds the hub's locale list is kept (see :meth:`locales`)."""
+
     def __init__(
         self,
         *,
@@ -107,6 +111,7 @@ class ContentClient:
         self._subscription: Any = None
         self._nats: Any = None
         self._reconnects = 0
+        self._locales: tuple[tuple[str, ...] | None, float] | None = None
         self.calls = 0
         """Requests sent to the hub (misses and revalidations)."""
 
@@ -256,18 +261,26 @@ class ContentClient:
         return data
 
     async def locales(self) -> tuple[str, ...] | None:
-        """The hub's locale codes (Strapi's ``GET /api/i18n/locales``, cached); ``None`` when it has no i18n.
+        """The hub's locale codes (Strapi's ``GET /api/i18n/locales``); ``None`` when it has no i18n.
+
+        Kept for :attr:`LOCALES_TTL` whatever the cache policy: they are the hub's configuration, not content,
+        so even a client that caches nothing pays for them once a minute, not once a read.
 
         Raises:
             CallError: the hub cannot be reached and nothing usable is cached.
         """
+        now = time.monotonic()
+        if self._locales is not None and now - self._locales[1] < self.LOCALES_TTL:
+            return self._locales[0]
+        codes: tuple[str, ...] | None = None
         try:
             body = await self.get("/api/i18n/locales", api_id="i18n-locales")
         except UpstreamRejected:
-            return None  # a Strapi without the i18n plugin, or a token not allowed to list locales
-        if not isinstance(body, list):
-            return None
-        return tuple(str(item["code"]) for item in body if isinstance(item, Mapping) and item.get("code"))
+            body = None  # a Strapi without the i18n plugin, or a token not allowed to list locales
+        if isinstance(body, list):
+            codes = tuple(str(item["code"]) for item in body if isinstance(item, Mapping) and item.get("code"))
+        self._locales = (codes, now)
+        return codes
 
     async def localized(
         self,

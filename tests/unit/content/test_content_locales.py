@@ -8,7 +8,7 @@ import pytest
 
 from baton.client import ServiceClient
 from baton.client.response import Response
-from baton.content import ContentClient, match_locales, preferred_locales
+from baton.content import CachePolicy, ContentClient, match_locales, preferred_locales
 from baton.discovery import Instance, StaticRegistry
 from baton.errors import ConfigError, NoInstances
 from baton.kit import InstanceSettings
@@ -142,3 +142,14 @@ async def test_an_optional_client_without_a_hub_starts_and_fails_its_reads_like_
     await optional.stop()
     with pytest.raises(ConfigError, match="no way to find 'content'"):
         await ContentClient().start(_ctx())
+
+
+async def test_the_locale_list_is_kept_even_by_a_client_that_caches_nothing():
+    hub = FakeHub(locales=["en", "fr"])
+    registry = StaticRegistry([Instance(service="content", id="content-1", host="127.0.0.1", port=1)])
+    client = ContentClient(http=ServiceClient("content", registry=registry, transport=hub), policy=CachePolicy(ttl=0))
+    for _ in range(3):
+        await client.localized("product-blurbs", filters={"productId": {"$eq": "p-mug"}}, locale="fr-CH")
+    paths = [path for path, _ in hub.requests]
+    assert paths.count("/api/i18n/locales") == 1
+    assert paths.count("/api/product-blurbs") == 3  # fr-CH read as fr, every time: nothing cached
