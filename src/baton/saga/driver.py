@@ -2,14 +2,18 @@
 
 The loop is ``decide`` (what the log says comes next) → append the announcement → act → append the outcome.
 Every appended entry goes through the same check as a replay (``advance``), so the driver can never write a
-log that could not be resumed. The :class:`~baton.saga.orchestrator.Orchestrator` owns the lifecycle,
-leases and concurrency around it.
+log that could not be resumed. A step's success is not written on its own: it commits in one transaction with
+whatever comes next (the next step's announcement, or the saga's end), still before that next work starts, so
+"logged before acting" holds and a forward step costs one write instead of two. Nothing is held back across a
+wait: a success followed by a backoff is written first. The :class:`~baton.saga.orchestrator.Orchestrator`
+owns the lifecycle, leases and concurrency around it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -18,9 +22,18 @@ from baton.saga.definition import Phase, Saga, StepContext, idempotency_key
 from baton.saga.incidents import IncidentSink, SagaIncident
 from baton.saga.machine import Done, Finish, RaiseIncident, RunCompensation, RunStep, SagaState, advance, decide, fold
 from baton.saga.policy import CompensationRetry
-from baton.saga.records import EntryKind, SagaHistory, SagaRecord, SagaStatus
+from baton.saga.records import EntryKind, LogEntry, SagaHistory, SagaRecord, SagaStatus
 from baton.saga.store import SagaStore
 from baton.saga.tables import utcnow
+
+
+@dataclass
+class _Unwritten:
+    """Entries already folded into a saga's state that commit with its next write (and the row's new values)."""
+
+    entries: list[LogEntry] = field(default_factory=list)
+    status: SagaStatus | None = None
+    data: Mapping[str, Any] | None = None
 
 
 class SagaDriver:
@@ -40,6 +53,7 @@ class SagaDriver:
         self.lease_ttl = lease_ttl
         self.compensation_retry = compensation_retry
         self.incidents = incidents
+        self._unwritten: dict[str, _Unwritten] = {}
 
     async def run(self, history: SagaHistory, definition: Saga) -> None:
         """Drive the saga of ``history`` with ``definition`` until it is terminal.
@@ -51,9 +65,18 @@ class SagaDriver:
         """
         record = history.saga
         state = fold(definition, history.entries)
+        try:
+            await self._drive(state, record)
+        finally:
+            # Only an exception leaves entries unwritten; the saga resumes from its log, which lacks them (a
+            # succeeded step is then run again, under the same idempotency key).
+            self._unwritten.pop(record.id, None)
+
+    async def _drive(self, state: SagaState, record: SagaRecord) -> None:
         while True:
             decision = decide(state, incident_after=self.compensation_retry.incident_after, now=utcnow())
             if isinstance(decision, Done):
+                await self._flush(state, record)
                 return
             if isinstance(decision, Finish):
                 kind = (
@@ -72,6 +95,7 @@ class SagaDriver:
     ) -> Outcome:
         """Wait out the backoff, commit the announcement, then (only then) run the action or compensation."""
         if decision.wait > 0:
+            await self._flush(state, record)
             await asyncio.sleep(decision.wait)
         kind = EntryKind.STEP_STARTED if phase == "action" else EntryKind.COMPENSATION_STARTED
         payload = {
@@ -105,6 +129,7 @@ class SagaDriver:
             error=outcome.error,
             status=status,
             data={**state.data, **outcome.output} if outcome.ok else None,
+            defer=outcome.ok,
         )
 
     async def _run_compensation(self, state: SagaState, record: SagaRecord, decision: RunCompensation) -> None:
@@ -180,20 +205,39 @@ class SagaDriver:
         error: str | None = None,
         status: SagaStatus | None = None,
         data: Mapping[str, Any] | None = None,
+        defer: bool = False,
     ) -> None:
-        entry = await self.store.append(
-            record.id,
-            owner=self.owner,
-            expected_seq=state.last_seq,
+        """Fold the entry into ``state``, then write it with any entries waiting; ``defer`` lets it wait too."""
+        entry = LogEntry(
+            saga_id=record.id,
+            seq=state.last_seq + 1,
             kind=kind,
-            lease_ttl=self.lease_ttl,
+            at=utcnow(),
             step=step,
             attempt=attempt,
-            payload=payload,
+            payload=dict(payload or {}),
             error=error,
-            status=status,
-            data=data,
         )
         # The orchestrator's own transitions go through the same check as a replay: a bug here would
-        # write a log that could not be resumed, so fail before acting on it.
+        # write a log that could not be resumed, so fail before writing or acting on it.
         advance(state, entry)
+        unwritten = self._unwritten.setdefault(record.id, _Unwritten())
+        unwritten.entries.append(entry)
+        unwritten.status = status or unwritten.status
+        unwritten.data = data if data is not None else unwritten.data
+        if not defer:
+            await self._flush(state, record)
+
+    async def _flush(self, state: SagaState, record: SagaRecord) -> None:
+        unwritten = self._unwritten.pop(record.id, None)
+        if unwritten is None or not unwritten.entries:
+            return
+        await self.store.append_entries(
+            record.id,
+            owner=self.owner,
+            expected_seq=state.last_seq - len(unwritten.entries),
+            entries=unwritten.entries,
+            lease_ttl=self.lease_ttl,
+            status=unwritten.status,
+            data=unwritten.data,
+        )

@@ -131,7 +131,7 @@ class Orchestrator:
             json.dumps(dict(data))
         except (TypeError, ValueError) as exc:
             raise SagaError(f"saga input must be JSON-serialisable: {exc}", saga=name) from exc
-        record, _ = await self.store.create(
+        record, created = await self.store.create(
             saga_id=saga_id or uuid.uuid4().hex,
             name=name,
             version=definition.version,
@@ -143,7 +143,8 @@ class Orchestrator:
         if record.name != name:
             raise SagaError(f"saga id {record.id!r} already belongs to a {record.name!r} saga", saga_id=record.id)
         if not record.status.terminal and record.id not in self._drives:
-            self._spawn(record.id)
+            # A saga this call created is leased to us already: claiming it again would be one more write.
+            self._spawn(record.id, leased=created)
         return record.id
 
     async def wait(self, saga_id: str, *, timeout: float = 30.0) -> SagaRecord:
@@ -215,15 +216,19 @@ class Orchestrator:
 
     # -- driving -----------------------------------------------------------------------------------------
 
-    def _spawn(self, saga_id: str) -> None:
-        task = asyncio.create_task(self._drive(saga_id), name=f"saga-{saga_id}")
+    def _spawn(self, saga_id: str, *, leased: bool = False) -> None:
+        task = asyncio.create_task(self._drive(saga_id, leased=leased), name=f"saga-{saga_id}")
         self._drives[saga_id] = task
         task.add_done_callback(lambda _: self._drives.pop(saga_id, None))
 
-    async def _drive(self, saga_id: str) -> None:
+    async def _drive(self, saga_id: str, *, leased: bool = False) -> None:
         try:
             async with self._slots:
-                if not await self.store.claim(saga_id, owner=self.owner, lease_ttl=self.policy.lease_ttl):
+                # A lease from ``create`` that expired while waiting for a slot is caught by the first append,
+                # which is fenced on the owner (LeaseLost), so skipping the claim is safe.
+                if not leased and not await self.store.claim(
+                    saga_id, owner=self.owner, lease_ttl=self.policy.lease_ttl
+                ):
                     return
                 self._held.add(saga_id)
                 history = await self.store.history(saga_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -84,8 +84,44 @@ class SqlSagaStore:
         data: Mapping[str, Any] | None = None,
     ) -> LogEntry:
         """See :meth:`SagaStore.append`."""
+        entry = LogEntry(
+            saga_id=saga_id,
+            seq=expected_seq + 1,
+            kind=kind,
+            at=utcnow(),
+            step=step,
+            attempt=attempt,
+            payload=dict(payload or {}),
+            error=error,
+        )
+        await self.append_entries(
+            saga_id,
+            owner=owner,
+            expected_seq=expected_seq,
+            entries=[entry],
+            lease_ttl=lease_ttl,
+            status=status,
+            data=data,
+        )
+        return entry
+
+    async def append_entries(
+        self,
+        saga_id: str,
+        *,
+        owner: str,
+        expected_seq: int,
+        entries: Sequence[LogEntry],
+        lease_ttl: float,
+        status: SagaStatus | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """See :meth:`SagaStore.append_entries`."""
+        seqs = [e.seq for e in entries]
+        if not entries or seqs != list(range(expected_seq + 1, expected_seq + 1 + len(entries))):
+            raise ValueError(f"saga {saga_id}: entries must follow seq {expected_seq} without gaps, got {seqs}")
         now = utcnow()
-        values: dict[str, Any] = {"last_seq": expected_seq + 1, "updated_at": now}
+        values: dict[str, Any] = {"last_seq": seqs[-1], "updated_at": now}
         if status is not None:
             values["status"] = status.value
         if data is not None:
@@ -94,16 +130,19 @@ class SqlSagaStore:
             values["owner"], values["lease_expires_at"] = None, None
         else:
             values["lease_expires_at"] = time.time() + lease_ttl
-        entry = LogEntry(
-            saga_id=saga_id,
-            seq=expected_seq + 1,
-            kind=kind,
-            at=now,
-            step=step,
-            attempt=attempt,
-            payload=dict(payload or {}),
-            error=error,
-        )
+        rows = [
+            {
+                "saga_id": saga_id,
+                "seq": e.seq,
+                "at": e.at,
+                "kind": e.kind.value,
+                "step": e.step,
+                "attempt": e.attempt,
+                "payload": e.payload,
+                "error": e.error,
+            }
+            for e in entries
+        ]
         try:
             async with self._engine.begin() as conn:
                 # The UPDATE comes first: it takes the row's write lock, so the owner/seq check and the
@@ -122,23 +161,11 @@ class SqlSagaStore:
                         f"saga {saga_id}: lease no longer held by {owner} (or log moved past {expected_seq})",
                         saga_id=saga_id,
                     )
-                await conn.execute(
-                    saga_log_table.insert().values(
-                        saga_id=saga_id,
-                        seq=entry.seq,
-                        at=now,
-                        kind=kind.value,
-                        step=step,
-                        attempt=attempt,
-                        payload=entry.payload,
-                        error=error,
-                    )
-                )
+                await conn.execute(saga_log_table.insert(), rows)
         except sa_exc.IntegrityError as exc:
-            raise LeaseLost(f"saga {saga_id}: entry {entry.seq} written by someone else", saga_id=saga_id) from exc
+            raise LeaseLost(f"saga {saga_id}: entry {seqs[0]} written by someone else", saga_id=saga_id) from exc
         except sa_exc.SQLAlchemyError as exc:
             raise StoreError(f"could not append to saga {saga_id}: {exc}", saga_id=saga_id) from exc
-        return entry
 
     async def claim(self, saga_id: str, *, owner: str, lease_ttl: float) -> bool:
         """See :meth:`SagaStore.claim`."""

@@ -1,15 +1,17 @@
 """The saga store protocol: where sagas and their append-only logs live.
 
 One backend, :class:`~baton.saga.sql_store.SqlSagaStore` (SQLite by default, PostgreSQL at scale), re-exported
-here. Every transition is one short transaction that appends one log entry and moves the saga row along;
-it is committed before the orchestrator performs the work the entry announces. Appends are conditional on the
+here. Every transition is one short transaction that appends log entries and moves the saga row along; it is
+committed before the orchestrator performs the work the entry announces. An outcome may wait for the next
+announcement and commit with it (``step_succeeded`` of one step with ``step_started`` of the next), which keeps
+that rule and saves a write per step. Appends are conditional on the
 caller holding the saga's lease and on the log's last ``seq`` (optimistic concurrency), so two orchestrators
 can share one database without ever interleaving a saga's log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from baton.saga.records import EntryKind, LogEntry, SagaHistory, SagaRecord, SagaStatus
@@ -54,6 +56,27 @@ class SagaStore(Protocol):
         data: Mapping[str, Any] | None = None,
     ) -> LogEntry:
         """Append entry ``expected_seq + 1`` and update the row; raises :class:`LeaseLost` if not ``owner``'s."""
+        ...
+
+    async def append_entries(
+        self,
+        saga_id: str,
+        *,
+        owner: str,
+        expected_seq: int,
+        entries: Sequence[LogEntry],
+        lease_ttl: float,
+        status: SagaStatus | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append ``entries`` (seq ``expected_seq + 1`` onwards, no gaps) and update the row, in one transaction.
+
+        ``status`` and ``data`` are the row's values after the last entry. All or nothing.
+
+        Raises:
+            LeaseLost: not ``owner``'s, or the log moved past ``expected_seq`` (nothing written).
+            ValueError: the entries' seqs do not follow ``expected_seq``.
+        """
         ...
 
     async def claim(self, saga_id: str, *, owner: str, lease_ttl: float) -> bool:
