@@ -40,6 +40,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("resilience", "Resilience"),
     ("slos", "SLOs"),
     ("incidents", "Incidents"),
+    ("rollouts", "Rollouts"),  # served by the rollouts router (baton.control.api_rollouts)
 )
 """``(path segment, title)`` of the pages in the navigation, in order."""
 
