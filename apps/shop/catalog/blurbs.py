@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from apps.shop.catalog.settings import CatalogSettings
-from baton.content import CachePolicy, ContentClient
+from baton.content import ContentClient
 from baton.errors import CallError, UpstreamRejected
 from baton.kit.component import InstanceContext
 from baton.telemetry.logging import get_logger
@@ -67,14 +67,8 @@ class ProductBlurbs:
         self._fallbacks = tuple(p.strip() for p in settings.content_fallbacks.split(",") if p.strip())
         if self._given is not None:
             return
-        token = settings.content_token.get_secret_value() if settings.content_token else None
         # optional: a catalog started without a hub (alone, in unit tests) serves pages without blurbs.
-        self._client = ContentClient(
-            token=token,
-            timeout=settings.content_timeout,
-            policy=CachePolicy(ttl=settings.content_cache_ttl),
-            optional=True,
-        )
+        self._client = ContentClient.for_reader(settings)
         await self._client.start(ctx)
         self.reader = self._client
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from baton.content import ContentReaderSettings
 from baton.kit import ServiceSettings
 
 
-class CatalogSettings(ServiceSettings):
-    """What an operator can tune without touching the code."""
+class CatalogSettings(ServiceSettings, ContentReaderSettings):
+    """What an operator can tune without touching the code (``CATALOG_CONTENT_*``: how product pages read the hub)."""
 
     model_config = SettingsConfigDict(env_prefix="CATALOG_", extra="ignore")
 
@@ -17,20 +18,6 @@ class CatalogSettings(ServiceSettings):
         default=True,
         description="Insert the demo catalog (3 categories, 12 products with fixed ids such as 'p-espresso') "
         "at start when its products are missing, announcing each with product.created.",
-    )
-    content_token: SecretStr | None = Field(
-        default=None,
-        description="Read-only API token of the content hub (a secret); unset reads as the hub's public role.",
-    )
-    content_timeout: float = Field(
-        default=0.5,
-        gt=0,
-        description="Seconds a product page waits for its blurb (retries included) before going without.",
-    )
-    content_cache_ttl: float = Field(
-        default=60.0,
-        ge=0,
-        description="Seconds a blurb is served from cache; a publish in the hub refreshes it sooner.",
     )
     content_fallbacks: str = Field(
         default="en", description="Comma-separated locales tried when the shopper's have no blurb."

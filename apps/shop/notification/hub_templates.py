@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 
 from apps.shop.notification.settings import NotificationSettings
 from apps.shop.notification.templates import TemplateSource
-from baton.content import CachePolicy, ContentClient, ContentTemplates
+from baton.content import ContentClient, ContentTemplates
 from baton.errors import CallError, ConfigError
 from baton.kit.component import InstanceContext
 from baton.telemetry.logging import get_logger
@@ -57,14 +57,8 @@ class HubTemplates:
         settings = self._settings()
         self._timeout = settings.content_timeout
         if self._given is None and settings.content_templates:
-            token = settings.content_token.get_secret_value() if settings.content_token else None
             # optional: alone (or in unit tests) the service runs on its file templates.
-            self._client = ContentClient(
-                token=token,
-                timeout=settings.content_timeout,
-                policy=CachePolicy(ttl=settings.content_cache_ttl),
-                optional=True,
-            )
+            self._client = ContentClient.for_reader(settings)
             await self._client.start(ctx)
             if self._client.http is not None:  # else no hub to be found (the client logged it once)
                 self.templates = ContentTemplates(self._client)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from baton.content import ContentReaderSettings
 from baton.kit import ServiceSettings
 
 TEMPLATES = Path(__file__).with_name("templates")
 
 
-class NotificationSettings(ServiceSettings):
-    """Where mail goes, who it is from, and how the sender paces itself."""
+class NotificationSettings(ServiceSettings, ContentReaderSettings):
+    """Where mail goes, who it is from, how the sender paces itself, and how templates are read from the hub."""
 
     model_config = SettingsConfigDict(env_prefix="NOTIFICATION_", extra="ignore")
 
@@ -26,15 +27,6 @@ class NotificationSettings(ServiceSettings):
     )
     content_templates: bool = Field(
         default=True, description="Read the templates from the content hub first (email-templates entries)."
-    )
-    content_token: SecretStr | None = Field(
-        default=None, description="Read-only API token of the content hub (a secret)."
-    )
-    content_timeout: float = Field(
-        default=2.0, gt=0, description="Seconds one template read may take before the file template is used."
-    )
-    content_cache_ttl: float = Field(
-        default=300.0, ge=0, description="Seconds a template is served from cache; a publish in the hub refreshes it."
     )
     poll_interval: float = Field(default=0.2, description="Seconds between looks for e-mails due to be sent.")
     batch: int = Field(default=50, description="Most e-mails sent over one SMTP connection.")

@@ -3,6 +3,7 @@
 - :class:`ContentClient` — Strapi v5 REST reads (``find``, ``find_one``, ``localized`` with locale fallbacks)
   through the resilient service client, cached and invalidated by the content events on the bus;
 - :class:`ContentTemplates` — text templates (e-mails) kept as hub entries;
+- :class:`ContentReaderSettings` — the ``<SERVICE>_CONTENT_*`` settings of a service reading the hub;
 - :mod:`baton.content.events` — Strapi's webhook events as CloudEvent types (``shop.content.entry.published.v1``);
 - :func:`webhook_router` — a route that verifies webhooks (HMAC signature and timestamp, or a real Strapi's static
   token) and re-emits them as the same CloudEvents, so the Baton hub or a real Strapi feed the same consumers;
@@ -15,6 +16,7 @@ from baton.content.client import ContentClient, plural_of
 from baton.content.events import DEFAULT_PREFIX, event_data, event_type, strapi_event_of
 from baton.content.locales import match_locales, preferred_locales
 from baton.content.receiver import ReceiverPolicy, WebhookReceiver, webhook_router
+from baton.content.settings import ContentReaderSettings
 from baton.content.signing import WebhookSignatureError, sign, signed_headers, verify
 from baton.content.templates import ContentTemplates, TemplateSnapshot
 
@@ -23,6 +25,7 @@ __all__ = [
     "CachePolicy",
     "ContentCache",
     "ContentClient",
+    "ContentReaderSettings",
     "ContentTemplates",
     "ReceiverPolicy",
     "TemplateSnapshot",

@@ -31,6 +31,7 @@ from baton.content import qs
 from baton.content.cache import CachePolicy, ContentCache, tags_of
 from baton.content.events import DEFAULT_PREFIX, subject_pattern
 from baton.content.locales import match_locales
+from baton.content.settings import ContentReaderSettings
 from baton.discovery import NatsKvRegistry, Registry
 from baton.errors import CallError, ConfigError, NoInstances, UpstreamRejected
 from baton.kit.clients import policies_from_env, static_registry_from_env
@@ -114,6 +115,20 @@ class ContentClient:
         self._locales: tuple[tuple[str, ...] | None, float] | None = None
         self.calls = 0
         """Requests sent to the hub (misses and revalidations)."""
+
+    @classmethod
+    def for_reader(cls, settings: ContentReaderSettings, *, target: str = "content") -> ContentClient:
+        """A client for a service that can live without the hub: token, timeout and cache TTL from ``settings``,
+        and ``optional`` (started alone, the service reads nothing and goes without).
+        """
+        token = settings.content_token.get_secret_value() if settings.content_token else None
+        return cls(
+            target=target,
+            token=token,
+            timeout=settings.content_timeout,
+            policy=CachePolicy(ttl=settings.content_cache_ttl),
+            optional=True,
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
