@@ -1,11 +1,21 @@
-"""Resilient service-to-service calls: :class:`ServiceClient` over a chain of layers (see :mod:`.chain`)."""
+"""Resilient service-to-service calls: :class:`ServiceClient` over a chain of layers (see :mod:`.chain`).
 
-from baton.client.base import CallOptions, Fallback, Handler, Request, TokenProvider
-from baton.client.chain import build_chain
-from baton.client.metrics import ClientMetrics
-from baton.client.response import Response
-from baton.client.service_client import ServiceClient
-from baton.client.transport import AiohttpTransport
+The names below are imported on first use (PEP 562), so importing one submodule (``baton.client.base``)
+does not load the whole client and aiohttp with it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from baton.client.base import CallOptions, Fallback, Handler, Request, TokenProvider
+    from baton.client.chain import build_chain
+    from baton.client.metrics import ClientMetrics
+    from baton.client.response import Response
+    from baton.client.service_client import ServiceClient
+    from baton.client.transport import AiohttpTransport
 
 __all__ = [
     "AiohttpTransport",
@@ -19,3 +29,29 @@ __all__ = [
     "TokenProvider",
     "build_chain",
 ]
+
+_HOMES = {
+    "CallOptions": "base",
+    "Fallback": "base",
+    "Handler": "base",
+    "Request": "base",
+    "TokenProvider": "base",
+    "build_chain": "chain",
+    "ClientMetrics": "metrics",
+    "Response": "response",
+    "ServiceClient": "service_client",
+    "AiohttpTransport": "transport",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

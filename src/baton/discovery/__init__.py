@@ -3,14 +3,23 @@
 Backends (siblings, chosen by name or URL): :class:`StaticRegistry`, :class:`NatsKvRegistry` (TTL +
 heartbeat + watch in a JetStream KV bucket), :class:`DnsRegistry` (Kubernetes Services). The kit puts an
 instance into discovery with :class:`RegistrationComponent`.
+
+The names below are imported on first use (PEP 562): a service that only registers in NATS KV never loads
+the DNS backend (and aiohttp with it).
 """
 
-from baton.discovery.base import Instance, Registry
-from baton.discovery.dns import DnsRegistry
-from baton.discovery.factory import BACKENDS, registry_from_name, registry_from_url
-from baton.discovery.nats_kv import NatsKvRegistry
-from baton.discovery.registration import RegistrationComponent, nats_kv_factory
-from baton.discovery.static import StaticRegistry
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from baton.discovery.base import Instance, Registry
+    from baton.discovery.dns import DnsRegistry
+    from baton.discovery.factory import BACKENDS, registry_from_name, registry_from_url
+    from baton.discovery.nats_kv import NatsKvRegistry
+    from baton.discovery.registration import RegistrationComponent, nats_kv_factory
+    from baton.discovery.static import StaticRegistry
 
 __all__ = [
     "BACKENDS",
@@ -24,3 +33,29 @@ __all__ = [
     "registry_from_name",
     "registry_from_url",
 ]
+
+_HOMES = {
+    "Instance": "base",
+    "Registry": "base",
+    "DnsRegistry": "dns",
+    "BACKENDS": "factory",
+    "registry_from_name": "factory",
+    "registry_from_url": "factory",
+    "NatsKvRegistry": "nats_kv",
+    "RegistrationComponent": "registration",
+    "nats_kv_factory": "registration",
+    "StaticRegistry": "static",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

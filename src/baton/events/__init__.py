@@ -3,17 +3,28 @@
 Producing: build a :class:`CloudEvent` with ``CloudEvent.create(...)`` and :func:`enqueue` it in the same
 transaction as the state change; the :class:`EventRuntime`'s relay publishes it. Consuming: decorate
 ``async def on_x(event, session)`` with :func:`handler` and give the functions to :class:`EventRuntime`.
+
+The names below are imported on first use (PEP 562): ``baton.events.server`` (the control plane starting
+NATS) or ``baton.events.naming`` must not load SQLAlchemy and nats-py with the whole package.
 """
 
-from baton.events.broker import Broker, BrokerConfig, broker, connect, open_broker
-from baton.events.bus import ConsumerSpec, Delivery, EventBus, Subscription
-from baton.events.envelope import CloudEvent
-from baton.events.handlers import HandlerDefinition, handler
-from baton.events.inbox import Inbox
-from baton.events.jetstream import JetStreamBus, StreamPolicy
-from baton.events.naming import stream_for, subject_for
-from baton.events.outbox import OutboxRelay, RelayPolicy, enqueue, enqueue_many
-from baton.events.runtime import ConsumerPolicy, EventRuntime
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from baton.events.broker import Broker, BrokerConfig, broker, connect, open_broker
+    from baton.events.bus import ConsumerSpec, Delivery, EventBus, Subscription
+    from baton.events.envelope import CloudEvent
+    from baton.events.handlers import HandlerDefinition, handler
+    from baton.events.inbox import Inbox
+    from baton.events.jetstream import JetStreamBus, StreamPolicy
+    from baton.events.naming import stream_for, subject_for
+    from baton.events.outbox import OutboxRelay, RelayPolicy, enqueue, enqueue_many
+    from baton.events.runtime import ConsumerPolicy, EventRuntime
 
 __all__ = [
     "Broker",
@@ -40,3 +51,58 @@ __all__ = [
     "stream_for",
     "subject_for",
 ]
+
+_HOMES = {
+    "Broker": "broker",
+    "BrokerConfig": "broker",
+    "broker": "broker",
+    "connect": "broker",
+    "open_broker": "broker",
+    "ConsumerSpec": "bus",
+    "Delivery": "bus",
+    "EventBus": "bus",
+    "Subscription": "bus",
+    "CloudEvent": "envelope",
+    "HandlerDefinition": "handlers",
+    "handler": "handlers",
+    "Inbox": "inbox",
+    "JetStreamBus": "jetstream",
+    "StreamPolicy": "jetstream",
+    "stream_for": "naming",
+    "subject_for": "naming",
+    "OutboxRelay": "outbox",
+    "RelayPolicy": "outbox",
+    "enqueue": "outbox",
+    "enqueue_many": "outbox",
+    "ConsumerPolicy": "runtime",
+    "EventRuntime": "runtime",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """The package module, keeping ``baton.events.broker`` the *function* once its submodule is imported.
+
+    Importing a submodule binds it on the package; eagerly, ``from .broker import broker`` then rebound the
+    name to the function, and callers (``from baton.events import broker``) rely on that.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "broker" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -2,6 +2,12 @@
 
 Serves until SIGTERM/SIGINT, then drains (readiness off, in-flight requests finish, quota counts written).
 The config file is watched and hot-reloaded on change.
+
+Spans: when an export destination is set (``BATON_TELEMETRY_URL`` — the control plane sets it — or an OTLP
+endpoint, see :mod:`baton.telemetry.export`) the process's TracerProvider is configured the way the kit does it
+(service name ``gateway``, ``BATON_TRACE_SAMPLE``, errors kept), before the gateway is built so its
+:class:`~baton.gateway.tracing.EdgeTracer` records real spans. Without one, no SDK is installed and the edge
+only mints W3C ids, as before.
 """
 
 from __future__ import annotations
@@ -46,6 +52,23 @@ async def _registry(url: str | None) -> tuple[Registry | None, object | None]:
     return registry_from_url(url, nats=nats_client), nats_client
 
 
+def _configure_tracing() -> bool:
+    """Install the span exporting TracerProvider when spans have somewhere to go; return whether it did."""
+    from baton.telemetry.export import export_urls
+
+    if not export_urls():
+        return False
+    from baton.telemetry.tracing import configure_tracing
+
+    configure_tracing(
+        service="gateway",
+        instance=os.environ.get("BATON_INSTANCE") or f"gateway-{os.getpid()}",
+        version=os.environ.get("BATON_VERSION", "dev"),
+        environment=os.environ.get("BATON_ENVIRONMENT", "local"),
+    )
+    return True
+
+
 async def run(args: argparse.Namespace) -> int:
     """Serve until a termination signal arrives."""
     config = load_config(args.config)
@@ -80,10 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
         pass
     try:
+        traced = _configure_tracing()
+    except ConfigError as exc:  # e.g. a malformed BATON_TRACE_SAMPLE
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         return asyncio.run(run(args))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if traced:
+            from baton.telemetry.tracing import shutdown_tracing
+
+            # Flushes the spans of the last requests before the process exits.
+            shutdown_tracing()
 
 
 if __name__ == "__main__":

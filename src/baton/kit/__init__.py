@@ -11,19 +11,26 @@
         return {"message": "hello"}
 
 Run it with ``python -m baton.kit.serve module:service``.
+
+The names below are imported on first use (PEP 562): ``from baton.kit.settings import InstanceSettings`` in
+the control plane must not pull in FastAPI, SQLAlchemy and Alembic with it.
 """
 
 from __future__ import annotations
 
-from baton.kit.component import Component, InstanceContext
-from baton.kit.health import CheckResult, DependencyCheck, assume_available
-from baton.kit.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, IdempotencyPolicy, idempotent
-from baton.kit.migrator import MigrationSource, migrate, write_revision
-from baton.kit.problems import PROBLEM_JSON, problem_response
-from baton.kit.routing import APIRouter, KitRoute
-from baton.kit.runtime import Phase
-from baton.kit.service import Service, SessionDep, current_service
-from baton.kit.settings import InstanceSettings, ServiceSettings
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from baton.kit.component import Component, InstanceContext
+    from baton.kit.health import CheckResult, DependencyCheck, assume_available
+    from baton.kit.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, IdempotencyPolicy, idempotent
+    from baton.kit.migrator import MigrationSource, migrate, write_revision
+    from baton.kit.problems import PROBLEM_JSON, problem_response
+    from baton.kit.routing import APIRouter, KitRoute
+    from baton.kit.runtime import Phase
+    from baton.kit.service import Service, SessionDep, current_service
+    from baton.kit.settings import InstanceSettings, ServiceSettings
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -49,3 +56,41 @@ __all__ = [
     "problem_response",
     "write_revision",
 ]
+
+_HOMES = {
+    "Component": "component",
+    "InstanceContext": "component",
+    "CheckResult": "health",
+    "DependencyCheck": "health",
+    "assume_available": "health",
+    "IDEMPOTENCY_HEADER": "idempotency",
+    "REPLAYED_HEADER": "idempotency",
+    "IdempotencyPolicy": "idempotency",
+    "idempotent": "idempotency",
+    "MigrationSource": "migrator",
+    "migrate": "migrator",
+    "write_revision": "migrator",
+    "PROBLEM_JSON": "problems",
+    "problem_response": "problems",
+    "APIRouter": "routing",
+    "KitRoute": "routing",
+    "Phase": "runtime",
+    "Service": "service",
+    "SessionDep": "service",
+    "current_service": "service",
+    "InstanceSettings": "settings",
+    "ServiceSettings": "settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

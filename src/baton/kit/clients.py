@@ -16,7 +16,8 @@ Where peers are found, first match wins:
 2. the instance's NATS connection — the ``nats_kv`` registry every kit instance registers in.
 
 Policies come from ``BATON_POLICIES`` (the manifest's ``policies:`` section as JSON; the control plane sets it),
-else every layer runs with its documented defaults.
+else every layer runs with its documented defaults. The clients count into the service's own metrics registry,
+so ``baton_client_*`` appear in the instance's ``/metrics`` next to its RED metrics.
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from baton.client import ServiceClient
-from baton.discovery import Instance, NatsKvRegistry, Registry, StaticRegistry
+from baton.client.service_client import ServiceClient
+from baton.discovery.base import Instance, Registry
+from baton.discovery.static import StaticRegistry
 from baton.errors import ConfigError
 from baton.kit.component import InstanceContext
-from baton.resilience import PolicySet, policies_from_mapping
+from baton.kit.runtime import metrics_registry
+from baton.resilience.config import PolicySet, policies_from_mapping
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["ServiceClients", "policies_from_env", "static_registry_from_env"]
 
@@ -85,6 +92,7 @@ class ServiceClients:
         self._registry: Registry | None = None
         self._policies: PolicySet | None = None
         self._clients: dict[str, ServiceClient] = {}
+        self._metrics: CollectorRegistry | None = None
 
     async def start(self, ctx: InstanceContext) -> None:
         """Choose the registry (fixed URLs, else NATS KV) and read the policies."""
@@ -92,10 +100,13 @@ class ServiceClients:
         self._policies = policies_from_env(environ)
         registry: Registry | None = static_registry_from_env(environ)
         if registry is None and ctx.nats is not None:
+            from baton.discovery.nats_kv import NatsKvRegistry
+
             registry = NatsKvRegistry(ctx.nats)
         if registry is None:
             raise ConfigError("no way to find peers: set BATON_NATS_URL (discovery) or BATON_SERVICE_URLS")
         self._registry = registry
+        self._metrics = metrics_registry(ctx)
 
     def __getitem__(self, target: str) -> ServiceClient:
         """The client for ``target`` (created on first use, then shared by every caller in the instance)."""
@@ -103,7 +114,9 @@ class ServiceClients:
         if client is None:
             if self._registry is None:
                 raise ConfigError("ServiceClients used before the instance started")
-            client = ServiceClient(target, registry=self._registry, policies=self._policies)
+            client = ServiceClient(
+                target, registry=self._registry, policies=self._policies, metrics_registry=self._metrics
+            )
             self._clients[target] = client
         return client
 

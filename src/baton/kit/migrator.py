@@ -19,10 +19,15 @@ Writing a service's first migration (and each next one) from its ``MetaData``::
 
 :func:`write_revision` diffs the metadata against a scratch database upgraded to the directory's current
 head and writes the difference as the next revision — review it, then commit it.
+
+Alembic (with Mako and its DDL dialects: ~10 MB and a second of CPU on a busy machine) is imported only when a
+history really has to move: at start, the version tables are compared with the heads read off the revision
+files first, and an instance whose database is already at head never loads it.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import datetime
@@ -33,14 +38,9 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
-from alembic.autogenerate import produce_migrations, render_python_code
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.runtime.environment import EnvironmentContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -48,10 +48,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from baton.errors import ConfigError, StoreError
 from baton.telemetry.logging import get_logger
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
 __all__ = [
     "KIT_MIGRATIONS",
     "MigrationSource",
     "current_heads",
+    "declared_heads",
     "framework_sources",
     "migrate",
     "write_revision",
@@ -84,13 +89,61 @@ def framework_sources() -> list[MigrationSource]:
     return sources
 
 
-def _has_revisions(directory: Path) -> bool:
+def _revision_files(directory: Path) -> list[Path]:
     versions = directory / "versions"
     where = versions if versions.is_dir() else directory
-    return where.is_dir() and any(p.suffix == ".py" and p.stem != "__init__" for p in where.iterdir())
+    if not where.is_dir():
+        return []
+    return [p for p in where.iterdir() if p.suffix == ".py" and p.stem not in ("__init__", "env")]
+
+
+def _has_revisions(directory: Path) -> bool:
+    return bool(_revision_files(directory))
+
+
+_ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]+)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def declared_heads(location: Path) -> frozenset[str] | None:
+    """The head revisions of the history in ``location``, read off its files without Alembic.
+
+    ``None`` when a file does not state ``revision``/``down_revision`` as plain literals (then only Alembic
+    can tell, and :func:`migrate` asks it).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in _revision_files(location):
+        found = dict(_ASSIGNMENT.findall(path.read_text()))
+        try:
+            revision = ast.literal_eval(found["revision"])
+            down = ast.literal_eval(found["down_revision"])
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        downs = (down,) if down is None or isinstance(down, str) else down
+        if not isinstance(revision, str) or not all(d is None or isinstance(d, str) for d in downs):
+            return None
+        revisions.add(revision)
+        parents.update(d for d in downs if d is not None)
+    return frozenset(revisions - parents)
+
+
+def _stored_heads(connection: Connection, source: MigrationSource) -> frozenset[str]:
+    if not sqlalchemy.inspect(connection).has_table(source.version_table):
+        return frozenset()
+    version = sqlalchemy.table(source.version_table, sqlalchemy.column("version_num"))
+    return frozenset(connection.execute(sqlalchemy.select(version.c.version_num)).scalars())
+
+
+def _at_head(connection: Connection, source: MigrationSource) -> bool:
+    if not source.script_location.is_dir():
+        return False  # Alembic's path reports it (ConfigError)
+    heads = declared_heads(source.script_location)
+    return heads is not None and _stored_heads(connection, source) == heads
 
 
 def _config(location: Path) -> Config:
+    from alembic.config import Config
+
     if not location.is_dir():
         raise ConfigError(f"migration directory {location} does not exist")
     config = Config()
@@ -101,6 +154,9 @@ def _config(location: Path) -> Config:
 
 
 def _upgrade(connection: Connection, source: MigrationSource) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.script import ScriptDirectory
+
     config = _config(source.script_location)
     script = ScriptDirectory.from_config(config)
     before = current_heads(connection, source)
@@ -117,6 +173,8 @@ def _upgrade(connection: Connection, source: MigrationSource) -> tuple[tuple[str
 
 def current_heads(connection: Connection, source: MigrationSource) -> tuple[str, ...]:
     """The revisions ``source`` is at in the database behind ``connection`` (empty: never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
     context = MigrationContext.configure(connection, opts={"version_table": source.version_table})
     return context.get_current_heads()
 
@@ -140,13 +198,17 @@ async def migrate(engine: AsyncEngine, sources: Sequence[MigrationSource]) -> No
         StoreError: a migration failed (the message names the source).
     """
     url = engine.url
+    async with engine.connect() as connection:
+        pending = [source for source in sources if not await connection.run_sync(_at_head, source)]
+    if not pending:
+        return
     lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         lock = _file_lock(Path(f"{url.database}.migrate.lock"))
     # Taking a file lock blocks; do it off the event loop so the instance's loop keeps answering /livez.
     await asyncio.to_thread(lock.__enter__)
     try:
-        for source in sources:
+        for source in pending:
             try:
                 async with engine.begin() as connection:
                     if url.get_backend_name() == "postgresql":
@@ -213,6 +275,10 @@ def write_revision(
     Raises:
         ConfigError: the metadata matches the current head already (nothing to write).
     """
+    from alembic.autogenerate import produce_migrations, render_python_code
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     location = Path(directory)
     (location / "versions").mkdir(parents=True, exist_ok=True)
     script = ScriptDirectory.from_config(_config(location))

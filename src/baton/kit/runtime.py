@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import enum
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
@@ -26,7 +27,14 @@ from baton.kit.monitor import ReadinessMonitor
 from baton.kit.settings import InstanceSettings
 from baton.telemetry.logging import get_logger
 
-__all__ = ["InstanceRuntime", "Phase"]
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+__all__ = ["METRICS_REGISTRY", "InstanceRuntime", "Phase", "metrics_registry"]
+
+METRICS_REGISTRY = "metrics_registry"
+"""Key of :attr:`InstanceContext.extras <baton.kit.component.InstanceContext.extras>` holding the instance's
+Prometheus ``CollectorRegistry`` (the one ``/metrics`` renders), for components that add metrics of their own."""
 
 _log = get_logger("baton.kit")
 
@@ -52,15 +60,19 @@ class InstanceRuntime:
         migrations: Sequence[MigrationSource],
         components: Sequence[Component],
         monitor: ReadinessMonitor | None = None,
+        metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         """Args: monitor: reports readiness flips to components that act on them (discovery); runs from ready
-        to drain as a task owned by this runtime."""
+        to drain as a task owned by this runtime. metrics_registry: the registry ``/metrics`` renders, offered
+        to components in ``ctx.extras`` (:func:`metrics_registry`)."""
         self.settings = settings
         self.migrations = list(migrations)
         self.components = list(components)
         self.monitor = monitor
         self.phase = Phase.CREATED
         self.context = InstanceContext(service=service, instance=settings.instance_id(), settings=settings)
+        if metrics_registry is not None:
+            self.context.extras[METRICS_REGISTRY] = metrics_registry
         self.serving = asyncio.Event()
         """Set once the HTTP server listens: before that the monitor announces nothing."""
         self._started: list[Component] = []
@@ -154,3 +166,9 @@ class InstanceRuntime:
             raise StoreError("database not open")
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+
+def metrics_registry(ctx: InstanceContext) -> CollectorRegistry | None:
+    """The Prometheus registry the instance's ``/metrics`` renders (``None`` outside a :class:`Service`)."""
+    registry = ctx.extras.get(METRICS_REGISTRY)
+    return registry  # type: ignore[no-any-return]

@@ -260,6 +260,7 @@ class Service:
             migrations=self._migration_sources(),
             components=components,
             monitor=monitor,
+            metrics_registry=self.metrics.registry,
         )
         try:
             await self.runtime.start()

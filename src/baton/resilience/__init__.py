@@ -3,25 +3,34 @@
 Templates (frozen dataclasses, named in ``baton.yaml``): :class:`RetryPolicy`, :class:`BreakerPolicy`,
 :class:`BulkheadPolicy`, :class:`TimeoutPolicy`, bundled in a :class:`Policy`. State: :class:`CircuitBreaker`,
 :class:`RetryBudget`, :class:`Bulkhead`, held per target by a :class:`Resilience` registry.
+
+The names below are imported on first use (PEP 562): every service loads :mod:`.deadline` for its middleware
+and should not pay for the breaker, bulkhead and config parser with it.
 """
 
-from baton.resilience.breaker import BreakerMetrics, BreakerState, CircuitBreaker
-from baton.resilience.bulkhead import Bulkhead
-from baton.resilience.clock import MONOTONIC, Clock, ManualClock, MonotonicClock
-from baton.resilience.config import PolicySet, parse_duration, policies_from_mapping
-from baton.resilience.deadline import DEADLINE_HEADER, DeadlineMiddleware, deadline_scope, remaining
-from baton.resilience.policies import (
-    DEFAULT_POLICY,
-    IDEMPOTENT_METHODS,
-    NOOP_POLICY,
-    BreakerPolicy,
-    BulkheadPolicy,
-    Policy,
-    RetryPolicy,
-    TimeoutPolicy,
-)
-from baton.resilience.registry import Resilience, TargetState
-from baton.resilience.retry import RetryBudget, backoff, backoff_cap, is_retryable_request
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from baton.resilience.breaker import BreakerMetrics, BreakerState, CircuitBreaker
+    from baton.resilience.bulkhead import Bulkhead
+    from baton.resilience.clock import MONOTONIC, Clock, ManualClock, MonotonicClock
+    from baton.resilience.config import PolicySet, parse_duration, policies_from_mapping
+    from baton.resilience.deadline import DEADLINE_HEADER, DeadlineMiddleware, deadline_scope, remaining
+    from baton.resilience.policies import (
+        DEFAULT_POLICY,
+        IDEMPOTENT_METHODS,
+        NOOP_POLICY,
+        BreakerPolicy,
+        BulkheadPolicy,
+        Policy,
+        RetryPolicy,
+        TimeoutPolicy,
+    )
+    from baton.resilience.registry import Resilience, TargetState
+    from baton.resilience.retry import RetryBudget, backoff, backoff_cap, is_retryable_request
 
 __all__ = [
     "DEADLINE_HEADER",
@@ -54,3 +63,48 @@ __all__ = [
     "policies_from_mapping",
     "remaining",
 ]
+
+_HOMES = {
+    "BreakerMetrics": "breaker",
+    "BreakerState": "breaker",
+    "CircuitBreaker": "breaker",
+    "Bulkhead": "bulkhead",
+    "MONOTONIC": "clock",
+    "Clock": "clock",
+    "ManualClock": "clock",
+    "MonotonicClock": "clock",
+    "PolicySet": "config",
+    "parse_duration": "config",
+    "policies_from_mapping": "config",
+    "DEADLINE_HEADER": "deadline",
+    "DeadlineMiddleware": "deadline",
+    "deadline_scope": "deadline",
+    "remaining": "deadline",
+    "DEFAULT_POLICY": "policies",
+    "IDEMPOTENT_METHODS": "policies",
+    "NOOP_POLICY": "policies",
+    "BreakerPolicy": "policies",
+    "BulkheadPolicy": "policies",
+    "Policy": "policies",
+    "RetryPolicy": "policies",
+    "TimeoutPolicy": "policies",
+    "Resilience": "registry",
+    "TargetState": "registry",
+    "RetryBudget": "retry",
+    "backoff": "retry",
+    "backoff_cap": "retry",
+    "is_retryable_request": "retry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

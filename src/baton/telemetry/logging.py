@@ -10,6 +10,10 @@ Every line — whether written through structlog or through stdlib ``logging`` (
 Values under keys that look like secrets (password, secret, token, authorization, api key, cookie) are
 masked wherever they appear in the event dict.
 
+Lines written once per request (the access log) go through :class:`EventLogger` instead: the same fields and
+masking, rendered straight to the same handler, without structlog's processor chain and the two stdlib
+``LogRecord`` copies per line (~100 µs of CPU per request, measured by ``bench/telemetry.py``).
+
 Usage::
 
     configure_logging(service="catalog", instance="catalog-1")
@@ -22,6 +26,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -32,7 +37,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from baton.telemetry.context import get_correlation_id
 
-__all__ = ["MASK", "configure_logging", "get_logger", "mask_secrets", "reset_logging"]
+__all__ = ["MASK", "EventLogger", "configure_logging", "event_logger", "get_logger", "mask_secrets", "reset_logging"]
 
 MASK = "***"
 _SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|authori[sz]ation|api[-_]?key|cookie|credential", re.I)
@@ -55,8 +60,20 @@ def _masked(value: Any) -> Any:
     return value
 
 
+# Whether a key looks secret, decided once per key name: log keys come from code, so the set stays small.
+_secret_keys: dict[str, bool] = {}
+_SECRET_KEYS_MAX = 4096
+
+
 def _is_secret_key(key: object) -> bool:
-    return isinstance(key, str) and _SECRET_KEY.search(key) is not None
+    if not isinstance(key, str):
+        return False
+    known = _secret_keys.get(key)
+    if known is None:
+        known = _SECRET_KEY.search(key) is not None
+        if len(_secret_keys) < _SECRET_KEYS_MAX:
+            _secret_keys[key] = known
+    return known
 
 
 def mask_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -104,14 +121,31 @@ def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> Eve
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A stream handler that resolves ``sys.stdout`` at emit time (so test capture and redirection work)."""
 
-    def __init__(self, stream: TextIO | None) -> None:
+    def __init__(self, stream: TextIO | None, *, service: str, instance: str) -> None:
         super().__init__(stream)
         self._explicit = stream is not None
+        self.service = service
+        self.instance = instance
 
     def emit(self, record: logging.LogRecord) -> None:
         if not self._explicit:
             self.stream = sys.stdout
         super().emit(record)
+
+    def write_line(self, line: str) -> None:
+        """Write an already rendered line, under the lock the handler's own records take."""
+        with self.lock:  # type: ignore[union-attr]
+            if not self._explicit:
+                self.stream = sys.stdout
+            try:
+                self.stream.write(line + self.terminator)
+                self.flush()
+            except Exception:  # like Handler.handleError: a broken pipe must not fail the request
+                pass
+
+
+# The handler configure_logging installed; EventLogger writes through it (None: not configured).
+_handler: _StdoutHandler | None = None
 
 
 def configure_logging(*, service: str, instance: str, level: str | int = "INFO", stream: TextIO | None = None) -> None:
@@ -142,9 +176,11 @@ def configure_logging(*, service: str, instance: str, level: str | int = "INFO",
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _render_json],
     )
-    handler = _StdoutHandler(stream)
+    handler = _StdoutHandler(stream, service=service, instance=instance)
     handler.setFormatter(formatter)
     setattr(handler, _HANDLER_MARK, True)
+    global _handler
+    _handler = handler
 
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
@@ -162,6 +198,8 @@ def configure_logging(*, service: str, instance: str, level: str | int = "INFO",
 
 def reset_logging() -> None:
     """Undo :func:`configure_logging`: remove the Baton handler and restore structlog's defaults (tests)."""
+    global _handler
+    _handler = None
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
         root.removeHandler(old)
@@ -172,3 +210,79 @@ def get_logger(name: str | None = None, **initial: Any) -> structlog.stdlib.Boun
     """A structlog logger (JSON once :func:`configure_logging` ran), optionally with bound values."""
     logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
     return logger.bind(**initial) if initial else logger
+
+
+class EventLogger:
+    """A logger for lines written on every request: one JSON object, the fields of every line, no chain.
+
+    The line carries exactly what a structlog line would (``timestamp``, ``level``, ``event``, ``logger``,
+    ``service``, ``instance``, ``trace_id``, ``span_id``, ``correlation_id``, then the given fields, secret
+    keys masked), and honours the stdlib level of ``name``. Before :func:`configure_logging` ran it hands the
+    line to structlog, like :func:`get_logger` would.
+    """
+
+    __slots__ = ("_fallback", "_logger", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._logger = logging.getLogger(name)
+        self._fallback = get_logger(name)
+
+    def log(self, level: int, event: str, fields: dict[str, Any]) -> None:
+        """Write ``event`` with ``fields`` at ``level`` (a :mod:`logging` level number)."""
+        handler = _handler
+        if handler is None:
+            self._fallback.log(level, event, **fields)
+            return
+        if not self._logger.isEnabledFor(level):
+            return
+        span_context = trace.get_current_span().get_span_context()
+        valid = span_context.is_valid
+        line: dict[str, Any] = {
+            "timestamp": _timestamp(),
+            "level": _LEVEL_NAMES.get(level) or logging.getLevelName(level).lower(),
+            "event": event,
+            "logger": self.name,
+            "service": handler.service,
+            "instance": handler.instance,
+            "trace_id": format(span_context.trace_id, "032x") if valid else None,
+            "span_id": format(span_context.span_id, "016x") if valid else None,
+            "correlation_id": get_correlation_id(),
+        }
+        for key, value in fields.items():
+            if _is_secret_key(key):
+                line[key] = MASK
+            elif isinstance(value, Mapping | list | tuple):
+                line[key] = _masked(value)
+            else:
+                line[key] = value
+        handler.write_line(orjson.dumps(line, default=repr).decode())
+
+
+_stamped: tuple[int, str] = (-1, "")
+
+
+def _timestamp() -> str:
+    """Now as ISO 8601 UTC with microseconds (like structlog's ``TimeStamper``), formatting each second once."""
+    global _stamped
+    now = time.time()
+    second = int(now)
+    stamped_second, prefix = _stamped  # one tuple, so threads never pair a second with another's prefix
+    if second != stamped_second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _stamped = (second, prefix)
+    return f"{prefix}.{int((now - second) * 1_000_000):06d}Z"
+
+
+_LEVEL_NAMES = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warning",
+    logging.ERROR: "error",
+    logging.CRITICAL: "critical",
+}
+
+
+def event_logger(name: str) -> EventLogger:
+    """An :class:`EventLogger` for the hot path (one line per request) under logger ``name``."""
+    return EventLogger(name)

@@ -6,9 +6,13 @@ and ``http.server.active_requests`` the gauge ``http_server_active_requests{serv
 Rate and errors are read off the histogram's ``_count``; duration off its buckets.
 
 Each :class:`HttpServerMetrics` owns its own registry, so two services in one process (tests) never collide.
+The labelled children are cached per label tuple: ``Histogram.labels()`` validates and locks on every call,
+which the per-request path cannot afford.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
 
@@ -55,18 +59,32 @@ class HttpServerMetrics:
             ["service", "http_request_method"],
             registry=self.registry,
         )
+        # Bounded by the label sets the server can produce: routes x methods x statuses (routes are templates).
+        self._durations: dict[tuple[str | None, str, int], Any] = {}
+        self._active: dict[str, Any] = {}
 
     def observe(self, *, route: str | None, method: str, status: int, seconds: float) -> None:
         """Record one finished request; ``route`` is the route template (``None`` when nothing matched)."""
-        self.request_duration.labels(self.service, route or UNMATCHED_ROUTE, method, str(status)).observe(seconds)
+        key = (route, method, status)
+        child = self._durations.get(key)
+        if child is None:
+            child = self.request_duration.labels(self.service, route or UNMATCHED_ROUTE, method, str(status))
+            self._durations[key] = child
+        child.observe(seconds)
+
+    def _active_child(self, method: str) -> Any:
+        child = self._active.get(method)
+        if child is None:
+            child = self._active[method] = self.active_requests.labels(self.service, method)
+        return child
 
     def request_started(self, method: str) -> None:
         """Count a request in flight."""
-        self.active_requests.labels(self.service, method).inc()
+        self._active_child(method).inc()
 
     def request_finished(self, method: str) -> None:
         """Stop counting a request in flight."""
-        self.active_requests.labels(self.service, method).dec()
+        self._active_child(method).dec()
 
     def render(self) -> tuple[bytes, str]:
         """The registry in Prometheus text format, and its content type."""

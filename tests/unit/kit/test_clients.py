@@ -9,6 +9,7 @@ from aiohttp import web
 
 from baton.errors import ConfigError
 from baton.events.server import free_port
+from baton.kit import Service
 from baton.kit.clients import ServiceClients, policies_from_env, static_registry_from_env
 from baton.kit.component import InstanceContext
 from baton.kit.settings import InstanceSettings
@@ -63,3 +64,28 @@ async def test_a_peer_is_called_through_one_shared_client() -> None:
     finally:
         await clients.stop()
         await runner.cleanup()
+
+
+async def test_calls_through_service_clients_show_in_the_services_metrics(serving) -> None:
+    async def stock(request: web.Request) -> web.Response:
+        return web.json_response({"available": 3})
+
+    peer = web.Application()
+    peer.router.add_get("/v1/stock/{pid}", stock)
+    runner = web.AppRunner(peer)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    service = Service("order")
+    clients = ServiceClients(environ={"BATON_SERVICE_URLS": json.dumps({"inventory": f"http://127.0.0.1:{port}"})})
+    service.add_component(clients)
+    try:
+        async with serving(service) as http:
+            assert (await clients["inventory"].get("/v1/stock/p1")).status == 200
+            exposition = (await http.get("/metrics")).text
+    finally:
+        await runner.cleanup()
+    requests = [line for line in exposition.splitlines() if line.startswith("baton_client_requests_total{")]
+    assert requests, exposition
+    assert 'target="inventory"' in requests[0]
+    assert requests[0].endswith(" 1.0")

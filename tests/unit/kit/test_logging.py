@@ -68,3 +68,58 @@ def test_levels_below_the_configured_one_are_dropped():
     finally:
         reset_logging()
     assert [orjson.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["loud"]
+
+
+async def test_one_access_line_per_request_with_the_required_fields_and_none_for_probes(lines, serving):
+    from baton.kit import Service
+
+    service = Service("catalog")
+
+    @service.get("/v1/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    tracer_provider = TracerProvider()
+    async with serving(service) as client:
+        for path in ("/livez", "/readyz", "/metrics"):
+            assert (await client.get(path)).status_code == 200
+        with tracer_provider.get_tracer("test").start_as_current_span("caller"):
+            response = await client.get("/v1/items/3", headers={"X-Correlation-ID": "corr-9"})
+    access = [line for line in lines() if line.get("logger") == "baton.access"]
+    assert len(access) == 1, access
+    (line,) = access
+    assert (line["event"], line["level"], line["method"], line["path"]) == ("request", "info", "GET", "/v1/items/3")
+    assert (line["route"], line["status"], line["correlation_id"]) == ("/v1/items/{item_id}", 200, "corr-9")
+    assert response.headers["X-Correlation-ID"] == "corr-9"
+    assert (line["service"], line["instance"]) == ("catalog", "catalog-7")
+    assert line["duration_ms"] >= 0
+    assert line["timestamp"].endswith("Z")
+    assert len(line["timestamp"]) == 27
+    assert "trace_id" in line
+    assert "span_id" in line
+    assert "client" in line
+
+
+def test_event_logger_masks_secret_keys_and_honours_levels(lines):
+    from baton.telemetry.logging import event_logger
+
+    log = event_logger("baton.access")
+    logging.getLogger("baton.access").setLevel(logging.WARNING)
+    try:
+        log.log(logging.INFO, "dropped", {})
+        log.log(logging.WARNING, "kept", {"api_key": "abc", "nested": {"password": "p", "ok": 1}, "n": 2})
+    finally:
+        logging.getLogger("baton.access").setLevel(logging.NOTSET)
+    (line,) = lines()
+    assert (line["event"], line["level"], line["logger"]) == ("kept", "warning", "baton.access")
+    assert (line["api_key"], line["nested"], line["n"]) == ("***", {"password": "***", "ok": 1}, 2)
+
+
+def test_event_logger_before_configuration_falls_back_to_structlog(capsys):
+    from baton.telemetry.logging import event_logger
+
+    reset_logging()
+    event_logger("baton.access").log(logging.INFO, "request", {"status": 200, "token": "t"})
+    out = capsys.readouterr().out
+    assert "request" in out
+    assert "200" in out

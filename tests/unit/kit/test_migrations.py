@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from sqlalchemy import inspect, text
 from baton.errors import ConfigError
 from baton.kit import InstanceSettings, MigrationSource, Service, migrate, write_revision
 from baton.kit.db import create_engine
-from baton.kit.migrator import KIT_MIGRATIONS, framework_sources
+from baton.kit.migrator import KIT_MIGRATIONS, declared_heads, framework_sources
 
 
 def _metadata(*columns: str) -> sa.MetaData:
@@ -96,3 +98,48 @@ async def test_sqlite_engine_uses_wal_and_a_busy_timeout(tmp_path: Path):
         synchronous = (await connection.execute(text("PRAGMA synchronous"))).scalar_one()
     await engine.dispose()
     assert (journal, timeout, synchronous) == ("wal", 5000, 1)
+
+
+def _revision_file(directory: Path, revision: str, down: object) -> None:
+    (directory / "versions").mkdir(parents=True, exist_ok=True)
+    (directory / "versions" / f"r{revision}.py").write_text(
+        f"from alembic import op\n\nrevision = {revision!r}\ndown_revision: str | None = {down!r}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("chain", "heads"),
+    [
+        ([("a", None)], {"a"}),
+        ([("a", None), ("b", "a"), ("c", "b")], {"c"}),
+        ([("a", None), ("b", "a"), ("c", "a")], {"b", "c"}),  # two branches
+        ([("a", None), ("b", "a"), ("c", "a"), ("m", ("b", "c"))], {"m"}),  # merged again
+    ],
+)
+def test_heads_are_read_off_the_revision_files(tmp_path: Path, chain, heads):
+    for revision, down in chain:
+        _revision_file(tmp_path, revision, down)
+    assert declared_heads(tmp_path) == heads
+
+
+def test_heads_computed_in_code_are_left_to_alembic(tmp_path: Path):
+    (tmp_path / "versions").mkdir()
+    (tmp_path / "versions" / "r1.py").write_text("revision = make_id()\ndown_revision = None\n")
+    assert declared_heads(tmp_path) is None
+
+
+def test_an_instance_whose_database_is_at_head_never_imports_alembic(tmp_path: Path):
+    migrations = tmp_path / "migrations"
+    write_revision(migrations, message="create notes", metadata=_metadata("body"))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}"
+    script = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from baton.kit.db import create_engine\n"
+        "from baton.kit.migrator import MigrationSource, framework_sources, migrate\n"
+        f"engine = create_engine({url!r})\n"
+        f"asyncio.run(migrate(engine, [*framework_sources(), MigrationSource(Path({str(migrations)!r}))]))\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True) for _ in range(2)]
+    assert [run.stdout.splitlines()[-1] for run in runs] == ["True", "False"], [run.stderr for run in runs]

@@ -82,3 +82,26 @@ def test_sampling_ratio_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("BATON_TRACE_SAMPLE", "2")
     with pytest.raises(ConfigError, match="between 0 and 1"):
         sample_ratio()
+
+
+async def test_probes_are_not_traced(serving, spans):
+    spans.clear()
+    async with serving(_service({})) as client:
+        for path in ("/livez", "/readyz", "/metrics"):
+            assert (await client.get(path)).status_code == 200
+        assert (await client.get("/v1/items/1")).status_code == 200
+    assert [s.name for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER] == ["GET /v1/items/{item_id}"]
+
+
+async def test_a_provider_installed_after_the_first_request_is_used(serving, spans, monkeypatch):
+    # The tracer is cached per provider: a new global provider must still win.
+    later = InMemorySpanExporter()
+    async with serving(_service({})) as client:
+        assert (await client.get("/v1/items/1")).status_code == 200
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(later))
+        monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+        assert (await client.get("/v1/items/2")).status_code == 200
+    assert [s.attributes["url.path"] for s in later.get_finished_spans() if s.kind is SpanKind.SERVER] == [
+        "/v1/items/2"
+    ]

@@ -10,28 +10,33 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from baton.kit.middleware.status import StatusRecorder
 from baton.kit.routing import route_template
-from baton.telemetry.logging import get_logger
+from baton.telemetry.logging import event_logger
 
-__all__ = ["AccessLogMiddleware"]
+__all__ = ["PROBE_PATHS", "AccessLogMiddleware"]
+
+#: Paths machines poll every few seconds (liveness, readiness, scrapes): not logged, traced or measured —
+#: they would flood the logs and the span store and cost CPU on every poll.
+PROBE_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
 
 
 class AccessLogMiddleware:
-    """Log ``request`` with method, path, route, status and duration; probes are logged at DEBUG only."""
+    """Log ``request`` with method, path, route, status, duration and client; probes are not logged."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
         logger_name: str = "baton.access",
-        quiet_paths: Iterable[str] = ("/livez", "/readyz", "/metrics"),
+        quiet_paths: Iterable[str] = PROBE_PATHS,
     ) -> None:
         self.app = app
-        self.log = get_logger(logger_name)
+        # The fast path of the logging module: this line is written for every request the service answers.
+        self.log = event_logger(logger_name)
         self.quiet_paths = frozenset(quiet_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.quiet_paths:
             await self.app(scope, receive, send)
             return
         status = StatusRecorder(send)
@@ -39,16 +44,16 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, status)
         finally:
-            path = scope["path"]
-            level = logging.DEBUG if path in self.quiet_paths else logging.INFO
             client = scope.get("client")
             self.log.log(
-                level,
+                logging.INFO,
                 "request",
-                method=scope["method"],
-                path=path,
-                route=route_template(scope),
-                status=status.code,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                client=client[0] if client else None,
+                {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route_template(scope),
+                    "status": status.code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "client": client[0] if client else None,
+                },
             )
