@@ -200,9 +200,14 @@ def browse(page, system, trace_id: str) -> None:
     expect(page.locator('g.node[data-node="relay"]')).to_have_count(1)
     shot(page, "02-topology")
 
-    page.goto(system.url + "/ui/traces?service=hello&lookback_s=3600")
-    # Traces touching hello are the relay's calls: rooted in relay, spanning both services (the newest may still
-    # miss relay's spans, which the other process exports in its own batches).
+    # Traces touching hello are the relay's calls: rooted in relay, spanning both services. Under live traffic the
+    # newest rows may still miss relay's spans (the other process exports in its own batches), so reload until a
+    # complete one is listed.
+    def relayed_row_listed() -> bool:
+        page.goto(system.url + "/ui/traces?service=hello&lookback_s=3600")
+        return page.locator("table.traces tbody tr").filter(has_text="GET /v1/relay").count() > 0
+
+    wait_until_sync(relayed_row_listed, timeout=30, interval=0.5, message="no relayed trace listed")
     relayed = page.locator("table.traces tbody tr").filter(has_text="GET /v1/relay").first
     expect(relayed.locator(".chip")).to_have_text(["hello", "relay"])
     shot(page, "03-traces")
