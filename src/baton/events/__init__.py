@@ -10,10 +10,11 @@ NATS) or ``baton.events.naming`` must not load SQLAlchemy and nats-py with the w
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
+
+from baton._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from baton.events.broker import Broker, BrokerConfig, broker, connect, open_broker
@@ -79,17 +80,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # later lookups are plain attribute reads
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, __all__, _HOMES)
 
 
 class _Package(types.ModuleType):
