@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from apps.shop.catalog.blurbs import Blurb
 from apps.shop.catalog.schemas import (
@@ -29,24 +29,9 @@ from apps.shop.catalog.service import (
     service,
 )
 from apps.shop.catalog.service import blurbs as product_blurbs
+from apps.shop.common.access import require_staff
 from baton.content import preferred_locales
-from baton.errors import Forbidden
 from baton.kit import SessionDep
-
-STAFF_ROLE = "staff"
-
-
-async def require_staff(x_baton_role: Annotated[str | None, Header()] = None) -> None:
-    """The one place that decides who is staff: for now the ``X-Baton-Role: staff`` header.
-
-    The security work replaces this body with a JWT scope check; every staff route depends on this function.
-
-    Raises:
-        Forbidden: the caller is not staff.
-    """
-    if x_baton_role != STAFF_ROLE:
-        raise Forbidden("this operation is for staff (X-Baton-Role: staff)")
-
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Search = Annotated[str | None, Query(max_length=200, description="Matches name or description, any case.")]

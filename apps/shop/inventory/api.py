@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, Path
+from fastapi import Depends, Path
 from pydantic import BaseModel, Field
 
+from apps.shop.common.access import require_staff
 from apps.shop.inventory.service import (
     Line,
     Reservation,
@@ -24,25 +25,11 @@ from apps.shop.inventory.service import (
     service,
     set_stock,
 )
-from baton.errors import Forbidden
 from baton.kit import SessionDep
 
-STAFF_ROLE = "staff"
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 ProductId = Annotated[str, Path(max_length=64, pattern=ID_PATTERN)]
 ReservationId = Annotated[str, Path(max_length=64, pattern=ID_PATTERN)]
-
-
-async def require_staff(x_baton_role: Annotated[str | None, Header()] = None) -> None:
-    """The one place that decides who is staff: for now the ``X-Baton-Role: staff`` header.
-
-    The security work replaces this body with a JWT scope check; every staff route depends on this function.
-
-    Raises:
-        Forbidden: the caller is not staff.
-    """
-    if x_baton_role != STAFF_ROLE:
-        raise Forbidden("this operation is for staff (X-Baton-Role: staff)")
 
 
 class StockOut(BaseModel):

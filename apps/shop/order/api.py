@@ -9,6 +9,7 @@ from fastapi import Header, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from apps.shop.common.access import CARD_TOKEN_PATTERN
 from apps.shop.order.carts import Cart, add_item, create_cart, get_cart
 from apps.shop.order.checkout import CHECKOUT, checkout_input
 from apps.shop.order.prices import get_price, prices_of
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 
 ID = r"^[A-Za-z0-9_.:-]{1,64}$"
 #: Card tokens as the payment service accepts them (``CONTRACTS.md``): a token can never be a card number.
-CARD_TOKEN = r"^tok_[A-Za-z0-9_]{1,64}$"
 _ORDER_IDS = uuid.UUID("6f1c2a52-3d1e-4c55-9a0e-0b5e7d6c9a11")
 
 
@@ -52,7 +52,7 @@ class NewOrder(BaseModel):
 
     cart_id: str = Field(pattern=ID)
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
-    card_token: str = Field(pattern=CARD_TOKEN, description="A payment token (tok_...), never a card number.")
+    card_token: str = Field(pattern=CARD_TOKEN_PATTERN, description="A payment token (tok_...), never a card number.")
     customer_id: str | None = Field(default=None, pattern=ID)
 
 

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from apps.shop.payment.cards import TOKEN_PATTERN, any_value_is_pan, contains_pan
+from apps.shop.common.access import CARD_TOKEN_PATTERN
+from apps.shop.payment.cards import any_value_is_pan, contains_pan
 from apps.shop.payment.service import (
     Authorization,
     Payment,
@@ -39,7 +40,7 @@ class AuthorizeBody(BaseModel):
     order_id: str = Field(pattern=ID_PATTERN)
     amount_cents: int = Field(gt=0, le=100_000_000)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    card_token: str = Field(pattern=TOKEN_PATTERN)
+    card_token: str = Field(pattern=CARD_TOKEN_PATTERN)
 
     @model_validator(mode="before")
     @classmethod

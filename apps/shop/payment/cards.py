@@ -10,8 +10,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-#: What a card token looks like: an opaque handle issued by a (simulated) card vault.
-TOKEN_PATTERN = r"^tok_[A-Za-z0-9_]{1,64}$"
 #: The token that always declines (for demos and tests).
 DECLINE_TOKEN = "tok_decline"
 
