@@ -72,7 +72,7 @@ async def load(url: str, *, requests: int, connections: int, ssl: object, token:
     """Send ``requests`` GETs over ``connections`` keep-alive connections; return the elapsed seconds."""
     import aiohttp
 
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {"X-Baton-Service-Token": token} if token else {}
     connector = aiohttp.TCPConnector(limit=connections, ssl=ssl)  # type: ignore[arg-type]
     remaining = requests
     async with aiohttp.ClientSession(connector=connector) as session:

@@ -35,7 +35,7 @@ from .conftest import Counting, Recorder, hello_app, serving
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 GENERIC_DETAILS = {
-    "send a service token: Authorization: Bearer",
+    "send a service token: X-Baton-Service-Token",
     "the service token is invalid or expired; fetch a new one",
 }
 
@@ -94,7 +94,7 @@ async def world(tmp_path_factory) -> AsyncIterator[World]:
 
 
 async def call(world: World, token: str | None, path: str = "/v1/stock") -> aiohttp.ClientResponse:
-    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    headers = {"X-Baton-Service-Token": token} if token is not None else {}
     async with world.session.get(world.service_url + path, headers=headers) as answer:
         await answer.read()
         return answer
@@ -184,7 +184,7 @@ async def test_a_valid_token_passes(world):
     assert answer.status == 200
     async with world.session.get(
         world.service_url + "/v1/stock",
-        headers={"Authorization": f"Bearer {world.issuer.issue(sub='order', aud='inventory')}"},
+        headers={"X-Baton-Service-Token": world.issuer.issue(sub="order", aud="inventory")},
     ) as again:
         assert (await again.json())["principal"] == "order"
 
@@ -192,7 +192,7 @@ async def test_a_valid_token_passes(world):
 @pytest.mark.parametrize("attack", list(ATTACKS))
 async def test_attack_is_refused_without_leaking(world, attack):
     token = ATTACKS[attack](world)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {"X-Baton-Service-Token": token} if token else {}
     async with world.session.get(world.service_url + "/v1/stock", headers=headers) as answer:
         body = await answer.json(content_type=None)
         assert answer.status == 401

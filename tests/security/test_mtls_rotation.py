@@ -177,7 +177,7 @@ async def test_rotation_under_load_has_zero_failed_requests(ca):
         nonlocal ok
         while not stop.is_set():
             try:
-                headers = {"Authorization": f"Bearer {await tokens('inventory')}"}
+                headers = {"X-Baton-Service-Token": str(await tokens("inventory"))}
                 async with session.get(url + "/v1/stock", headers=headers) as answer:
                     body = await answer.json()
                     if answer.status != 200:

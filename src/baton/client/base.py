@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 Fallback = Callable[["Request", "CallError"], Awaitable["Response"]]
 """Produces a substitute response when a call failed (not for 4xx: business errors are the caller's)."""
+SERVICE_TOKEN_HEADER = "X-Baton-Service-Token"
+"""The header carrying a service token (``Authorization`` stays the end user's); the servers' ``ServiceTokenAuth``
+reads the same one."""
+
 TokenProvider = Callable[[str], Awaitable[str | None]]
 """``async (target service) -> bearer token or None``; the security layer plugs service JWTs in here."""
 

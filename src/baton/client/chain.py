@@ -33,7 +33,7 @@ from multidict import CIMultiDict
 
 from baton.balancing.base import Balancer
 from baton.balancing.outlier import OutlierDetector
-from baton.client.base import Handler, Request, TokenProvider
+from baton.client.base import SERVICE_TOKEN_HEADER, Handler, Request, TokenProvider
 from baton.client.instances import InstanceView
 from baton.client.layers.balance import BalanceStep
 from baton.client.layers.headers import propagate
@@ -176,9 +176,10 @@ class Chain:
                     if left is not None:
                         headers[DEADLINE_HEADER] = header_value(left)
                     if self._auth is not None:
-                        bearer = await self._auth(target.service)
-                        if bearer:
-                            headers["Authorization"] = f"Bearer {bearer}"
+                        token = await self._auth(target.service)
+                        if token:
+                            # Not ``Authorization``: that one carries the end user's bearer token, when any.
+                            headers[SERVICE_TOKEN_HEADER] = token
                     request.send_headers = headers
                     # send
                     try:

@@ -68,7 +68,7 @@ class ServiceClient:
         registry: where instances are found; or ``base_url`` for one fixed instance (tests, scripts).
         policies: named policies bound to targets (``policies_from_mapping``), or one :class:`Policy`.
         resilience: share per-target state (breakers...) with other clients; built from ``policies`` if None.
-        auth: ``async (target) -> token`` adding ``Authorization: Bearer`` to every try.
+        auth: ``async (target) -> token`` adding ``X-Baton-Service-Token`` (a service token) to every try.
         balancer: ``round_robin``, ``least_outstanding``, ``peak_ewma`` or a Balancer instance.
         outlier: outlier ejection policy (default :class:`OutlierPolicy`); ``None`` disables ejection.
         fallback: ``async (request, error) -> Response`` used when a call fails (not on 4xx).

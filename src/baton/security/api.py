@@ -3,7 +3,7 @@
 =========================================  =====================================================================
 ``GET  /v1/ca/bundle``                     the trust bundle (PEM; every live root) — public
 ``GET  /.well-known/jwks.json``            the service-token JWKS (active + previous keys) — public
-``POST /v1/certificates``                  issue a leaf for an instance — admin token
+``POST /v1/certificates``                  issue a leaf — admin token, or an mTLS peer renewing its own service
 ``POST /v1/tokens``                        issue a service token — admin token, or the caller's own mTLS identity
 =========================================  =====================================================================
 
@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from baton.errors import Forbidden, SecurityError
@@ -84,9 +84,10 @@ def security_router(
         response.headers["Cache-Control"] = "max-age=60"
         return issuer.jwks()
 
-    @router.post("/v1/certificates", dependencies=[Depends(check_admin)])
-    async def certificate(body: CertificateRequest, response: Response) -> dict[str, object]:
+    @router.post("/v1/certificates")
+    async def certificate(body: CertificateRequest, request: Request, response: Response) -> dict[str, object]:
         """Issue a leaf certificate (with its private key) for an instance."""
+        await _admin_or_peer(request, body.service, check_admin, "a service may only renew its own certificate")
         leaf = ca.issue_leaf(
             body.service,
             body.instance,
@@ -100,17 +101,23 @@ def security_router(
     @router.post("/v1/tokens")
     async def token(body: TokenRequest, request: Request, response: Response) -> dict[str, object]:
         """Issue a service token for ``subject`` to call ``audience``."""
-        if not _has_admin_token(request):
-            peer = _peer_service(request)
-            if peer is None:
-                await check_admin(request)  # raises 401 with the usual hint
-            elif peer != body.subject:
-                raise Forbidden("a service may only ask for tokens in its own name")
+        await _admin_or_peer(request, body.subject, check_admin, "a service may only ask for tokens in its own name")
         token = issuer.issue(sub=body.subject, aud=body.audience, ttl=body.ttl_seconds, scopes=body.scopes)
         response.headers.update(_NO_STORE)
         return {"token": token, "token_type": "Bearer", "expires_at": time.time() + body.ttl_seconds}
 
     return router
+
+
+async def _admin_or_peer(request: Request, service: str, check_admin: AdminCheck, refusal: str) -> None:
+    """Pass the admin token, or a verified client certificate of ``service`` (mTLS listener only)."""
+    if _has_admin_token(request):
+        return
+    peer = _peer_service(request)
+    if peer is None:
+        await check_admin(request)  # raises 401 with the usual hint
+    elif peer != service:
+        raise Forbidden(refusal)
 
 
 def _has_admin_token(request: Request) -> bool:

@@ -179,7 +179,7 @@ async def test_trace_correlation_and_token_headers_on_every_try() -> None:
     for n, (_, _, _, headers) in enumerate(transport.seen, start=1):
         assert headers["X-Correlation-ID"] == "corr-1"
         assert trace_id in headers["traceparent"]
-        assert headers["Authorization"] == f"Bearer t{n}"
+        assert headers["X-Baton-Service-Token"] == f"t{n}"
 
 
 async def test_fallback_on_failure_but_not_on_4xx() -> None:

@@ -9,6 +9,7 @@ fetches fresh ones from a :class:`CertificateSource`.
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -77,7 +78,11 @@ class LocalCertificateSource:
 
 
 class ControlPlaneCertificateSource:
-    """Asks the control plane: ``POST /v1/certificates`` (see :mod:`baton.security.api`)."""
+    """Asks the control plane: ``POST /v1/certificates`` (see :mod:`baton.security.api`).
+
+    Authenticated by the admin ``token``, or — with ``ssl_context`` presenting the instance's current leaf, on
+    the control plane's mutual-TLS listener — by that leaf: a service may renew its own identity only.
+    """
 
     def __init__(
         self,
@@ -85,13 +90,15 @@ class ControlPlaneCertificateSource:
         *,
         service: str,
         instance: str,
-        token: str,
+        token: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         ttl: timedelta = LEAF_TTL,
         timeout: float = 10.0,
     ) -> None:
         self.url = base_url.rstrip("/") + "/v1/certificates"
         self.service, self.instance, self.ttl = service, instance, ttl
-        self._token = token
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def fetch(self) -> Credentials:
@@ -104,7 +111,7 @@ class ControlPlaneCertificateSource:
         try:
             async with (
                 aiohttp.ClientSession(timeout=self._timeout) as session,
-                session.post(self.url, json=body, headers={"Authorization": f"Bearer {self._token}"}) as answer,
+                session.post(self.url, json=body, headers=self._headers, ssl=self._ssl) as answer,
             ):
                 if answer.status != 200:
                     raise ControlError(f"control plane refused a certificate: HTTP {answer.status}")

@@ -6,6 +6,7 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from baton.client.base import SERVICE_TOKEN_HEADER
 from baton.errors import SecurityError
 from baton.security.responses import send_problem
 from baton.security.spiffe import SERVICE_PREFIX
@@ -14,11 +15,14 @@ from baton.security.tokens.verifier import TokenVerifier
 DEFAULT_EXEMPT = ("/livez", "/readyz", "/metrics")
 """Paths reachable without a token (probes and scrapes)."""
 
+TOKEN_HEADER = SERVICE_TOKEN_HEADER
+"""Where service tokens travel: ``Authorization`` stays free for the end user's bearer token."""
+
 _CHALLENGE = [(b"www-authenticate", b'Bearer error="invalid_token"')]
 
 
 class ServiceTokenAuth:
-    """401 problem+json unless ``Authorization: Bearer <token>`` verifies; puts the principal in the scope.
+    """401 problem+json unless the service token in ``X-Baton-Service-Token`` verifies; principal into the scope.
 
     The verified :class:`~baton.security.rbac.Principal` lands in ``scope["state"]["principal"]`` (so
     ``request.state.principal`` in a route, and the :mod:`~baton.security.rbac` dependencies find it).
@@ -26,6 +30,9 @@ class ServiceTokenAuth:
     Args:
         bind_to_peer: when the request came over mutual TLS, the token's subject must be the service whose
             certificate opened the connection — a token lifted from one service is useless to another.
+        header: the request header holding the token, bare (``Authorization`` means ``Bearer <token>``).
+        trusted_peers: SPIFFE IDs whose certificate alone suffices (the control plane, which could mint
+            itself any token); their requests carry no principal.
     """
 
     def __init__(
@@ -35,20 +42,29 @@ class ServiceTokenAuth:
         *,
         exempt: Collection[str] = DEFAULT_EXEMPT,
         bind_to_peer: bool = True,
+        header: str = TOKEN_HEADER,
+        trusted_peers: Collection[str] = (),
     ) -> None:
         self.app = app
         self.verifier = verifier
         self.exempt = frozenset(exempt)
         self.bind_to_peer = bind_to_peer
+        self.header = header.lower().encode("latin-1")
+        self._bearer = self.header == b"authorization"
+        self._hint = f"send a service token: {header}" + (": Bearer" if self._bearer else "")
+        self.trusted_peers = frozenset(trusted_peers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Verify the bearer token, then pass the request on."""
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
-        token = _bearer(scope)
+        token = self._token(scope)
         if token is None:
-            await self._refuse(scope, send, "Authentication required", "send a service token: Authorization: Bearer")
+            if self.trusted_peers and _peer(scope) in self.trusted_peers:
+                await self.app(scope, receive, send)
+                return
+            await self._refuse(scope, send, "Authentication required", self._hint)
             return
         # Hot path: a token seen before is answered from the verifier's cache without a coroutine.
         verified = self.verifier.cached(token)
@@ -67,19 +83,25 @@ class ServiceTokenAuth:
     async def _refuse(self, scope: Scope, send: Send, title: str, detail: str) -> None:
         await send_problem(scope, send, 401, error="InvalidToken", title=title, detail=detail, headers=_CHALLENGE)
 
+    def _token(self, scope: Scope) -> str | None:
+        for name, value in scope["headers"]:
+            if name == self.header:
+                if self._bearer:
+                    if value[:7].lower() != b"bearer ":
+                        return None
+                    value = value[7:]
+                return value.strip().decode("latin-1") or None
+        return None
 
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            if value[:7].lower() != b"bearer ":
-                return None
-            return value[7:].strip().decode("latin-1") or None
-    return None
+
+def _peer(scope: Scope) -> str | None:
+    tls = scope.get("extensions", {}).get("tls")
+    peer: str | None = tls.get("spiffe_id") if tls else None
+    return peer
 
 
 def _matches_peer(scope: Scope, subject: str) -> bool:
-    tls = scope.get("extensions", {}).get("tls")
-    peer: str | None = tls.get("spiffe_id") if tls else None
+    peer = _peer(scope)
     if peer is None:
         return True  # plain HTTP (local development, tests): nothing to bind to
     # ``peer`` came from a verified certificate; a malformed subject simply fails the comparison.

@@ -8,6 +8,7 @@ once, however many requests are waiting (one lock per audience).
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,12 +55,25 @@ class LocalTokenSource:
 
 
 class ControlPlaneTokenSource:
-    """``POST /v1/tokens`` on the control plane (see :mod:`baton.security.api`)."""
+    """``POST /v1/tokens`` on the control plane (see :mod:`baton.security.api`).
 
-    def __init__(self, base_url: str, *, subject: str, token: str, timeout: float = 5.0) -> None:
+    Authenticated by the admin ``token`` (operators, tests) or, with ``ssl_context`` holding the caller's leaf,
+    by the caller's own certificate on the control plane's mutual-TLS listener (what instances do).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        subject: str,
+        token: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float = 5.0,
+    ) -> None:
         self.url = base_url.rstrip("/") + "/v1/tokens"
         self.subject = subject
-        self._token = token
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def issue(self, audience: str) -> IssuedToken:
@@ -72,7 +86,7 @@ class ControlPlaneTokenSource:
         try:
             async with (
                 aiohttp.ClientSession(timeout=self._timeout) as session,
-                session.post(self.url, json=body, headers={"Authorization": f"Bearer {self._token}"}) as answer,
+                session.post(self.url, json=body, headers=self._headers, ssl=self._ssl) as answer,
             ):
                 if answer.status != 200:
                     raise ControlError(f"control plane refused a service token: HTTP {answer.status}")
