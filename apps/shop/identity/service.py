@@ -1,7 +1,8 @@
-"""Identity (minimal): users with scrypt-hashed passwords and a login that returns a JWT; transport-free.
+"""Identity: users with scrypt-hashed passwords, short-lived access tokens, rotating refresh tokens.
 
-Run it with ``python -m baton.kit.serve apps.shop.identity.service:service``. Tokens are issued by the
-:class:`~apps.shop.identity.tokens.TokenSigner` component; routes are in :mod:`apps.shop.identity.api`.
+Run it with ``python -m baton.kit.serve apps.shop.identity.service:service``. Access tokens are issued by the
+:class:`~apps.shop.identity.tokens.UserTokens` component, refresh tokens and the failed-login limit live in
+:mod:`apps.shop.identity.sessions`; routes are in :mod:`apps.shop.identity.api`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from apps.shop.common.sql import insert_new
 from apps.shop.identity.models import metadata, users
 from apps.shop.identity.passwords import hash_password, hash_password_sync, verify_password
 from apps.shop.identity.settings import IdentitySettings
-from apps.shop.identity.tokens import TokenSigner
+from apps.shop.identity.tokens import UserTokens
 from baton.errors import BatonError
 from baton.kit import Service
 
@@ -31,7 +32,7 @@ service = Service(
     metadata=metadata,
     migrations=Path(__file__).with_name("migrations"),
 )
-signer = TokenSigner()
+signer = UserTokens()
 service.add_component(signer)
 
 
@@ -64,10 +65,13 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def roles_for(email: str, *, staff_emails: Iterable[str]) -> tuple[str, ...]:
-    """Every user is a ``customer``; listed addresses are ``staff`` too."""
+def roles_for(email: str, *, staff_emails: Iterable[str], admin_emails: Iterable[str] = ()) -> tuple[str, ...]:
+    """Every user is a ``customer``; listed addresses are ``staff`` (and ``admin``) too."""
+    email = normalise_email(email)
+    if email in {normalise_email(e) for e in admin_emails if e.strip()}:
+        return ("customer", "staff", "admin")
     staff = {normalise_email(e) for e in staff_emails if e.strip()}
-    return ("customer", "staff") if normalise_email(email) in staff else ("customer",)
+    return ("customer", "staff") if email in staff else ("customer",)
 
 
 def _of(row: Any) -> User:
@@ -75,7 +79,13 @@ def _of(row: Any) -> User:
 
 
 async def create_user(
-    session: AsyncSession, *, email: str, password: str, name: str, staff_emails: Iterable[str] = ()
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    staff_emails: Iterable[str] = (),
+    admin_emails: Iterable[str] = (),
 ) -> User:
     """Register a user.
 
@@ -87,7 +97,7 @@ async def create_user(
         id=uuid.uuid4().hex,
         email=email,
         name=name,
-        roles=roles_for(email, staff_emails=staff_emails),
+        roles=roles_for(email, staff_emails=staff_emails, admin_emails=admin_emails),
         created_at=time.time(),
     )
     values = {
