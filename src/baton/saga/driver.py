@@ -25,6 +25,7 @@ from baton.saga.policy import CompensationRetry
 from baton.saga.records import EntryKind, LogEntry, SagaHistory, SagaRecord, SagaStatus
 from baton.saga.store import SagaStore
 from baton.saga.tables import utcnow
+from baton.saga.tracing import end_attempt, saga_span, step_span
 
 
 @dataclass
@@ -54,6 +55,7 @@ class SagaDriver:
         self.compensation_retry = compensation_retry
         self.incidents = incidents
         self._unwritten: dict[str, _Unwritten] = {}
+        self._traceparents: dict[str, str] = {}
 
     async def run(self, history: SagaHistory, definition: Saga) -> None:
         """Drive the saga of ``history`` with ``definition`` until it is terminal.
@@ -65,12 +67,17 @@ class SagaDriver:
         """
         record = history.saga
         state = fold(definition, history.entries)
-        try:
-            await self._drive(state, record)
-        finally:
-            # Only an exception leaves entries unwritten; the saga resumes from its log, which lacks them (a
-            # succeeded step is then run again, under the same idempotency key).
-            self._unwritten.pop(record.id, None)
+        with saga_span(record, history.entries) as (span, traceparent):
+            if traceparent:
+                self._traceparents[record.id] = traceparent
+            try:
+                await self._drive(state, record)
+                span.set_attribute("saga.status", state.status.value)
+            finally:
+                # Only an exception leaves entries unwritten; the saga resumes from its log, which lacks them (a
+                # succeeded step is then run again, under the same idempotency key).
+                self._unwritten.pop(record.id, None)
+                self._traceparents.pop(record.id, None)
 
     async def _drive(self, state: SagaState, record: SagaRecord) -> None:
         while True:
@@ -103,9 +110,16 @@ class SagaDriver:
             "resumed": decision.resumed,
             "owner": self.owner,
         }
+        traceparent = self._traceparents.get(record.id)
+        if traceparent:
+            # The saga's trace context travels in its log, so a run resumed elsewhere continues the same trace.
+            payload["traceparent"] = traceparent
         await self._log(state, record, kind, step=decision.step, attempt=decision.attempt, payload=payload)
         step = state.definition.step(decision.step)
-        return await run_attempt(step, self._context(state, record, decision.step, phase, decision.attempt))
+        with step_span(record, decision.step, phase, decision.attempt) as span:
+            outcome = await run_attempt(step, self._context(state, record, decision.step, phase, decision.attempt))
+            end_attempt(span, ok=outcome.ok, definite=outcome.definite, error=outcome.error)
+        return outcome
 
     async def _run_step(self, state: SagaState, record: SagaRecord, decision: RunStep) -> None:
         retry = state.definition.step(decision.step).retry
