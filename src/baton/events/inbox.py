@@ -27,6 +27,7 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from baton.errors import BrokerError, EventError, StoreError
+from baton.events import tracing as events_tracing
 from baton.events.handlers import HandlerDefinition, HandlerFn, definition_of
 from baton.events.tables import inbox
 from baton.telemetry.context import attached
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from baton.events.bus import Delivery
 
 log = logging.getLogger(__name__)
-_tracer = trace.get_tracer("baton.events")
 
 
 @dataclass
@@ -192,21 +192,23 @@ class Inbox:
 
     async def _run(self, item: _Item, session: AsyncSession) -> None:
         event = item.delivery.event
+        deliveries = item.delivery.deliveries
         with (
             attached(event.context_carrier()),
-            _tracer.start_as_current_span(
-                f"{item.delivery.subject} process",
+            events_tracing.tracer().start_as_current_span(
+                f"process {item.delivery.subject}",
                 kind=trace.SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "nats",
-                    "messaging.destination.name": item.delivery.subject,
-                    "messaging.message.id": event.id,
-                    "messaging.consumer.group.name": self.consumer,
-                },
-            ),
+                attributes=events_tracing.consumer_attributes(event, item.delivery.subject, self.consumer, deliveries),
+            ) as span,
         ):
-            for route in item.routes:
-                await route.fn(event, session)
+            try:
+                for route in item.routes:
+                    await route.fn(event, session)
+            except Exception:
+                # This delivery was the last one allowed: the event goes to the dead-letter stream next.
+                if deliveries >= min(r.definition.max_deliver for r in item.routes):
+                    span.set_attribute("baton.messaging.dead_lettered", True)
+                raise
 
     async def _failed(self, item: _Item) -> None:
         assert item.error is not None

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,6 +32,7 @@ from baton.errors import BrokerError, StoreError
 from baton.events._tasks import raise_if_cancelling
 from baton.events.envelope import CloudEvent
 from baton.events.tables import outbox
+from baton.events.tracing import created, send_spans
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -85,7 +88,11 @@ async def enqueue(session: AsyncSession, event: CloudEvent) -> None:
     Raises:
         EventError: the event cannot be encoded.
     """
-    await session.execute(insert(outbox).values(_row(event, time.time())))
+    (stamped,), spans = created([event])
+    try:
+        await session.execute(insert(outbox).values(_row(stamped, time.time())))
+    finally:
+        spans[0].end()
     _mark_pending(session)
 
 
@@ -94,7 +101,12 @@ async def enqueue_many(session: AsyncSession, events: Sequence[CloudEvent]) -> N
     if not events:
         return
     now = time.time()
-    await session.execute(insert(outbox), [_row(e, now) for e in events])
+    stamped, spans = created(events)
+    try:
+        await session.execute(insert(outbox), [_row(e, now) for e in stamped])
+    finally:
+        for span in spans:
+            span.end()
     _mark_pending(session)
 
 
@@ -113,6 +125,17 @@ class RelayPolicy:
     """Seconds sent rows are kept (for inspection) before they are deleted."""
     purge_interval: float = 300.0
     """Seconds between deletions of old sent rows."""
+
+
+def _end_send_spans(
+    spans: Sequence[trace.Span], events: Sequence[CloudEvent], acked: set[str], failure: BaseException | None
+) -> None:
+    """End the relay's ``send`` spans; events the broker did not acknowledge are marked as errors."""
+    for span, event in zip(spans, events, strict=True):
+        if failure is not None and event.id not in acked:
+            span.set_status(Status(StatusCode.ERROR, str(failure)[:200]))
+            span.set_attribute("error.type", type(failure).__name__)
+        span.end()
 
 
 class OutboxRelay:
@@ -206,12 +229,16 @@ class OutboxRelay:
             return 0, None
         events = [CloudEvent.from_json(bytes(row.payload)) for row in rows]
         failure: BrokerError | None = None
+        spans = send_spans(events)
+        acked: set[str] = set()
         try:
             await self.bus.publish(events)
             acked = {e.id for e in events}
         except BrokerError as exc:
             failure = exc
             acked = set(exc.context.get("acked", ()))
+        finally:
+            _end_send_spans(spans, events, acked, failure)
         if self.fault is not None:
             self.fault("after_publish")
         sent = [row.seq for row, e in zip(rows, events, strict=True) if e.id in acked]
