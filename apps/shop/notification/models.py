@@ -21,6 +21,8 @@ notifications = Table(
     Column("last_error", String(500), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("sent_at", Float, nullable=True),
+    # W3C traceparent of the consumer span that owed the e-mail: the sender's "smtp send" span joins that trace.
+    Column("traceparent", String(55), nullable=True),
     # The guarantee "one e-mail per order and kind" is this constraint, not a check in the code.
     UniqueConstraint("order_id", "kind", name="uq_notifications_order_kind"),
     Index("ix_notifications_due", "status", "next_attempt_at"),

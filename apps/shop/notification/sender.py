@@ -12,11 +12,15 @@ import contextlib
 import logging
 import time
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
 from apps.shop.notification.mailer import Mailer, SmtpMailer
-from apps.shop.notification.service import claim_due, email_of, mark_failed, mark_sent, service
+from apps.shop.notification.service import Notification, claim_due, email_of, mark_failed, mark_sent, service
 from apps.shop.notification.settings import NotificationSettings
 from baton.errors import EventError, StoreError
 from baton.kit.component import InstanceContext
+from baton.telemetry.context import context_of
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +28,26 @@ log = logging.getLogger(__name__)
 def retry_delay(attempts: int, *, cap: float) -> float:
     """Seconds before the next try after ``attempts`` failed ones: 1, 2, 4 … capped at ``cap``."""
     return float(min(cap, 2.0 ** max(attempts - 1, 0)))
+
+
+def _smtp_span(notification: Notification, settings: NotificationSettings) -> trace.Span:
+    """An ``smtp send`` CLIENT span for one e-mail, in the trace of the event that owed it.
+
+    It lasts the batch the message went out in (one SMTP connection for the batch).
+    """
+    return trace.get_tracer("apps.shop.notification").start_span(
+        "smtp send",
+        context=context_of(notification.traceparent),
+        kind=SpanKind.CLIENT,
+        attributes={
+            "server.address": settings.smtp_host,
+            "server.port": settings.smtp_port,
+            "network.protocol.name": "smtp",
+            "shop.order_id": notification.order_id,
+            "shop.notification.id": notification.id,
+            "shop.notification.kind": notification.kind,
+        },
+    )
 
 
 class MailSender:
@@ -54,7 +78,19 @@ class MailSender:
             claimed = await claim_due(session, now=now, limit=settings.batch, lease=settings.lease)
         if not claimed:
             return 0
-        results = await self.mailer.send([email_of(n, from_address=settings.sender) for n in claimed])
+        spans = [_smtp_span(n, settings) for n in claimed]
+        try:
+            results = await self.mailer.send([email_of(n, from_address=settings.sender) for n in claimed])
+        except BaseException as exc:
+            for span in spans:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                span.end()
+            raise
+        for span, error in zip(spans, results, strict=True):
+            if error is not None:
+                span.set_status(Status(StatusCode.ERROR, error[:200]))
+            span.end()
         sent = [n.id for n, error in zip(claimed, results, strict=True) if error is None]
         async with service.transaction() as session:
             await mark_sent(session, sent, now=time.time())

@@ -38,6 +38,7 @@ from apps.shop.notification.models import metadata, notifications
 from apps.shop.notification.settings import NotificationSettings
 from apps.shop.notification.templates import Rendered, TemplateSource, render
 from baton.kit import Service
+from baton.telemetry.context import current_traceparent
 
 service = Service(
     "notification",
@@ -70,6 +71,7 @@ class Notification:
     created_at: float
     sent_at: float | None
     last_error: str | None
+    traceparent: str | None = None
 
     @property
     def message_id(self) -> str:
@@ -121,6 +123,7 @@ async def record_notification(
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
+        "traceparent": current_traceparent(),
     }
     return await insert_new(session, notifications, values, unique=["order_id", "kind"])
 
@@ -138,6 +141,7 @@ def _of(row: Any) -> Notification:
         created_at=row.created_at,
         sent_at=row.sent_at,
         last_error=row.last_error,
+        traceparent=row.traceparent,
     )
 
 

@@ -51,6 +51,21 @@ def inject(carrier: MutableMapping[str, str]) -> MutableMapping[str, str]:
     return carrier
 
 
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the current span (``None`` outside any valid span), for storing with work done
+    later — a row a poller picks up, say — so that work can join the trace again (see :func:`context_of`)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get(TRACEPARENT_HEADER)
+
+
+def context_of(traceparent: str | None) -> otel_context.Context | None:
+    """The trace context a stored ``traceparent`` stands for (``None`` for none)."""
+    if not traceparent:
+        return None
+    return propagate.extract({TRACEPARENT_HEADER: traceparent})
+
+
 def extract(carrier: Mapping[str, str]) -> otel_context.Context:
     """Return the OpenTelemetry context carried by ``carrier`` (``traceparent``/``tracestate``)."""
     return propagate.extract(carrier)
