@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Coroutine, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -28,7 +29,19 @@ from baton.resilience.config import PolicySet
 from baton.resilience.policies import Policy
 from baton.resilience.registry import Resilience, TargetState
 
+if TYPE_CHECKING:
+    from baton.security.wiring import InstanceSecurity
+
 _NOT_GIVEN: Any = object()
+
+
+def _instance_security() -> InstanceSecurity | None:
+    """The process's mTLS identity when it has one (``BATON_TLS_DIR``); imported only then."""
+    if not os.environ.get("BATON_TLS_DIR"):
+        return None
+    from baton.security.wiring import InstanceSecurity
+
+    return InstanceSecurity.current()
 
 
 class ServiceClient:
@@ -69,11 +82,14 @@ class ServiceClient:
         policies: named policies bound to targets (``policies_from_mapping``), or one :class:`Policy`.
         resilience: share per-target state (breakers...) with other clients; built from ``policies`` if None.
         auth: ``async (target) -> token`` adding ``X-Baton-Service-Token`` (a service token) to every try.
+            Default, in an instance with ``BATON_TLS_DIR``: its service tokens from the control plane.
         balancer: ``round_robin``, ``least_outstanding``, ``peak_ewma`` or a Balancer instance.
         outlier: outlier ejection policy (default :class:`OutlierPolicy`); ``None`` disables ejection.
         fallback: ``async (request, error) -> Response`` used when a call fails (not on 4xx).
         session: an ``aiohttp.ClientSession`` to share (not closed by this client).
         connector: an ``aiohttp.TCPConnector`` pool shared by several clients (not closed by this client).
+            Default: the client's own pool — over mutual TLS, expecting ``target``'s SPIFFE ID, in an instance
+            with ``BATON_TLS_DIR`` (:class:`~baton.security.wiring.InstanceSecurity`).
         transport: the last handler instead of aiohttp (in-memory doubles in unit tests).
         pool_size: connections kept per client when it owns its session.
         metrics_registry: Prometheus registry for the client metrics (the global one by default).
@@ -100,6 +116,9 @@ class ServiceClient:
             None if outlier is None else OutlierDetector(OutlierPolicy() if outlier is _NOT_GIVEN else outlier)
         )
         self._rng = rng
+        self._security = _instance_security() if session is None and transport is None else None
+        if auth is None and self._security is not None:
+            auth = self._security.token_provider
         self._auth = auth
         self._transport = transport
         self._send: Handler | None = None
@@ -115,10 +134,16 @@ class ServiceClient:
             else:
                 if self._session is None:
                     shared = self._connector is not None
-                    connector = self._connector or aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0)
+                    connector = self._connector or self._own_connector()
                     self._session = aiohttp.ClientSession(connector=connector, connector_owner=not shared)
                 self._send = AiohttpTransport(self._session)
         return self._send
+
+    def _own_connector(self) -> aiohttp.TCPConnector:
+        if self._security is not None:
+            # A context per target: the server must prove it is ``target``, whatever address discovery gave.
+            return self._security.connector(self.target, limit=self._pool_size, limit_per_host=0)
+        return aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0)
 
     def _handler(self, target: TargetState) -> Handler:
         chain = self._chains.get(target.key)

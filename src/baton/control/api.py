@@ -16,6 +16,8 @@ incidents, topology, sagas, live events) and the dashboard at ``/`` (:mod:`baton
 ``POST /v1/services/{name}/scale``         ``{"replicas": N}``: live, no restart of the others
 ``POST /v1/services/{name}/restart``       rolling restart, one replica at a time (re-reads the manifest)
 ``POST /v1/shutdown``                      stop every instance gracefully, then the control plane
+``GET  /v1/ca/bundle``, ``/.well-known/jwks.json``, ``POST /v1/certificates``, ``POST /v1/tokens``: the CA
+                                           and token issuer (:mod:`baton.security.api`)
 =========================================  ==================================================
 """
 
@@ -90,6 +92,13 @@ def create_app(daemon: Daemon, *, span_store: Any = None, observer: Observer | N
     app.state.daemon = daemon
     app.add_exception_handler(BatonError, _problem)  # type: ignore[arg-type]
     app.include_router(_control_router(daemon), dependencies=[Depends(require_admin)])
+    security = getattr(daemon, "security", None)
+    if security is not None:
+        from baton.security.api import security_router
+
+        # Bundle and JWKS are public; certificates and tokens need the admin token here (instances use the
+        # mutual-TLS listener, where their own certificate is enough).
+        app.include_router(security_router(security.ca, security.issuer))
     config_router = _optional_config_router()
     if config_router is not None:
         app.include_router(config_router, dependencies=[Depends(require_admin)])

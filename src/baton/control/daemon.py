@@ -6,6 +6,11 @@ Run with ``python -m baton.control -f baton.yaml`` (``baton up`` does it, detach
 * SIGTERM / SIGINT: the daemon alone exits; instances and NATS keep running (they live in their own
   sessions) and the next daemon re-adopts them from ``state.json``;
 * ``kill -9``: same as above, minus the final state write (which is why adoption also sweeps for strays).
+
+Security is on by default (:mod:`baton.security.plane`): the daemon opens the CA and the token issuer in its
+home, issues every instance's leaf before spawning it (``BATON_TLS_DIR``), runs NATS with client certificates
+required, serves renewals and service tokens on a mutual-TLS listener (``BATON_CONTROL_TLS_URL``) and probes,
+scrapes and reads instances with its own leaf (``spiffe://baton.local/svc/control``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import importlib.util
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +32,7 @@ from typing import Any
 import psutil
 
 from baton.control.home import DEFAULT_CONTROL_PORT, DEFAULT_PORT_BASE, DaemonInfo, Home, resolve_home
-from baton.control.launch import LaunchContext, local_secrets
+from baton.control.launch import LaunchContext, enable_tls, local_secrets
 from baton.control.manifest import Manifest, load_manifest
 from baton.control.observe import ObservePolicy, Observer, targets_of
 from baton.control.observe_logs import incident_logs
@@ -36,6 +42,8 @@ from baton.control.state import ProcessRecord, StateFile
 from baton.control.supervisor import Supervisor, SupervisorOptions
 from baton.errors import BrokerUnavailable, ControlError
 from baton.events.server import DEFAULT_MONITOR_PORT, DEFAULT_PORT, EmbeddedNats, NatsServerConfig
+from baton.security.plane import ControlPlaneSecurity
+from baton.security.wiring import NATS_SERVICE, InstanceSecurity
 
 log = logging.getLogger("baton.control.daemon")
 
@@ -68,6 +76,8 @@ class Daemon:
         self.nats_url: str | None = None
         self.supervisor: Supervisor
         self._nats_server: EmbeddedNats | None = None
+        self.security: ControlPlaneSecurity
+        self._listener: socket.socket | None = None
         self._nats_client: Any = None
         self._registry: Any = None
         self._span_store: Any = None
@@ -85,8 +95,10 @@ class Daemon:
         self.home.root.mkdir(parents=True, exist_ok=True)
         with self._exclusive():
             self.token = self.home.admin_token(create=True) or ""
-            await self._start_nats()
             control_url = f"http://127.0.0.1:{self.options.control_port}"
+            self.security = await asyncio.to_thread(_open_security, self.home.root, control_url)
+            self._listener = self.security.bind_listener()
+            await self._start_nats()
             ctx = LaunchContext(
                 manifest=self.manifest,
                 manifest_dir=self.manifest_path.parent,
@@ -95,6 +107,8 @@ class Daemon:
                 environment=self.options.environment,
                 control_url=control_url,
                 telemetry_url=control_url if _available("baton.telemetry.receiver") else None,
+                credentials=self.security.issue,
+                control_tls_url=f"https://127.0.0.1:{self._listener.getsockname()[1]}",
             )
             rotation = Rotation()
             self.supervisor = Supervisor(
@@ -109,6 +123,7 @@ class Daemon:
             # about a CPU-second) overlaps with their own start-up instead of delaying it.
             await self.supervisor.start()
             await self._connect_bus(rotation)
+            self.security.start(self._nats_server.pid if self._nats_server is not None else None)
             self._span_store = _span_store(self.home.root)
             await self._serve()
 
@@ -176,6 +191,9 @@ class Daemon:
         )
         server = ApiServer(config)
         serving = asyncio.create_task(server.serve(), name="control api")
+        tls_server = self.security.listener_server(self.token)
+        assert self._listener is not None
+        tls_serving = asyncio.create_task(tls_server.serve(sockets=[self._listener]), name="control mTLS listener")
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.detach)
@@ -197,8 +215,12 @@ class Daemon:
             else:
                 await self.supervisor.detach()
             server.should_exit = True
+            tls_server.should_exit = True
             with contextlib.suppress(Exception):
                 await serving
+            with contextlib.suppress(Exception):
+                await tls_serving
+            await self.security.stop()
             await self._close_bus()
             if self._span_store is not None:
                 with contextlib.suppress(Exception):
@@ -226,6 +248,7 @@ class Daemon:
                 store_dir=self.home.nats_store,
                 port=self.options.nats_port,
                 monitor_port=self.options.nats_monitor_port,
+                tls=self.security.nats_block(self.manifest.services),
             )
             self._nats_server = EmbeddedNats(config, log_file=self.home.log_file("nats"))
             await asyncio.to_thread(self._nats_server.start)
@@ -238,7 +261,11 @@ class Daemon:
             import nats
 
             self._nats_client = await nats.connect(
-                self.nats_url, connect_timeout=2, max_reconnect_attempts=-1, name="baton-control"
+                self.nats_url,
+                connect_timeout=2,
+                max_reconnect_attempts=-1,
+                name="baton-control",
+                tls=self.security.instance.client_context(NATS_SERVICE),
             )
         except Exception as exc:  # nats-py raises a variety of errors; translate at this boundary
             raise BrokerUnavailable(f"cannot connect to NATS at {self.nats_url}: {exc}") from exc
@@ -300,6 +327,14 @@ class Daemon:
                 where = f" (pid {info.pid}, {info.url})" if info else ""
                 raise ControlError(f"a control plane already runs for {self.home.root}{where}") from None
             yield
+
+
+def _open_security(home: Path, control_url: str) -> ControlPlaneSecurity:
+    """The CA, token issuer and the control plane's own leaf; installed as this process's identity."""
+    security = ControlPlaneSecurity.open(home, control_url=control_url)
+    InstanceSecurity.install(security.instance)
+    enable_tls()
+    return security
 
 
 def _available(module: str) -> bool:

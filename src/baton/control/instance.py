@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from baton.control.backoff import RestartPolicy, RestartTracker
+from baton.control.launch import serves_tls, tls_enabled
 from baton.control.manifest import ServiceSpec
 from baton.control.ports import bindable
 from baton.control.probe import Prober
@@ -82,6 +83,8 @@ class InstanceSlot:
         self.version = spec.version
         self.track = track
         """``stable`` for the service's replicas; a release's new version runs beside them on another track."""
+        self.tls = tls_enabled()
+        """Whether the control plane gives instances credentials (its security is installed in this process)."""
         self.process: InstanceProcess | None = None
         self.state = SlotState.WAITING
         self.ready = False
@@ -108,12 +111,19 @@ class InstanceSlot:
         # the instances were launched (start-up latency is on the critical path, see bench/startup.py).
         from baton.discovery.base import Instance
 
-        return Instance(service=self.service, id=self.id, host="127.0.0.1", port=self.port, version=self.version)
+        return Instance(
+            service=self.service, id=self.id, host="127.0.0.1", port=self.port, version=self.version, scheme=self.scheme
+        )
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when the instance serves mutual TLS (the control plane runs its CA and the spec serves TLS)."""
+        return "https" if self.tls and serves_tls(self.spec) else "http"
 
     @property
     def url(self) -> str:
         """Base URL of the instance."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self, process: InstanceProcess | None = None) -> None:
         """Begin supervising: launch a process, or watch ``process`` (adopted from the state file)."""

@@ -2,6 +2,8 @@
 
 The environment is the contract with the service kit (:class:`baton.kit.settings.InstanceSettings`):
 ``BATON_SERVICE/INSTANCE/VERSION/HOST/PORT/HOME/NATS_URL/DB_URL/ENVIRONMENT`` plus ``BATON_DRAIN_DELAY``,
+and — with the control plane's CA (:mod:`baton.security.plane`) — ``BATON_TLS_DIR`` (the instance's first leaf,
+issued just before the spawn), ``BATON_CONTROL_TLS_URL`` and ``BATON_ALLOW`` (the service's ``allow:``),
 on top of the service's ``env`` from the manifest and its secrets (secrets win over ``env``, so a secret is
 never shadowed by a plain-text value in ``baton.yaml``; the control plane's variables win over both, so an
 instance always runs on the port and identity it was given).
@@ -43,6 +45,11 @@ class LaunchContext:
     control_url: str | None = None
     telemetry_url: str | None = None
     """Where instances export spans (the control plane's receiver), as ``BATON_TELEMETRY_URL``."""
+    credentials: Callable[[str, str], Path] | None = None
+    """``(service, instance) -> directory``: issues the instance's leaf before its spawn (``BATON_TLS_DIR``);
+    ``None``: no mutual TLS (plain HTTP and NATS)."""
+    control_tls_url: str | None = None
+    """The control plane's mutual-TLS listener (renewals, service tokens), as ``BATON_CONTROL_TLS_URL``."""
 
 
 CONTROLLED = frozenset(
@@ -50,6 +57,8 @@ CONTROLLED = frozenset(
         "BATON_SYSTEM", "BATON_SERVICE", "BATON_INSTANCE", "BATON_VERSION", "BATON_HOST", "BATON_PORT",
         "BATON_HOME", "BATON_NATS_URL", "BATON_DB_URL", "BATON_ENVIRONMENT", "BATON_DRAIN_DELAY",
         "BATON_DISCOVERY", "BATON_CONTROL_URL", "BATON_TELEMETRY_URL", "BATON_POLICIES",
+        # Identity: only the control plane hands out credentials and the rules of who may call.
+        "BATON_TLS_DIR", "BATON_CONTROL_TLS_URL", "BATON_ALLOW",
         # Secrets are injected one by one; the key that decrypts all of them never reaches an instance.
         "BATON_MASTER_KEY",
         # The daemon's own options: meaningless (or misleading) inside an instance.
@@ -145,6 +154,12 @@ def environment_for(
         env["BATON_CONTROL_URL"] = ctx.control_url
     if ctx.telemetry_url:
         env["BATON_TELEMETRY_URL"] = ctx.telemetry_url
+    if ctx.credentials is not None:
+        env["BATON_TLS_DIR"] = str(ctx.credentials(service, instance))
+        if ctx.control_tls_url:
+            env["BATON_CONTROL_TLS_URL"] = ctx.control_tls_url
+        if spec.allow is not None:
+            env["BATON_ALLOW"] = json.dumps(spec.allow, separators=(",", ":"))
     db_url = database_url(ctx, service, spec)
     if db_url:
         env["BATON_DB_URL"] = db_url
@@ -153,6 +168,30 @@ def environment_for(
         if root is not None:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
     return env
+
+
+_tls_enabled = False
+
+
+def enable_tls(enabled: bool = True) -> None:
+    """Record that this process (the control plane) gives its instances credentials, so their URLs are
+    ``https`` (:attr:`baton.control.instance.InstanceSlot.url`)."""
+    global _tls_enabled
+    _tls_enabled = enabled
+
+
+def tls_enabled() -> bool:
+    """Whether :func:`enable_tls` was called in this process."""
+    return _tls_enabled
+
+
+def serves_tls(spec: ServiceSpec) -> bool:
+    """Whether instances of ``spec`` serve mutual TLS when given credentials: kit services do; a ``command``
+    does only when it runs the kit (``baton.kit.serve``). Others (the gateway's public listener) stay HTTP and
+    use their credentials as clients."""
+    if spec.module is not None:
+        return True
+    return spec.command is not None and "baton.kit.serve" in spec.command
 
 
 def policies_for(section: Mapping[str, Any], spec: ServiceSpec) -> dict[str, Any]:

@@ -218,7 +218,10 @@ class Observer:
     async def running(self) -> AsyncIterator[Observer]:
         """Observe every ``scrape_interval`` seconds while the block runs; close the hub and store after."""
         await self.incidents.load()
-        async with aiohttp.ClientSession() as session, anyio.create_task_group() as group:
+        from baton.security.wiring import instance_ssl  # the control plane's leaf when instances serve mTLS
+
+        connector = aiohttp.TCPConnector(ssl=instance_ssl())
+        async with aiohttp.ClientSession(connector=connector) as session, anyio.create_task_group() as group:
             self.http = session
             group.start_soon(self._loop, session)
             try:

@@ -1,7 +1,11 @@
-"""HTTP health probes (``/livez``, ``/readyz``) over one pooled aiohttp session."""
+"""HTTP health probes (``/livez``, ``/readyz``) over one pooled aiohttp session.
+
+Instances serving mutual TLS are probed with the control plane's own leaf (``spiffe://baton.local/svc/control``).
+"""
 
 from __future__ import annotations
 
+import ssl
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -28,7 +32,7 @@ class HttpProber:
         if self._session is None:
             # No keep-alive: probing must not pin a connection an instance would have to drain on shutdown.
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(force_close=True, limit=0),
+                connector=aiohttp.TCPConnector(force_close=True, limit=0, ssl=_instance_ssl()),
                 headers={"User-Agent": "baton-control/probe"},
             )
         try:
@@ -44,3 +48,13 @@ class HttpProber:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _instance_ssl() -> ssl.SSLContext | bool:
+    from baton.control.launch import tls_enabled
+
+    if not tls_enabled():
+        return True
+    from baton.security.wiring import instance_ssl
+
+    return instance_ssl()

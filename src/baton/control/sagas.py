@@ -85,7 +85,9 @@ class SagaAggregator:
         session = self.session()
         owned = session is None
         if session is None:
-            session = aiohttp.ClientSession()
+            from baton.security.wiring import instance_ssl  # the control plane's leaf when instances serve mTLS
+
+            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=instance_ssl()))
         try:
             async with session.get(
                 base + path, params=params, timeout=aiohttp.ClientTimeout(total=self.timeout)

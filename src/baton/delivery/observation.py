@@ -52,7 +52,9 @@ class LiveAnalyzer:
     async def scrape(self) -> float:
         """Scrape every instance once; the time of the scrape."""
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            from baton.security.wiring import instance_ssl  # the control plane's leaf when instances serve mTLS
+
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=instance_ssl()))
         await self.scraper.scrape_once(self._session)
         return self.clock()
 

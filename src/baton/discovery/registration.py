@@ -12,6 +12,7 @@ releases the heartbeats. The kit adds this component last when the instance has 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,8 @@ class RegistrationComponent:
             id=ctx.instance,
             host=advertised_host(settings.host),
             port=settings.port,
+            # The kit serves HTTPS (mutual TLS) whenever the control plane gave the instance credentials.
+            scheme="https" if os.environ.get("BATON_TLS_DIR") else "http",
             version=settings.version,
             metadata={"environment": settings.environment, "hostname": socket.gethostname()},
         )

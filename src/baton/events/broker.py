@@ -100,10 +100,14 @@ async def connect(url: str, *, name: str = "baton", connect_timeout: float = 2.0
     async def on_reconnected() -> None:
         log.info("nats %s: reconnected", name)
 
+    from baton.kit.bus import nats_tls
+
+    tls = nats_tls()  # the instance's mTLS context under a control plane (BATON_TLS_DIR); else plain
     try:
         return await nats.connect(
             url,
             name=name,
+            tls=tls,
             connect_timeout=connect_timeout,
             allow_reconnect=True,
             max_reconnect_attempts=-1,

@@ -88,6 +88,9 @@ class NatsServerConfig:
     """``sync_interval: always``: fsync every write, so an acknowledged publish survives ``kill -9``."""
     start_timeout: float = 10.0
     """Seconds to wait for the server to accept connections."""
+    tls: str | None = None
+    """A ``tls { ... }`` (and ``authorization``) block, e.g. from :func:`baton.security.mtls.nats_tls_block`:
+    every client then needs a certificate from the Baton CA (the control plane sets it)."""
 
     def render(self) -> str:
         """Render the server's configuration file."""
@@ -105,7 +108,8 @@ class NatsServerConfig:
         if self.sync_always:
             lines.append("  sync_interval: always")
         lines.append("}")
-        return "\n".join(lines) + "\n"
+        text = "\n".join(lines) + "\n"
+        return text + self.tls if self.tls else text
 
 
 class EmbeddedNats:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+import ssl
 import sys
+from typing import Any
 
 from baton.errors import BrokerUnavailable
 from baton.kit.health import Check
@@ -32,7 +35,7 @@ _import_nats_without_websockets()
 import nats  # noqa: E402 - after the import above, by design
 from nats.aio.client import Client as NatsClient  # noqa: E402
 
-__all__ = ["CONNECT_TIMEOUT", "bus_check", "connect_bus"]
+__all__ = ["CONNECT_TIMEOUT", "bus_check", "connect_bus", "nats_tls"]
 
 #: Seconds the first connection may take; after that the instance fails to start (the supervisor retries).
 CONNECT_TIMEOUT = 10.0
@@ -40,8 +43,13 @@ CONNECT_TIMEOUT = 10.0
 _log = get_logger("baton.bus")
 
 
-async def connect_bus(url: str, *, name: str, timeout: float | None = None) -> NatsClient:
+async def connect_bus(
+    url: str, *, name: str, timeout: float | None = None, tls: ssl.SSLContext | None = None
+) -> NatsClient:
     """Connect to NATS at ``url`` as ``name``; once connected, the client reconnects forever by itself.
+
+    ``tls`` defaults, in an instance with ``BATON_TLS_DIR``, to its client context expecting the server's
+    identity ``spiffe://baton.local/svc/nats`` (renewed with the instance's leaf).
 
     Raises:
         BrokerUnavailable: no connection within ``timeout`` seconds (default :data:`CONNECT_TIMEOUT`).
@@ -60,6 +68,9 @@ async def connect_bus(url: str, *, name: str, timeout: float | None = None) -> N
     async def on_closed() -> None:
         _log.info("bus connection closed", url=url)
 
+    if tls is None:
+        tls = nats_tls()
+    options: dict[str, Any] = {"tls": tls, "tls_handshake_first": False} if tls is not None else {}
     client = NatsClient()
     try:
         # With max_reconnect_attempts=-1 nats-py retries the *first* connect forever too; bound it here.
@@ -74,6 +85,7 @@ async def connect_bus(url: str, *, name: str, timeout: float | None = None) -> N
                 reconnected_cb=on_reconnected,
                 error_cb=on_error,
                 closed_cb=on_closed,
+                **options,
             )
     except (TimeoutError, OSError, nats.errors.Error) as exc:
         await client.close()
@@ -81,6 +93,16 @@ async def connect_bus(url: str, *, name: str, timeout: float | None = None) -> N
         raise BrokerUnavailable(f"cannot connect to NATS at {url}: {reason or type(exc).__name__}") from exc
     _log.info("bus connected", url=url)
     return client
+
+
+def nats_tls() -> ssl.SSLContext | None:
+    """The process's TLS context for NATS (``None`` without ``BATON_TLS_DIR``)."""
+    if not os.environ.get("BATON_TLS_DIR"):
+        return None
+    from baton.security.wiring import NATS_SERVICE, InstanceSecurity
+
+    security = InstanceSecurity.current()
+    return security.client_context(NATS_SERVICE) if security is not None else None
 
 
 def bus_check(client: NatsClient) -> Check:

@@ -12,6 +12,10 @@ On SIGTERM or SIGINT the instance shuts down gracefully, in this order:
 4. the lifespan ends: components ``stop()``, the NATS connection drains, the engine is disposed;
 5. the process exits 0. A second signal skips the waiting.
 
+With ``BATON_TLS_DIR`` (the control plane sets it) the instance serves HTTPS with client certificates required,
+behind its ``baton.yaml`` allow rules and service-token verification, and renews its leaf at half-life
+(:class:`~baton.security.wiring.InstanceSecurity`); ``/livez``, ``/readyz`` and ``/metrics`` need no token.
+
 If the instance cannot start (database, migrations or NATS failing) the process exits non-zero (uvicorn's
 startup-failure code 3) after logging why, so the supervisor restarts it with backoff.
 """
@@ -26,6 +30,7 @@ import signal
 import socket
 import sys
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -34,6 +39,9 @@ from baton.kit.service import Service
 from baton.kit.settings import InstanceSettings
 from baton.telemetry.logging import configure_logging, get_logger
 from baton.telemetry.tracing import configure_tracing, shutdown_tracing
+
+if TYPE_CHECKING:
+    from baton.security.wiring import InstanceSecurity
 
 __all__ = ["load_service", "main", "serve"]
 
@@ -118,13 +126,20 @@ def serve(service: Service, *, settings: InstanceSettings | None = None) -> bool
     configure_tracing(
         service=service.name, instance=instance, version=settings.version, environment=settings.environment
     )
+    app: Any = service.app
+    tls: dict[str, Any] = {"http": "httptools"}
+    security = _security()
+    if security is not None:
+        service.add_component(security.renewer)
+        app = security.protect(app)
+        tls = security.uvicorn_options()
     config = uvicorn.Config(
-        service.app,
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
         lifespan="on",
+        **tls,
         access_log=False,
         log_config=None,
         server_header=False,
@@ -140,6 +155,17 @@ def serve(service: Service, *, settings: InstanceSettings | None = None) -> bool
     return started
 
 
+def _security() -> InstanceSecurity | None:
+    """The instance's security when ``BATON_TLS_DIR`` is set (imported only then: plain instances skip it)."""
+    import os
+
+    if not os.environ.get("BATON_TLS_DIR"):
+        return None
+    from baton.security.wiring import InstanceSecurity
+
+    return InstanceSecurity.current()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns the exit code (0 after a clean shutdown, 2 for a bad target)."""
     parser = argparse.ArgumentParser(prog="python -m baton.kit.serve", description=__doc__.splitlines()[0])
@@ -150,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0 if serve(service) else 1
+    try:
+        return 0 if serve(service) else 1
+    except ConfigError as exc:  # e.g. BATON_TLS_DIR without usable credentials
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,7 @@ __all__ = [
     "TOKEN_HEADER",
     "InstanceSecurity",
     "allow_from_env",
+    "instance_ssl",
 ]
 
 TLS_DIR_ENV = "BATON_TLS_DIR"
@@ -276,3 +278,11 @@ class InstanceSecurity:
     def headers_for(self, token: str | None) -> dict[str, str]:
         """The request headers carrying ``token`` (empty for ``None``)."""
         return {TOKEN_HEADER: token} if token else {}
+
+
+def instance_ssl() -> ssl.SSLContext | bool:
+    """The ``ssl=`` for ``aiohttp`` calls on instances of any service (probes, scrapes, the control plane's
+    reads): this process's mTLS client context accepting any Baton server, or ``True`` (default verification,
+    used only for ``https`` URLs) when the process holds no leaf."""
+    security = InstanceSecurity.current()
+    return security.client_context() if security is not None else True

@@ -7,6 +7,9 @@
     async with scraper.running():
         ...  # window fills every ``policy.interval`` seconds
 
+Instances serving mutual TLS (``https`` targets) are scraped with the process's own leaf (the control plane's,
+:func:`baton.security.wiring.instance_ssl`); ``/metrics`` needs no service token.
+
 Targets are asked for on every round, so instances started or stopped by the supervisor are followed without
 telling the scraper. Each round records ``up{<target labels>}`` (1 when the scrape succeeded, 0 otherwise), like
 Prometheus, so the dashboard can tell "no traffic" from "no answer".
@@ -72,7 +75,7 @@ class Scraper:
     async def scrape_once(self, session: aiohttp.ClientSession | None = None) -> dict[str, bool]:
         """Scrape every target once; return ``{url: succeeded}``."""
         if session is None:
-            async with aiohttp.ClientSession() as own:
+            async with _instance_session() as own:
                 return await self.scrape_once(own)
         targets = list(self.targets())
         results: dict[str, bool] = {}
@@ -91,7 +94,7 @@ class Scraper:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Scraper]:
         """Scrape every ``policy.interval`` seconds in the background while the block runs."""
-        async with aiohttp.ClientSession() as session, anyio.create_task_group() as group:
+        async with _instance_session() as session, anyio.create_task_group() as group:
             group.start_soon(self._loop, session)
             try:
                 yield self
@@ -120,3 +123,9 @@ class Scraper:
             _log.info("scrape of %s failed: %s", target.url, exc)
         self.window.add("up", target.labels, 1.0 if ok else 0.0, at=at, counter=False)
         return ok
+
+
+def _instance_session() -> aiohttp.ClientSession:
+    from baton.security.wiring import instance_ssl
+
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=instance_ssl()))

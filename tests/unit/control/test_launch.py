@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from baton.control.launch import LaunchContext, argv_for, database_url, environment_for, import_root
+from baton.control.launch import LaunchContext, argv_for, database_url, environment_for, import_root, serves_tls
 from baton.control.manifest import parse_manifest
 from baton.kit.settings import InstanceSettings
 
@@ -139,3 +139,37 @@ def test_policies_reach_instances_and_a_services_own_policy_becomes_its_default(
     payment_policies = policies_from_env(payment)
     assert payment_policies is not None
     assert payment_policies.default.name != "quick"
+
+
+def test_credentials_are_issued_before_the_spawn_and_reach_the_instance(tmp_path) -> None:
+    manifest = parse_manifest(
+        "name: s\nservices:\n  inventory:\n    module: m.s:service\n    allow: {/v1/reservations: [order]}\n"
+        "  order:\n    module: m.s:service\n  gateway:\n    command: [x]\n"
+    )
+    issued: list[tuple[str, str]] = []
+
+    def issue(service: str, instance: str) -> Path:
+        issued.append((service, instance))
+        return tmp_path / "certs" / instance
+
+    ctx = LaunchContext(
+        manifest=manifest,
+        manifest_dir=tmp_path,
+        home=tmp_path,
+        nats_url=None,
+        credentials=issue,
+        control_tls_url="https://127.0.0.1:9",
+    )
+    spec = manifest.services["inventory"]
+    # An operator's own BATON_TLS_DIR never reaches an instance: only the control plane hands out identities.
+    env = environment_for(
+        ctx, service="inventory", instance="inventory-1", port=1, spec=spec, base={"BATON_TLS_DIR": "/elsewhere"}
+    )
+    assert issued == [("inventory", "inventory-1")]
+    assert env["BATON_TLS_DIR"] == str(tmp_path / "certs" / "inventory-1")
+    assert env["BATON_CONTROL_TLS_URL"] == "https://127.0.0.1:9"
+    assert env["BATON_ALLOW"] == '{"/v1/reservations":["order"]}'
+    order = environment_for(ctx, service="order", instance="order-1", port=2, spec=manifest.services["order"], base={})
+    assert "BATON_ALLOW" not in order
+    assert serves_tls(spec)
+    assert not serves_tls(manifest.services["gateway"])

@@ -273,3 +273,16 @@ def test_invalid_resilience_policies_are_rejected_with_the_field_named(tmp_path)
     assert caught.value.field is not None
     assert caught.value.field.startswith("policies.named.fast.retry")
     assert caught.value.line == 6
+
+
+def test_allow_lists_name_known_callers_and_route_prefixes() -> None:
+    base = "name: s\nservices:\n  a:\n    command: [x]\n  b:\n    command: [x]\n    allow:\n"
+    parsed = parse_manifest(base + '      /v1/stock: [a, operator, "*"]\n')
+    assert parsed.services["b"].allow == {"/v1/stock": ["a", "operator", "*"]}
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(base + "      /v1/stock: [c]\n", file="sys/baton.yaml")
+    assert caught.value.line == 8, str(caught.value)
+    assert "unknown service 'c'" in caught.value.message
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(base + "      v1/stock: [a]\n", file="sys/baton.yaml")
+    assert caught.value.line == 8, str(caught.value)

@@ -124,6 +124,11 @@ class Manifest(Section):
                     yield from _reference(("services", name, "depends_on", i), dep, services, "service")
             for i, policy in enumerate(spec.policies):
                 yield from _reference(("services", name, "policies", i), policy, policies, "policy")
+            # Callers in allow lists: services of the system, "*", or the operator identity tools use.
+            callers = [*services, "*", "operator"]
+            for prefix, names in (spec.allow or {}).items():
+                for i, caller in enumerate(names):
+                    yield from _reference(("services", name, "allow", prefix, i), caller, callers, "service")
         for i, route in enumerate(self.routes):
             yield from _reference(("routes", i, "service"), route.service, services, "service")
         for name, stream in self.events.items():

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from baton.control.manifest.types import Duration, EnvValue, ModuleRef, Name, Section
+
+RoutePrefix = Annotated[str, StringConstraints(pattern=r"^/[^\s]*$", max_length=200)]
+"""A path prefix of an ``allow`` rule: ``/v1/stock`` covers ``/v1/stock`` and ``/v1/stock/42``."""
+Caller = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z0-9][a-z0-9._-]{0,62})$")]
+"""A calling service's name in an ``allow`` rule, or ``*`` (any service of the system)."""
 
 
 class ProbeSpec(Section):
@@ -55,6 +60,11 @@ class ServiceSpec(Section):
     """Seconds between SIGTERM and SIGKILL when the instance is stopped."""
     probes: ProbeSpec = Field(default_factory=ProbeSpec)
     """Liveness and readiness probing."""
+    allow: dict[RoutePrefix, list[Caller]] | None = None
+    """Who may call which routes, by the caller's mutual-TLS identity: ``{/v1/reservations: [order]}``; the
+    longest matching prefix decides, ``"*"`` is any service of the system, paths no prefix matches stay open
+    to every service. Unset: any service of the system on every route. The control plane may always call;
+    ``/livez``, ``/readyz`` and ``/metrics`` are open to every certificate holder (``BATON_ALLOW``)."""
 
     @model_validator(mode="after")
     def _one_way_to_start(self) -> Self:
