@@ -48,7 +48,9 @@ async def _registry(url: str | None) -> tuple[Registry | None, object | None]:
     if url.startswith(("nats-kv://", "nats_kv://")):
         import nats
 
-        nats_client = await nats.connect(os.environ.get("BATON_NATS_URL", "nats://127.0.0.1:7722"))
+        from baton.kit.bus import nats_tls  # NATS requires a Baton certificate under the control plane
+
+        nats_client = await nats.connect(os.environ.get("BATON_NATS_URL", "nats://127.0.0.1:7722"), tls=nats_tls())
     return registry_from_url(url, nats=nats_client), nats_client
 
 
