@@ -6,11 +6,15 @@
         shop.gateway_url            # http://127.0.0.1:<free port>
         shop.urls("order")          # every ready order instance
         shop.kill9("order-1")       # the control plane restarts it
+        with shop.client() as http: # instances serve mutual TLS: a client with the operator's certificate,
+            http.get(shop.url("inventory") + "/v1/stock/p-espresso")   # and a service token per target
 
 The manifest is ``apps/shop/baton.yaml`` with only what a side-by-side run must change: every port (control
 plane, NATS, instances, gateway, SMTP), the data directory, the working directory (the repository root, so
 ``apps.shop.*`` imports) and the overrides given. The control plane runs as its own process, exactly as
-``baton up`` runs it.
+``baton up`` runs it — with mutual TLS between the instances and service tokens on by default, so tests and
+benchmarks call instances directly through :meth:`ShopSystem.client` (``operator`` identity, or
+``as_service="order"`` for a route only ``order`` may call; see :mod:`baton.security.operator`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from baton.control.home import Home
 from baton.control.ports import bindable
 from baton.errors import ControlError
 from baton.events.server import free_port
+from baton.security.operator import OPERATOR, OperatorAccess
 
 __all__ = ["MANIFEST", "REPO_ROOT", "ShopSystem"]
 
@@ -101,6 +106,7 @@ class ShopSystem:
             env or {}, replicas or {}, dropped={*without, *(() if gateway else ("gateway",))}
         )
         self.api = httpx.Client(timeout=30)
+        self._access: dict[str, OperatorAccess] = {}
 
     # -- the manifest -------------------------------------------------------------------------------
 
@@ -276,6 +282,34 @@ class ShopSystem:
         if not urls:
             raise ControlError(f"no ready instance of {service}")
         return urls[0]
+
+    # -- calling instances directly --------------------------------------------------------------------
+
+    def access(self, as_service: str = OPERATOR) -> OperatorAccess:
+        """A certificate (from the control plane's CA) and service tokens in the name of ``as_service``."""
+        access = self._access.get(as_service)
+        if access is None:
+            token = self._headers()["Authorization"].removeprefix("Bearer ")
+            access = self._access[as_service] = OperatorAccess.for_control(self.control_url, token, service=as_service)
+        return access
+
+    def client(self, *, as_service: str = OPERATOR, **options: Any) -> httpx.Client:
+        """An ``httpx.Client`` for calling instances: their mutual TLS, and a service token per target service
+        (``options`` go to ``httpx.Client``). Plain ``http`` URLs (the gateway) work through it too."""
+        return self.access(as_service).client(**options)
+
+    def async_client(self, *, as_service: str = OPERATOR, **options: Any) -> httpx.AsyncClient:
+        """Like :meth:`client`, for asyncio code."""
+        return self.access(as_service).async_client(**options)
+
+    def nats_tls(self) -> Any:
+        """The ``tls=`` for ``nats.connect(shop.nats_url, tls=...)``: NATS requires a Baton certificate."""
+        return self.access().nats_context()
+
+    @property
+    def nats_url(self) -> str:
+        """The embedded NATS server."""
+        return f"nats://127.0.0.1:{self.nats_port}"
 
     def kill9(self, instance_id: str) -> int:
         """``kill -9`` one instance (the control plane will restart it); returns its restart count before."""

@@ -215,11 +215,23 @@ def _addresses(target: Target) -> tuple[str | None, dict[str, str]]:
     return gateway, ready
 
 
+def _instance_client(target: Target) -> httpx.AsyncClient:
+    """A client that reaches instances too: they serve mutual TLS, so it holds an ``operator`` certificate and
+    adds service tokens (the gateway stays plain HTTP)."""
+    info, token = target.daemon(), target.home.admin_token()
+    if info is None or token is None:
+        return httpx.AsyncClient()
+    from baton.security.operator import OperatorAccess
+
+    return OperatorAccess.for_control(info.url, token).async_client()
+
+
 async def _run(manifest: Path, *, timeout: float, on_step: Callable[[Step], None]) -> tuple[list[Step], str]:
-    gateway, services = _addresses(Target.of(manifest))
+    target = Target.of(manifest)
+    gateway, services = _addresses(target)
     shopper_class = _shopper_class(manifest)
     steps = [Step(title) for title, _ in STEPS]
-    async with httpx.AsyncClient() as http:
+    async with _instance_client(target) as http:
         if gateway is not None:
             shopper, via = shopper_class(http, gateway=gateway, retry_for=timeout), f"the gateway ({gateway})"
         else:

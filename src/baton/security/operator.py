@@ -149,11 +149,23 @@ class _TokenAuth(httpx.Auth):
         yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        import anyio
+        if not self._sign_from_cache(request):
+            import anyio
 
-        # The lookups are blocking httpx calls on the (plain, local) control plane; keep them off the loop.
-        await anyio.to_thread.run_sync(self._sign, request)
+            # The lookups are blocking httpx calls on the (plain, local) control plane; keep them off the loop.
+            await anyio.to_thread.run_sync(self._sign, request)
         yield request
+
+    def _sign_from_cache(self, request: httpx.Request) -> bool:
+        if request.url.scheme != "https" or TOKEN_HEADER in request.headers:
+            return True
+        access = self.access
+        target = access._services.get(f"{request.url.host}:{request.url.port}")
+        cached = access._tokens.get(target) if target is not None else None
+        if cached is None or cached[1] - 30 <= time.time():
+            return False
+        request.headers[TOKEN_HEADER] = cached[0]
+        return True
 
     def _sign(self, request: httpx.Request) -> None:
         if request.url.scheme != "https" or TOKEN_HEADER in request.headers:

@@ -85,7 +85,8 @@ async def _kill_orchestrators(shop, progress: Progress, plan: list[tuple[int, in
 async def test_200_checkouts_with_declines_and_killed_orchestrators(shop, missing):
     run = uuid.uuid4().hex[:6]
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    async with httpx.AsyncClient(limits=limits) as http:
+    # Instances serve mutual TLS; payments answer order (and the gateway) only, so the direct reads act as order.
+    async with shop.async_client(as_service="order", limits=limits) as http:
         public = Shopper(http, gateway=shop.gateway_url, retry_for=90)
         direct = Shopper(http, services={s: shop.url(s) for s in ("payment", "mailsink", "notification")})
         for product, on_hand in STOCK.items():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import httpx
 import pytest
 from apps.shop.common.shopper import Shopper
 
@@ -16,8 +15,16 @@ pytestmark = [pytest.mark.integration]
 
 
 @pytest.fixture
-async def http():
-    async with httpx.AsyncClient() as client:
+async def http(shop):
+    # Instances serve mutual TLS: the operator's certificate and service tokens (the gateway stays plain HTTP).
+    async with shop.async_client() as client:
+        yield client
+
+
+@pytest.fixture
+async def as_order(shop):
+    """A client holding order's identity: inventory takes reservations from order only (baton.yaml allow)."""
+    async with shop.async_client(as_service="order") as client:
         yield client
 
 
@@ -38,8 +45,8 @@ async def test_a_price_change_reaches_the_order_read_model_and_new_carts(shop, h
     assert lines[0]["unit_price_cents"] == before["price_cents"] + 111
 
 
-async def test_an_expired_reservation_is_released(shop, http):
-    inventory = Shopper(http, services={"inventory": shop.url("inventory")})
+async def test_an_expired_reservation_is_released(shop, as_order):
+    inventory = Shopper(as_order, services={"inventory": shop.url("inventory")})
     product = "p-pour-over"
     before = await inventory.stock(product)
     reservation_id = f"r-{uuid.uuid4().hex}"
