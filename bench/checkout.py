@@ -238,7 +238,8 @@ async def measure_shop(quick: bool) -> dict[str, object]:
         pids += [int(v["pid"]) for v in shop.instances() if v["pid"]]
         pin(sorted(set(pids)), SERVER_CORE)
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        async with httpx.AsyncClient(limits=limits) as http:
+        # Instances serve mutual TLS: the operator's certificate and a service token per target.
+        async with shop.async_client(limits=limits) as http:
             shoppers = [Shopper(http, services={"order": url}, retry_for=0) for url in shop.urls("order")]
             await Shopper(http, services={"inventory": shop.url("inventory")}).set_stock("p-espresso", 10_000_000)
             await saturation(shoppers, seconds=2.0, users=8)  # warm-up: connections, caches, JIT-free paths
