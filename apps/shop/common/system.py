@@ -63,6 +63,8 @@ def _drop(manifest: dict[str, Any], dropped: set[str]) -> None:
         services.pop(name, None)
     for spec in services.values():
         spec["depends_on"] = [d for d in spec.get("depends_on", []) if d not in dropped]
+        if spec.get("allow"):
+            spec["allow"] = {p: [c for c in callers if c not in dropped] for p, callers in spec["allow"].items()}
     manifest["routes"] = [r for r in manifest.get("routes", []) if r["service"] not in dropped]
     for stream in manifest.get("events", {}).values():
         stream["subscribers"] = [s for s in stream.get("subscribers", []) if s not in dropped]
