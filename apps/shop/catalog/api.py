@@ -29,9 +29,13 @@ from apps.shop.catalog.service import (
     service,
 )
 from apps.shop.catalog.service import blurbs as product_blurbs
-from apps.shop.common.access import require_staff
+from apps.shop.common.access import require_catalog_write
+from apps.shop.common.users import install
 from baton.content import preferred_locales
 from baton.kit import SessionDep
+
+users = install(service)
+"""Staff are recognised by their access token's ``catalog:write`` scope."""
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Search = Annotated[str | None, Query(max_length=200, description="Matches name or description, any case.")]
@@ -73,7 +77,7 @@ async def get_product_v1(
     return ProductPageV1.page(product, await _blurb(product.id, request, response, locale))
 
 
-@service.post("/v1/products", status_code=201, dependencies=[Depends(require_staff)])
+@service.post("/v1/products", status_code=201, dependencies=[Depends(require_catalog_write)])
 @service.idempotent
 async def post_product(body: NewProduct, session: SessionDep, response: Response) -> ProductV1:
     """Create a product (staff; send ``Idempotency-Key`` to make retries safe)."""
@@ -82,7 +86,7 @@ async def post_product(body: NewProduct, session: SessionDep, response: Response
     return ProductV1.of(product)
 
 
-@service.put("/v1/products/{product_id}/price", dependencies=[Depends(require_staff)])
+@service.put("/v1/products/{product_id}/price", dependencies=[Depends(require_catalog_write)])
 async def put_price(product_id: str, body: NewPrice, session: SessionDep) -> ProductV1:
     """Change a product's price (staff); the answer carries the new version."""
     return ProductV1.of(await change_price(session, product_id, price_cents=body.price_cents))

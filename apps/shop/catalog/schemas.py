@@ -7,7 +7,7 @@ A product *page* (``GET .../products/{id}``) adds the localized ``blurb`` from t
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from apps.shop.catalog.blurbs import Blurb
 from apps.shop.catalog.service import Category, Product
@@ -145,6 +145,8 @@ class CategoryList(BaseModel):
 class NewProduct(BaseModel):
     """Body of ``POST /v1/products``."""
 
+    model_config = ConfigDict(extra="forbid")
+
     id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     sku: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
@@ -156,5 +158,7 @@ class NewProduct(BaseModel):
 
 class NewPrice(BaseModel):
     """Body of ``PUT /v1/products/{id}/price``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     price_cents: int = Field(ge=0, le=100_000_000)

@@ -1,26 +1,21 @@
-"""Shop-wide request rules that more than one service applies: who is staff, what a card token looks like."""
+"""Shop-wide request rules that more than one service applies: what staff may do, what a card token looks like.
+
+Who is staff comes from the caller's access token (its ``roles`` and ``scope``, signed by identity), never from a
+request header: see :mod:`apps.shop.common.users`.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Header
-
-from baton.errors import Forbidden
+from apps.shop.common.users import require_scope
 
 STAFF_ROLE = "staff"
 
 CARD_TOKEN_PATTERN = r"^tok_[A-Za-z0-9_]{1,64}$"
 """A payment token as the simulated provider issues it; never a card number."""
 
-
-async def require_staff(x_baton_role: Annotated[str | None, Header()] = None) -> None:
-    """The one place that decides who is staff: for now the ``X-Baton-Role: staff`` header.
-
-    The security work replaces this body with a JWT scope check; every staff route depends on this function.
-
-    Raises:
-        Forbidden: the caller is not staff.
-    """
-    if x_baton_role != STAFF_ROLE:
-        raise Forbidden("this operation is for staff (X-Baton-Role: staff)")
+require_catalog_write = require_scope("catalog:write")
+"""Creating products and changing prices (staff, admin)."""
+require_stock_write = require_scope("stock:write")
+"""Counting stock (staff, admin)."""
+require_staff = require_scope("staff")
+"""Any staff-only operation without a narrower scope."""

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from apps.shop.common.users import DEFAULT_AUDIENCE, DEFAULT_ISSUER, scopes_for
 from baton.security.tokens.issuer import TokenIssuer
 
-__all__ = ["STAFF", "TestUsers"]
+__all__ = ["STAFF", "USERS", "TestUsers"]
 
 STAFF = ("customer", "staff")
 
@@ -44,6 +44,19 @@ class TestUsers:
             sub=subject, aud=self.audience, ttl=ttl, scopes=scopes_for(held), claims={"roles": held}
         )
 
+    def expired_token(self, subject: str, *, roles: Iterable[str] = ("customer",)) -> str:
+        """A token for ``subject`` that expired ten minutes ago (signed by the right key)."""
+        clock = self.issuer.clock
+        self.issuer.clock = lambda: clock() - 1200
+        try:
+            return self.token(subject, roles=roles, ttl=600)
+        finally:
+            self.issuer.clock = clock
+
     def headers(self, subject: str, *, roles: Iterable[str] = ("customer",)) -> dict[str, str]:
         """``Authorization: Bearer`` for ``subject``."""
         return {"Authorization": f"Bearer {self.token(subject, roles=roles)}"}
+
+
+USERS = TestUsers()
+"""One issuer for a test session: ``SHOP_USER_JWKS=USERS.jwks_json()`` in the service's environment."""

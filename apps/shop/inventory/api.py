@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from apps.shop.common.access import require_staff
+from apps.shop.common.access import require_stock_write
+from apps.shop.common.users import install
 from apps.shop.inventory.service import (
     Line,
     Reservation,
@@ -28,6 +29,9 @@ from apps.shop.inventory.service import (
 from baton.kit import SessionDep
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+
+users = install(service)
+"""Staff are recognised by their access token's ``stock:write`` scope."""
 ProductId = Annotated[str, Path(max_length=64, pattern=ID_PATTERN)]
 ReservationId = Annotated[str, Path(max_length=64, pattern=ID_PATTERN)]
 
@@ -51,11 +55,15 @@ class StockOut(BaseModel):
 class StockCount(BaseModel):
     """Body of ``PUT /v1/stock/{product_id}``."""
 
+    model_config = ConfigDict(extra="forbid")
+
     on_hand: int = Field(ge=0, le=1_000_000_000)
 
 
 class LineIn(BaseModel):
     """Units of one product to hold."""
+
+    model_config = ConfigDict(extra="forbid")
 
     product_id: str = Field(min_length=1, max_length=64)
     quantity: int = Field(ge=1, le=1_000_000)
@@ -63,6 +71,8 @@ class LineIn(BaseModel):
 
 class NewReservation(BaseModel):
     """Body of ``POST /v1/reservations``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     reservation_id: str = Field(min_length=1, max_length=64, pattern=ID_PATTERN)
     order_id: str = Field(min_length=1, max_length=64)
@@ -105,7 +115,7 @@ async def read_stock(product_id: ProductId, session: SessionDep) -> StockOut:
     return StockOut.of(await get_stock(session, product_id))
 
 
-@service.put("/v1/stock/{product_id}", dependencies=[Depends(require_staff)])
+@service.put("/v1/stock/{product_id}", dependencies=[Depends(require_stock_write)])
 async def count_stock(product_id: ProductId, body: StockCount, session: SessionDep) -> StockOut:
     """Set the units on hand (staff); refused below the units reserved."""
     return StockOut.of(await set_stock(session, product_id, on_hand=body.on_hand))

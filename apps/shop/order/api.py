@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator
 
-from fastapi import Header, Query, Response
-from pydantic import BaseModel, Field
+from fastapi import Depends, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from apps.shop.common.access import CARD_TOKEN_PATTERN
-from apps.shop.order.carts import Cart, add_item, create_cart, get_cart
+from apps.shop.common.users import install, is_staff, owner_check, require_scope
+from apps.shop.order.carts import Cart, add_item, create_cart, delete_cart, get_cart
 from apps.shop.order.checkout import CHECKOUT, checkout_input
+from apps.shop.order.errors import OrderConflict, OrderRejected
 from apps.shop.order.prices import get_price, prices_of
 from apps.shop.order.service import (
     Order,
@@ -22,10 +26,11 @@ from apps.shop.order.service import (
 )
 from apps.shop.order.states import OrderStatus
 from apps.shop.order.wiring import sagas
-from baton.errors import SagaError
+from baton.errors import NotFound, SagaError
 from baton.kit import SessionDep
 from baton.saga import SagaNotFound
 from baton.saga.api import saga_router
+from baton.security.rbac import Principal, not_found
 
 log = logging.getLogger(__name__)
 
@@ -34,26 +39,35 @@ ID = r"^[A-Za-z0-9_.:-]{1,64}$"
 _ORDER_IDS = uuid.UUID("6f1c2a52-3d1e-4c55-9a0e-0b5e7d6c9a11")
 
 
-class NewCart(BaseModel):
-    """Body of ``POST /v1/carts`` (optional)."""
+users = install(service)
+"""Every cart and order belongs to the customer whose access token created it (``sub``)."""
+Reader = Depends(require_scope("orders:read"))
+Writer = Depends(require_scope("orders:write"))
 
-    customer_id: str | None = Field(default=None, pattern=ID)
+
+class NewCart(BaseModel):
+    """Body of ``POST /v1/carts`` (optional, empty): the owner is the caller, never a field."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class NewItem(BaseModel):
-    """Body of ``POST /v1/carts/{id}/items``."""
+    """Body of ``POST /v1/carts/{id}/items`` (the price is the catalog's, never sent)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     product_id: str = Field(pattern=ID)
     quantity: int = Field(ge=1, le=1000)
 
 
 class NewOrder(BaseModel):
-    """Body of ``POST /v1/orders``."""
+    """Body of ``POST /v1/orders``: ``customer_id``, ``status`` or prices in it are refused (422)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     cart_id: str = Field(pattern=ID)
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
     card_token: str = Field(pattern=CARD_TOKEN_PATTERN, description="A payment token (tok_...), never a card number.")
-    customer_id: str | None = Field(default=None, pattern=ID)
 
 
 class CartItemOut(BaseModel):
@@ -165,26 +179,66 @@ async def _cart_out(session: AsyncSession, cart: Cart) -> CartOut:
     )
 
 
+async def _owned_cart(session: AsyncSession, cart_id: str, user: Principal) -> Cart:
+    """The cart when ``user`` owns it (or is staff); a foreign cart is the same 404 as a missing one."""
+    try:
+        cart: Cart | None = await get_cart(session, cart_id)
+    except NotFound:
+        cart = None
+    owner_check(cart.customer_id if cart is not None else None, user, resource="cart")
+    assert cart is not None
+    return cart
+
+
+@contextlib.asynccontextmanager
+async def _cart_guard(cart_id: str, user: Principal) -> AsyncIterator[None]:
+    """Make every refusal about someone else's cart the 404 of a missing one.
+
+    Writers check ownership *after* their first write (a read first would let a concurrent writer invalidate
+    this transaction's snapshot on SQLite); so a refusal raised by that write (already checked out, empty...)
+    is only passed on once a fresh read shows the cart is the caller's.
+    """
+    try:
+        yield
+    except NotFound:
+        raise not_found("cart") from None
+    except (OrderConflict, OrderRejected):
+        async with service.sessions() as session:
+            await _owned_cart(session, cart_id, user)
+        raise
+
+
 @service.post("/v1/carts", status_code=201)
 @service.idempotent
-async def post_cart(session: SessionDep, body: NewCart | None = None) -> CartOut:
-    """Open an empty cart."""
-    cart = await create_cart(session, customer_id=body.customer_id if body else None)
+async def post_cart(session: SessionDep, user: Principal = Writer, body: NewCart | None = None) -> CartOut:
+    """Open an empty cart for the caller."""
+    cart = await create_cart(session, customer_id=user.subject)
     return await _cart_out(session, cart)
 
 
 @service.post("/v1/carts/{cart_id}/items")
 @service.idempotent
-async def post_cart_item(cart_id: str, body: NewItem, session: SessionDep) -> CartOut:
+async def post_cart_item(cart_id: str, body: NewItem, session: SessionDep, user: Principal = Writer) -> CartOut:
     """Add a product to an open cart (send ``Idempotency-Key``: a retried add would otherwise add twice)."""
-    cart = await add_item(session, cart_id, product_id=body.product_id, quantity=body.quantity)
+    async with _cart_guard(cart_id, user):
+        cart = await add_item(session, cart_id, product_id=body.product_id, quantity=body.quantity)
+        owner_check(cart.customer_id, user, resource="cart")  # raising rolls the addition back
     return await _cart_out(session, cart)
 
 
 @service.get("/v1/carts/{cart_id}")
-async def get_one_cart(cart_id: str, session: SessionDep) -> CartOut:
+async def get_one_cart(cart_id: str, session: SessionDep, user: Principal = Reader) -> CartOut:
     """A cart with the current prices of its items."""
-    return await _cart_out(session, await get_cart(session, cart_id))
+    return await _cart_out(session, await _owned_cart(session, cart_id, user))
+
+
+@service.delete("/v1/carts/{cart_id}", status_code=204)
+async def delete_one_cart(cart_id: str, session: SessionDep, user: Principal = Writer) -> Response:
+    """Throw away an open cart (409 once it was checked out)."""
+    async with _cart_guard(cart_id, user):
+        cart = await delete_cart(session, cart_id)
+        owner_check(cart.customer_id, user, resource="cart")  # raising rolls the deletion back
+    return Response(status_code=204)
 
 
 @service.post("/v1/orders", status_code=202)
@@ -192,6 +246,7 @@ async def get_one_cart(cart_id: str, session: SessionDep) -> CartOut:
 async def post_order(
     body: NewOrder,
     response: Response,
+    user: Principal = Writer,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key", include_in_schema=False),
 ) -> OrderAccepted:
     """Check out a cart: the order is created ``PENDING`` and the checkout saga starts (202).
@@ -201,15 +256,17 @@ async def post_order(
     """
     order_id = uuid.uuid5(_ORDER_IDS, idempotency_key).hex if idempotency_key else uuid.uuid4().hex
     # Committed before the saga starts: the saga's first step reads the order from another connection.
-    async with service.transaction() as session:
+    async with _cart_guard(body.cart_id, user), service.transaction() as session:
         order, _ = await place_order(
             session,
             order_id=order_id,
             cart_id=body.cart_id,
             email=body.email,
             card_token=body.card_token,
-            customer_id=body.customer_id,
+            customer_id=user.subject,
         )
+        cart_owner = (await get_cart(session, body.cart_id)).customer_id
+        owner_check(cart_owner, user, resource="cart")  # raising rolls the order back
     if not order.status.final:
         try:
             await sagas.orchestrator.start(CHECKOUT, checkout_input(order), saga_id=order.order_id)
@@ -229,21 +286,30 @@ async def _saga_ref(order_id: str) -> SagaRef | None:
 
 
 @service.get("/v1/orders/{order_id}")
-async def get_one_order(order_id: str, session: SessionDep) -> OrderOut:
-    """An order, with its checkout saga's id and status."""
-    order = await get_order(session, order_id)
+async def get_one_order(order_id: str, session: SessionDep, user: Principal = Reader) -> OrderOut:
+    """An order, with its checkout saga's id and status (the caller's own; staff see every order)."""
+    try:
+        found: Order | None = await get_order(session, order_id)
+    except NotFound:
+        found = None
+    owner_check(found.customer_id if found is not None else None, user, resource="order")
+    assert found is not None
+    order = found
     return OrderOut.of(order, await _saga_ref(order_id))
 
 
 @service.get("/v1/orders")
 async def get_orders(
     session: SessionDep,
+    user: Principal = Reader,
     customer_id: str | None = Query(default=None, pattern=ID),
     status: OrderStatus | None = None,
     limit: int = Query(default=50, ge=1, le=100),
     cursor: str | None = Query(default=None, pattern=ID),
 ) -> OrderPage:
-    """Orders by id, optionally of one customer or in one status."""
+    """Orders by id, optionally in one status: the caller's own; staff see every customer's (``customer_id``)."""
+    if not is_staff(user):
+        customer_id = user.subject
     items = await list_orders(session, customer_id=customer_id, status=status, limit=limit, after=cursor)
     next_cursor = items[-1].order_id if len(items) == limit else None
     return OrderPage(items=[OrderOut.of(o) for o in items], next_cursor=next_cursor)
@@ -258,4 +324,6 @@ async def get_one_price(product_id: str, session: SessionDep) -> PriceOut:
     )
 
 
+# Saga logs carry the checkout's input (e-mail, card token): not a public route (the gateway has none for it);
+# the control plane and operators read them inside the system.
 service.include_router(saga_router(sagas))

@@ -7,7 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -93,3 +93,22 @@ async def get_cart(session: AsyncSession, cart_id: str) -> Cart:
         row.order_id,
         tuple(CartItem(i.product_id, i.quantity) for i in items),
     )
+
+
+async def delete_cart(session: AsyncSession, cart_id: str) -> Cart:
+    """Throw away an open cart and its items; the cart as it was.
+
+    Raises:
+        NotFound: no such cart.  OrderConflict: the cart was checked out already (its order keeps it).
+    """
+    # Write first, as in add_item: the row lock orders this against a concurrent checkout of the same cart.
+    touched = await session.execute(
+        update(carts).where(carts.c.cart_id == cart_id, carts.c.status == "open").values(updated_at=time.time())
+    )
+    if getattr(touched, "rowcount", 0) != 1:
+        cart = await get_cart(session, cart_id)
+        raise OrderConflict(f"cart {cart_id} was checked out already (order {cart.order_id})")
+    cart = await get_cart(session, cart_id)
+    await session.execute(delete(cart_items).where(cart_items.c.cart_id == cart_id))
+    await session.execute(delete(carts).where(carts.c.cart_id == cart_id))
+    return cart

@@ -10,11 +10,18 @@ import httpx
 import pytest
 from apps.shop.analytics.events import ORDER_CANCELLED, ORDER_CONFIRMED, PRODUCT_CREATED
 from apps.shop.analytics.service import service
+from apps.shop.common.testusers import USERS
 
 from baton.events import CloudEvent
 from baton.kit import InstanceContext, InstanceSettings
 
 REPO = Path(__file__).resolve().parents[4]
+
+
+@pytest.fixture(autouse=True)
+def user_tokens(monkeypatch) -> None:
+    """The service trusts the test issuer's access tokens (``SHOP_USER_JWKS``; processes inherit it)."""
+    monkeypatch.setenv("SHOP_USER_JWKS", USERS.jwks_json())
 
 
 @pytest.fixture

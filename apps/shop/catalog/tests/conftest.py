@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from apps.shop.catalog.service import service
+from apps.shop.common.testusers import USERS
 from sqlalchemy import select
 
 from baton.events import CloudEvent
@@ -15,6 +16,12 @@ from baton.events.tables import outbox
 from baton.kit import InstanceSettings
 
 REPO = Path(__file__).resolve().parents[4]
+
+
+@pytest.fixture(autouse=True)
+def user_tokens(monkeypatch) -> None:
+    """The service trusts the test issuer's access tokens (``SHOP_USER_JWKS``; processes inherit it)."""
+    monkeypatch.setenv("SHOP_USER_JWKS", USERS.jwks_json())
 
 
 @pytest.fixture

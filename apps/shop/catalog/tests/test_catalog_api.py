@@ -11,10 +11,11 @@ import pytest
 from apps.shop.catalog import seed
 from apps.shop.catalog.events import PRODUCT_CREATED, PRODUCT_PRICE_CHANGED
 from apps.shop.catalog.service import service
+from apps.shop.common.testusers import STAFF, USERS
 
 from baton.kit import InstanceSettings
 
-STAFF = {"X-Baton-Role": "staff"}
+STAFF_HEADERS = USERS.headers("staff-1", roles=STAFF)
 NEW_PRODUCT = {
     "sku": "ACC-CAN-001",
     "name": "Coffee Canister",
@@ -127,16 +128,22 @@ async def test_an_unknown_product_is_a_404_problem(client):
 
 
 async def test_writes_are_for_staff_only(client, outbox_events):
-    created = await client.post("/v1/products", json=NEW_PRODUCT)
-    priced = await client.put("/v1/products/p-mug/price", json={"price_cents": 1}, headers={"X-Baton-Role": "guest"})
-    assert created.status_code == priced.status_code == 403
+    anonymous = await client.post("/v1/products", json=NEW_PRODUCT)
+    created = await client.post("/v1/products", json=NEW_PRODUCT, headers=USERS.headers("ada"))
+    priced = await client.put("/v1/products/p-mug/price", json={"price_cents": 1}, headers=USERS.headers("ada"))
+    # The old header means nothing now: roles come from the access token only.
+    spoofed = await client.put(
+        "/v1/products/p-mug/price", json={"price_cents": 1}, headers={**USERS.headers("ada"), "X-Baton-Role": "staff"}
+    )
+    assert anonymous.status_code == 401
+    assert created.status_code == priced.status_code == spoofed.status_code == 403
     assert created.headers["content-type"] == "application/problem+json"
     assert (await client.get("/v1/products/p-mug")).json()["price_cents"] == 1290
     assert len(await outbox_events()) == 12
 
 
 async def test_creating_a_product_is_idempotent_and_announced(client, outbox_events):
-    headers = {**STAFF, "Idempotency-Key": "canister-1"}
+    headers = {**STAFF_HEADERS, "Idempotency-Key": "canister-1"}
     first = await client.post("/v1/products", json=NEW_PRODUCT, headers=headers)
     replay = await client.post("/v1/products", json=NEW_PRODUCT, headers=headers)
     fetched = await client.get(first.headers["Location"])
@@ -160,15 +167,15 @@ async def test_creating_a_product_is_idempotent_and_announced(client, outbox_eve
     ],
 )
 async def test_invalid_products_are_refused(client, outbox_events, change, status):
-    response = await client.post("/v1/products", json={**NEW_PRODUCT, **change}, headers=STAFF)
+    response = await client.post("/v1/products", json={**NEW_PRODUCT, **change}, headers=STAFF_HEADERS)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     assert len(await outbox_events()) == 12
 
 
 async def test_a_price_change_bumps_the_version_and_emits_old_and_new_price(client, outbox_events):
-    changed = await client.put("/v1/products/p-espresso/price", json={"price_cents": 1590}, headers=STAFF)
-    unchanged = await client.put("/v1/products/p-espresso/price", json={"price_cents": 1590}, headers=STAFF)
+    changed = await client.put("/v1/products/p-espresso/price", json={"price_cents": 1590}, headers=STAFF_HEADERS)
+    unchanged = await client.put("/v1/products/p-espresso/price", json={"price_cents": 1590}, headers=STAFF_HEADERS)
     v2 = (await client.get("/v2/products/p-espresso")).json()
     events = [e for e in await outbox_events() if e.type == PRODUCT_PRICE_CHANGED]
     assert changed.status_code == 200
@@ -189,7 +196,7 @@ async def test_a_price_change_bumps_the_version_and_emits_old_and_new_price(clie
 async def test_concurrent_price_changes_form_one_unbroken_version_chain(client, outbox_events):
     prices = [2000 + i for i in range(6)]
     answers = await asyncio.gather(
-        *(client.put("/v1/products/p-scale/price", json={"price_cents": p}, headers=STAFF) for p in prices)
+        *(client.put("/v1/products/p-scale/price", json={"price_cents": p}, headers=STAFF_HEADERS) for p in prices)
     )
     events = [e.data for e in await outbox_events() if e.type == PRODUCT_PRICE_CHANGED]
     final = (await client.get("/v1/products/p-scale")).json()
@@ -202,5 +209,5 @@ async def test_concurrent_price_changes_form_one_unbroken_version_chain(client, 
 
 
 async def test_price_change_of_an_unknown_product_is_a_404(client):
-    response = await client.put("/v1/products/p-nothing/price", json={"price_cents": 100}, headers=STAFF)
+    response = await client.put("/v1/products/p-nothing/price", json={"price_cents": 100}, headers=STAFF_HEADERS)
     assert response.status_code == 404

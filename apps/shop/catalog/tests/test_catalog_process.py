@@ -8,6 +8,7 @@ import nats
 import orjson
 import pytest
 from apps.shop.catalog.events import PRODUCT_CREATED, PRODUCT_PRICE_CHANGED
+from apps.shop.common.testusers import STAFF, USERS
 
 from baton.events.naming import stream_for, subject_for
 from baton.testing import wait_until
@@ -21,7 +22,9 @@ async def test_a_price_change_reaches_jetstream_after_the_seeded_products(launch
     ).url
     async with httpx.AsyncClient(base_url=base_url) as http:
         changed = await http.put(
-            "/v1/products/p-french-press/price", json={"price_cents": 2790}, headers={"X-Baton-Role": "staff"}
+            "/v1/products/p-french-press/price",
+            json={"price_cents": 2790},
+            headers=USERS.headers("staff-1", roles=STAFF),
         )
     assert changed.status_code == 200
     observer = await nats.connect(nats_url)

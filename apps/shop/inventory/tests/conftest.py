@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from apps.shop.common.testusers import USERS
 from apps.shop.inventory import service as inventory
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
@@ -32,6 +33,12 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def user_tokens(monkeypatch) -> None:
+    """The service trusts the test issuer's access tokens (``SHOP_USER_JWKS``; processes inherit it)."""
+    monkeypatch.setenv("SHOP_USER_JWKS", USERS.jwks_json())
 
 
 @pytest.fixture

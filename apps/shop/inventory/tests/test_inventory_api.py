@@ -9,12 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 from apps.shop.catalog.seed import PRODUCT_IDS
+from apps.shop.common.testusers import STAFF, USERS
 from apps.shop.inventory import service as inventory
 from apps.shop.inventory.events import RESERVATION_EXPIRED
 
 from baton.testing import wait_until
 
-STAFF = {"X-Baton-Role": "staff"}
+STAFF_HEADERS = USERS.headers("staff-1", roles=STAFF)
 
 
 def reservation(rid: str, *lines: tuple[str, int], ttl: float = 60, order: str = "o-1") -> dict:
@@ -42,12 +43,14 @@ async def test_the_seed_stocks_every_demo_product(client):
 
 
 async def test_staff_sets_stock_but_never_below_what_is_reserved(client):
-    guest = await client.put("/v1/stock/p-new", json={"on_hand": 5})
-    created = await client.put("/v1/stock/p-new", json={"on_hand": 5}, headers=STAFF)
+    anonymous = await client.put("/v1/stock/p-new", json={"on_hand": 5})
+    customer = await client.put("/v1/stock/p-new", json={"on_hand": 5}, headers=USERS.headers("ada"))
+    created = await client.put("/v1/stock/p-new", json={"on_hand": 5}, headers=STAFF_HEADERS)
     await client.post("/v1/reservations", json=reservation("r-1", ("p-new", 4)))
-    too_low = await client.put("/v1/stock/p-new", json={"on_hand": 3}, headers=STAFF)
-    raised = await client.put("/v1/stock/p-new", json={"on_hand": 9}, headers=STAFF)
-    assert guest.status_code == 403
+    too_low = await client.put("/v1/stock/p-new", json={"on_hand": 3}, headers=STAFF_HEADERS)
+    raised = await client.put("/v1/stock/p-new", json={"on_hand": 9}, headers=STAFF_HEADERS)
+    assert anonymous.status_code == 401
+    assert customer.status_code == 403
     assert created.json() == {"product_id": "p-new", "on_hand": 5, "reserved": 0, "available": 5}
     assert too_low.status_code == 409
     assert raised.json() == {"product_id": "p-new", "on_hand": 9, "reserved": 4, "available": 5}
@@ -79,7 +82,7 @@ async def test_reusing_a_reservation_id_for_other_lines_is_refused(client):
 
 
 async def test_insufficient_stock_holds_nothing_at_all(client):
-    await client.put("/v1/stock/p-mug", json={"on_hand": 3}, headers=STAFF)
+    await client.put("/v1/stock/p-mug", json={"on_hand": 3}, headers=STAFF_HEADERS)
     short = await client.post("/v1/reservations", json=reservation("r-1", ("p-espresso", 5), ("p-mug", 4)))
     unknown = await client.post("/v1/reservations", json=reservation("r-2", ("p-nothing", 1)))
     assert short.status_code == unknown.status_code == 409
@@ -179,7 +182,7 @@ async def test_a_commit_after_the_ttl_is_refused_even_before_the_sweeper_runs(
 
 
 async def concurrent_reservations(client: httpx.AsyncClient) -> tuple[list[int], dict]:
-    await client.put("/v1/stock/p-mug", json={"on_hand": 10}, headers=STAFF)
+    await client.put("/v1/stock/p-mug", json={"on_hand": 10}, headers=STAFF_HEADERS)
     bodies = [reservation(f"r-{i}", ("p-mug", 1 + i % 2), ("p-filters", 1)) for i in range(24)]
     answers = await asyncio.gather(*(client.post("/v1/reservations", json=b) for b in bodies))
     statuses = [a.status_code for a in answers]

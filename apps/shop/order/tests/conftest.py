@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from apps.shop.common.testusers import USERS
 from apps.shop.order import wiring
 from apps.shop.order.service import service
 
@@ -41,6 +42,8 @@ def fakes(monkeypatch):
     monkeypatch.setenv("BATON_SERVICE_URLS", '{"inventory": "http://127.0.0.1:9"}')
     monkeypatch.setenv("ORDER_ORPHAN_AFTER_SECONDS", "0.5")
     monkeypatch.setenv("ORDER_ORPHAN_SWEEP_INTERVAL", "0.2")
+    # Customers' access tokens are signed by the test issuer; "cust-1" is the default caller.
+    monkeypatch.setenv("SHOP_USER_JWKS", USERS.jwks_json())
     service.reload_settings()
     yield stock, payments, catalog
     service.reload_settings()
@@ -53,5 +56,7 @@ async def shop(tmp_path: Path, fakes):
         async with asyncio.timeout(10):
             await wiring.backfill.wait()
         transport = httpx.ASGITransport(app=service.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://order") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://order", headers=USERS.headers("cust-1")
+        ) as http:
             yield Shop(http, stock, payments, catalog)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from apps.shop.common.testusers import STAFF, USERS
 from apps.shop.order.service import service
-from order_helpers import cart_with, checkout, final_order
+from order_helpers import as_customer, cart_with, checkout, final_order
 from sqlalchemy import func, select
 
 from baton.events.tables import outbox
@@ -92,14 +93,18 @@ async def test_card_numbers_are_refused_at_the_edge(shop):
 async def test_orders_list_by_customer_and_status(shop):
     mine = await cart_with(shop.http, ("p1", 1), customer_id="cust-9")
     theirs = await cart_with(shop.http, ("p2", 1), customer_id="cust-8")
-    order_id = (await checkout(shop.http, mine)).json()["order_id"]
-    other_id = (await checkout(shop.http, theirs, card_token="tok_decline")).json()["order_id"]
-    await final_order(shop.http, order_id)
-    await final_order(shop.http, other_id)
-    by_customer = (await shop.http.get("/v1/orders", params={"customer_id": "cust-9"})).json()["items"]
-    cancelled = (await shop.http.get("/v1/orders", params={"status": "CANCELLED"})).json()["items"]
-    assert [o["order_id"] for o in by_customer] == [order_id]
-    assert [o["order_id"] for o in cancelled] == [other_id]
+    order_id = (await checkout(shop.http, mine, customer_id="cust-9")).json()["order_id"]
+    other_id = (await checkout(shop.http, theirs, card_token="tok_decline", customer_id="cust-8")).json()["order_id"]
+    staff = USERS.headers("boss", roles=STAFF)
+    await final_order(shop.http, order_id, headers=staff)
+    await final_order(shop.http, other_id, headers=staff)
+    by_customer = (await shop.http.get("/v1/orders", params={"customer_id": "cust-9"}, headers=staff)).json()
+    cancelled = (await shop.http.get("/v1/orders", params={"status": "CANCELLED"}, headers=staff)).json()
+    # A customer lists their own orders whatever customer_id they ask for.
+    own = (await shop.http.get("/v1/orders", params={"customer_id": "cust-8"}, headers=as_customer("cust-9"))).json()
+    assert [o["order_id"] for o in by_customer["items"]] == [order_id]
+    assert [o["order_id"] for o in cancelled["items"]] == [other_id]
+    assert [o["order_id"] for o in own["items"]] == [order_id]
 
 
 async def test_unknown_cart_and_order_are_404_problems(shop):
@@ -117,3 +122,59 @@ async def test_placing_an_order_emits_nothing_until_the_saga_decides(shop):
     async with service.transaction() as session:
         emitted = (await session.execute(select(func.count()).select_from(outbox))).scalar_one()
     assert emitted == 1  # order.confirmed, nothing at placement
+
+
+def _same_404(answer, missing) -> None:
+    """A foreign object's 404 is a missing one's: only the path (and the request's correlation id) differ."""
+    differs = {"instance", "correlation_id"}
+    assert answer.status_code == missing.status_code == 404
+    assert {k: v for k, v in answer.json().items() if k not in differs} == {
+        k: v for k, v in missing.json().items() if k not in differs
+    }
+
+
+async def test_another_customers_cart_and_order_are_missing_to_me(shop):
+    theirs = await cart_with(shop.http, ("p1", 1), customer_id="cust-8")
+    order_cart = await cart_with(shop.http, ("p1", 1), customer_id="cust-8")
+    order_id = (await checkout(shop.http, order_cart, customer_id="cust-8")).json()["order_id"]
+    me = as_customer("cust-9")
+    item = {"product_id": "p2", "quantity": 1}
+    _same_404(await shop.http.get(f"/v1/carts/{theirs}", headers=me), await shop.http.get("/v1/carts/nope", headers=me))
+    _same_404(
+        await shop.http.post(f"/v1/carts/{theirs}/items", json=item, headers=me),
+        await shop.http.post("/v1/carts/nope/items", json=item, headers=me),
+    )
+    _same_404(
+        await shop.http.delete(f"/v1/carts/{theirs}", headers=me),
+        await shop.http.delete("/v1/carts/nope", headers=me),
+    )
+    # Checked out already: still the 404 of a missing cart, not the owner's 409.
+    _same_404(await checkout(shop.http, order_cart, customer_id="cust-9"), await checkout(shop.http, "nope"))
+    _same_404(
+        await shop.http.get(f"/v1/orders/{order_id}", headers=me), await shop.http.get("/v1/orders/nope", headers=me)
+    )
+    owner = as_customer("cust-8")
+    cart = (await shop.http.get(f"/v1/carts/{theirs}", headers=owner)).json()
+    assert cart["items"] == [{"product_id": "p1", "quantity": 1, "unit_price_cents": 1000}]  # nothing changed
+    assert (await shop.http.delete(f"/v1/carts/{theirs}", headers=owner)).status_code == 204
+    assert (await shop.http.get(f"/v1/carts/{theirs}", headers=owner)).status_code == 404
+
+
+async def test_the_owner_comes_from_the_token_not_the_body(shop):
+    cart = await shop.http.post("/v1/carts", json={"customer_id": "someone-else"})
+    cart_id = await cart_with(shop.http, ("p1", 1))
+    order = await shop.http.post(
+        "/v1/orders",
+        json={"cart_id": cart_id, "email": "a@example.com", "card_token": "tok_visa", "customer_id": "x"},
+    )
+    priced = await shop.http.post(f"/v1/carts/{cart_id}/items", json={"product_id": "p1", "quantity": 1, "price": 1})
+    assert cart.status_code == order.status_code == priced.status_code == 422
+    assert (await shop.http.get(f"/v1/carts/{cart_id}")).json()["customer_id"] == "cust-1"
+
+
+async def test_carts_and_orders_need_a_valid_access_token(shop):
+    anonymous = {"Authorization": ""}
+    expired = {"Authorization": f"Bearer {USERS.expired_token('cust-1')}"}
+    for headers in (anonymous, expired):
+        assert (await shop.http.post("/v1/carts", headers=headers)).status_code == 401
+        assert (await shop.http.get("/v1/orders", headers=headers)).status_code == 401

@@ -36,7 +36,7 @@ async def saga_steps(http, order_id: str) -> list[tuple[str, str]]:
 
 async def test_all_steps_succeed_and_the_order_is_confirmed(shop):
     cart_id = await cart_with(shop.http, ("p1", 2), ("p2", 1), customer_id="cust-1")
-    order_id = (await checkout(shop.http, cart_id)).json()["order_id"]
+    order_id = (await checkout(shop.http, cart_id, customer_id="cust-1")).json()["order_id"]
     order = await final_order(shop.http, order_id)
     assert order["status"] == "CONFIRMED"
     assert order["saga"]["status"] == "completed"

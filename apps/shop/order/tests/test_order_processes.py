@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from apps.shop.common.testusers import STAFF, USERS
 from order_helpers import cart_with, checkout, final_order
 
 from baton.testing import wait_until
@@ -22,7 +23,7 @@ from baton.testing.processes import ServiceLauncher, ServiceProcess
 # Starting four processes is most of the cost; on a shared 2-core machine it can take a minute.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
-STAFF = {"X-Baton-Role": "staff"}
+STAFF_HEADERS = USERS.headers("staff-1", roles=STAFF)
 
 
 @dataclass
@@ -75,13 +76,15 @@ async def test_prices_checkouts_idempotency_and_kill_9_through_real_services(sys
     shop = await system(payment={"PAYMENT_LATENCY_MS": "300"})
     order_url, catalog_url = shop.instances["order"].url, shop.instances["catalog"].url
     payment_url = shop.instances["payment"].url
-    async with httpx.AsyncClient(base_url=order_url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=order_url, timeout=10, headers=USERS.headers("cust-1")) as http:
         # The read model was filled from the catalog (backfill, events or both) before the order got ready.
         assert (await http.get("/v1/prices/p-espresso")).json()["price_cents"] == 1490
         before = await stock(http, shop, "p-espresso")
 
         # A price change travels catalog -> outbox -> JetStream -> order's inbox -> read model.
-        changed = await http.put(f"{catalog_url}/v1/products/p-mug/price", json={"price_cents": 1590}, headers=STAFF)
+        changed = await http.put(
+            f"{catalog_url}/v1/products/p-mug/price", json={"price_cents": 1590}, headers=STAFF_HEADERS
+        )
         assert changed.status_code == 200, changed.text
 
         async def new_price_arrived() -> bool:
@@ -137,7 +140,7 @@ async def test_an_expired_reservation_is_released_and_the_order_cancelled(system
     # The hold lasts 1 s; the provider takes 1.5 s per operation, so inventory expires it mid-checkout.
     shop = await system(payment={"PAYMENT_LATENCY_MS": "1500"}, order={"ORDER_RESERVATION_TTL_SECONDS": "1"})
     order_url, payment_url = shop.instances["order"].url, shop.instances["payment"].url
-    async with httpx.AsyncClient(base_url=order_url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=order_url, timeout=10, headers=USERS.headers("cust-1")) as http:
         before = await stock(http, shop, "p-moka-pot")
         cart_id = await cart_with(http, ("p-moka-pot", 3))
         order_id = (await checkout(http, cart_id)).json()["order_id"]

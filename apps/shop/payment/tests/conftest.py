@@ -6,9 +6,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from apps.shop.common.testusers import USERS
 from apps.shop.payment.service import service
 
 from baton.kit import InstanceSettings
+
+
+@pytest.fixture(autouse=True)
+def user_tokens(monkeypatch) -> None:
+    """The service trusts the test issuer's access tokens (``SHOP_USER_JWKS``; processes inherit it)."""
+    monkeypatch.setenv("SHOP_USER_JWKS", USERS.jwks_json())
 
 
 @pytest.fixture

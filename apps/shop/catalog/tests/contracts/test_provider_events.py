@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from apps.shop.catalog.events import PRODUCT_PRICE_CHANGED
+from apps.shop.common.testusers import STAFF, USERS
 
 from baton.delivery.contracts import message, service_version, verify_provider
 from baton.delivery.contracts.fixtures import require_pacts
@@ -29,7 +30,7 @@ async def test_catalog_emits_the_price_change_order_expects(client, outbox_event
     )
     # Provider state "product p-espresso exists": the demo catalog the service seeds at start.
     changed = await client.put(
-        "/v1/products/p-espresso/price", json={"price_cents": 1390}, headers={"X-Baton-Role": "staff"}
+        "/v1/products/p-espresso/price", json={"price_cents": 1390}, headers=USERS.headers("staff-1", roles=STAFF)
     )
     assert changed.status_code == 200
     emitted = [e for e in await outbox_events() if e.type == PRODUCT_PRICE_CHANGED]

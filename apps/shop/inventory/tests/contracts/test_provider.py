@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from apps.shop.common.testusers import STAFF, USERS
 
 from baton.delivery.contracts import service_version, verify_provider
 from baton.delivery.contracts.fixtures import require_pacts
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[5]
 SHOP = REPO / "apps" / "shop" / "baton.yaml"
-STAFF = {"X-Baton-Role": "staff"}
+STAFF_HEADERS = USERS.headers("staff-1", roles=STAFF)
 
 
 def states(url: str) -> dict[str, object]:
@@ -25,7 +26,7 @@ def states(url: str) -> dict[str, object]:
         stock = httpx.get(f"{url}/v1/stock/p-1", timeout=5)
         reserved = stock.json()["reserved"] if stock.status_code == 200 else 0
         httpx.put(
-            f"{url}/v1/stock/p-1", json={"on_hand": reserved + units}, headers=STAFF, timeout=5
+            f"{url}/v1/stock/p-1", json={"on_hand": reserved + units}, headers=STAFF_HEADERS, timeout=5
         ).raise_for_status()
 
     def held() -> None:
