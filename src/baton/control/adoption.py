@@ -50,6 +50,7 @@ async def adopt_instances(
         seen.add(record.id)
         slot = new_slot(record.service, record.index, record.port)
         slot.version = record.version
+        slot.track = record.track
         slot.started_at = record.started_at
         slot.tracker.total = record.restarts
         adopted.append((slot, process))

@@ -65,6 +65,7 @@ def manager_for(daemon: Daemon, observer: Observer | None = None) -> RolloutMana
         publish=observer.hub.publish if observer is not None else None,
     )
     _MANAGERS[daemon] = manager
+    manager.resume()  # rollouts a previous control plane (even one killed -9) was running carry on
     return manager
 
 

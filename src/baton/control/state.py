@@ -60,6 +60,8 @@ class InstanceRecord:
     restarts: int = 0
     started_at: float = 0.0
     """Wall-clock time the current process was started (epoch seconds)."""
+    track: str = "stable"
+    """The supervisor track the instance runs on (``release`` while a rollout runs its new version)."""
 
     @property
     def process(self) -> ProcessRecord:
@@ -84,6 +86,12 @@ class SupervisorState:
     nats: ProcessRecord | None = None
     """The embedded NATS server started by a control plane (so ``down`` stops it even after a crash)."""
     scale: dict[str, ScaleOverride] = field(default_factory=dict)
+    specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Specs (``ServiceSpec`` JSON) the stable replicas run where they differ from the manifest (a release in
+    progress, or an aborted one), so a restarted control plane keeps running what ran rather than what the file says."""
+    tracks: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """``{service: {track: spec JSON}}`` of the non-stable tracks (a rollout's new version), so a restarted control
+    plane re-adopts their instances and restarts them with the right spec."""
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form."""
@@ -92,6 +100,8 @@ class SupervisorState:
             "instances": [asdict(record) for record in self.instances],
             "nats": asdict(self.nats) if self.nats else None,
             "scale": {name: asdict(override) for name, override in self.scale.items()},
+            "specs": self.specs,
+            "tracks": self.tracks,
         }
 
     @classmethod
@@ -104,6 +114,8 @@ class SupervisorState:
             instances=instances,
             nats=ProcessRecord(**_known(ProcessRecord, nats)) if nats else None,
             scale=scale,
+            specs=dict(data.get("specs") or {}),
+            tracks={name: dict(tracks) for name, tracks in (data.get("tracks") or {}).items()},
         )
 
 

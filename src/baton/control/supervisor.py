@@ -81,6 +81,8 @@ class Supervisor:
         self._bring_up: list[asyncio.Task[None]] = []
         self._saved: object = None
         self._track_specs: dict[tuple[str, str], ServiceSpec] = {}
+        self._file_manifest = ctx.manifest
+        """The manifest as read at start (``ctx`` changes as releases land)."""
 
     @property
     def manifest(self) -> Manifest:
@@ -100,6 +102,7 @@ class Supervisor:
         saved = self._state_file.load()
         self._overrides = dict(saved.scale)
         adopted = await adopt_instances(saved, self.manifest, self._new_slot)
+        self._restore_specs(saved, [slot for slot, _ in adopted])
         for slot, process in adopted:
             self.slots[slot.service].append(slot)
             slot.start(process)
@@ -107,11 +110,33 @@ class Supervisor:
         await kill_strays(self.home.root, keep=known)
         for service in self.slots:
             surplus = self._active(service)[self.desired(service) :]
+            # A track whose spec was not saved cannot be restarted correctly: it goes too.
+            surplus += [
+                s for s in self.slots[service] if s.track != STABLE and (service, s.track) not in self._track_specs
+            ]
             await self._stop_slots(service, surplus)
         self.save()
         for service in self.manifest.services:
             self._fill(service)
             self._bring_up.append(asyncio.create_task(self._bring_up_service(service), name=f"up {service}"))
+
+    def _restore_specs(self, saved: SupervisorState, adopted: list[InstanceSlot]) -> None:
+        """Keep running what ran: the saved specs of re-adopted instances (a rollout's two versions) win over the
+        manifest, which already names the new version. Specs nothing re-adopted still runs are dropped."""
+        for slot in adopted:
+            try:
+                if slot.track != STABLE:
+                    data = saved.tracks.get(slot.service, {}).get(slot.track)
+                    if data is not None and (slot.service, slot.track) not in self._track_specs:
+                        self._track_specs[(slot.service, slot.track)] = ServiceSpec.model_validate(data)
+                    slot.spec = self._track_specs.get((slot.service, slot.track), slot.spec)
+                elif slot.service in saved.specs:
+                    spec = ServiceSpec.model_validate(saved.specs[slot.service])
+                    if spec.version == slot.version and spec != self._spec(slot.service):
+                        self.ctx = _with_service(self.ctx, slot.service, spec)
+                        slot.spec = spec
+            except ValueError as exc:  # a spec saved by another Baton version: the manifest's then
+                log.warning("ignoring the saved spec of %s: %s", slot.id, exc)
 
     async def wait_ready(self, timeout: float) -> bool:
         """Wait until every wanted replica is ready; whether that happened within ``timeout`` seconds."""
@@ -360,11 +385,22 @@ class Supervisor:
                 create_time=slot.process.record.create_time,
                 restarts=slot.tracker.total,
                 started_at=slot.started_at,
+                track=slot.track,
             )
             for slot in self._all()
             if slot.process is not None and slot.state is not SlotState.STOPPED
         ]
-        state = SupervisorState(instances=records, nats=self.nats, scale=dict(self._overrides))
+        tracks: dict[str, dict[str, dict[str, Any]]] = {}
+        for (service, track), spec in self._track_specs.items():
+            tracks.setdefault(service, {})[track] = spec.model_dump(mode="json")
+        specs = {
+            name: spec.model_dump(mode="json")
+            for name, spec in self.manifest.services.items()
+            if spec != self._file_manifest.services.get(name)
+        }
+        state = SupervisorState(
+            instances=records, nats=self.nats, scale=dict(self._overrides), specs=specs, tracks=tracks
+        )
         snapshot = state.to_json()
         if only_if_changed and snapshot == self._saved:
             return

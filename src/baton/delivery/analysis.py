@@ -97,6 +97,27 @@ class Analysis:
             "stable": _stats_dict(self.stable),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Analysis:
+        """Parse :meth:`as_dict` output (a persisted rollout's analyses)."""
+        return cls(
+            at=float(data["at"]),
+            window=float(data["window"]),
+            verdict=Verdict(data["verdict"]),
+            checks=tuple(Check(**check) for check in data.get("checks", ())),
+            canary=_stats(data.get("canary") or {}),
+            stable=_stats(data.get("stable") or {}),
+        )
+
+
+def _stats(data: dict[str, Any]) -> Stats:
+    return Stats(
+        requests=float(data.get("requests", 0.0)),
+        errors=float(data.get("errors", 0.0)),
+        p99=data.get("p99"),
+        burn=dict(data.get("burn") or {}),
+    )
+
 
 def _stats_dict(stats: Stats) -> dict[str, Any]:
     return {

@@ -7,8 +7,11 @@ follows the service's ``rollouts:`` strategy:
 * ``canary`` / ``blue_green`` — a :class:`~baton.delivery.runner.RolloutRunner` with the supervisor as fleet, the
   gateway overlay as router, the service's instances scraped for analysis, incidents and webhooks as hooks.
 
-A control plane that restarts forgets running rollouts: at start the manager removes the overlay, so the gateway
-serves the versions that actually run (the supervisor stops a release track it re-adopts as surplus).
+Rollouts survive a control-plane restart (even ``kill -9``), as Argo's survive a controller restart: every change
+is saved to ``$BATON_HOME/rollouts.json`` (:mod:`~baton.delivery.journal`), the supervisor re-adopts the new
+version's instances on their release track, and :meth:`RolloutManager.resume` carries each saved rollout on from
+its step, weight and preview token. A saved rollout whose new instances did not survive is rolled back with an
+incident; a release track without a saved rollout is stopped, and the overlay keeps only resumed rollouts.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import aiohttp
 
 from baton.control.manifest import Manifest, ServiceSpec
 from baton.control.supervisor import Supervisor
-from baton.delivery.fleet import SupervisorFleet
+from baton.delivery.fleet import RELEASE_TRACK, SupervisorFleet
+from baton.delivery.journal import Journal, RolloutJournal, SavedRollout
 from baton.delivery.observation import LiveAnalyzer
 from baton.delivery.policy import RolloutPolicy
 from baton.delivery.preview import gateway_preview, preview_path
@@ -83,8 +87,55 @@ class RolloutManager:
         self.previous: dict[str, ServiceSpec] = {}
         """The spec each service ran before its last completed release (what ``undo`` goes back to)."""
         self._tasks: dict[str, asyncio.Task[Any]] = {}
-        # Nothing is being released by this control plane yet: whatever an earlier one left is void.
-        self.router.reset()
+        self.journal = RolloutJournal(home)
+        self._saved = self.journal.load()
+        """What the previous control plane left running (:meth:`resume` takes it over)."""
+        self.history.update(self._saved.history)
+        self._policies: dict[str, dict[str, Any] | None] = {}
+
+    def resume(self) -> list[str]:
+        """Take over the rollouts a previous control plane saved (call once, in the event loop); the services
+        whose rollout carries on.
+
+        A saved rollout whose new instances still run resumes; one whose instances are gone ends rolled back with an
+        incident; a release track without a saved rollout is stopped; the gateway overlay keeps only the resumed.
+        """
+        saved, self._saved = self._saved, Journal()
+        resumed: list[str] = []
+        for service, item in saved.active.items():
+            state = item.state
+            if state.done:
+                self._remember(state)
+                continue
+            alive = self.supervisor.track_slots(service, RELEASE_TRACK) if service in self._services() else []
+            if alive:
+                try:
+                    runner = self._restored(item)
+                except Exception as exc:  # a manifest that lost the service, an unparsable spec...
+                    log.warning("cannot resume the rollout of %s: %s", service, exc)
+                else:
+                    self.runners[service] = runner
+                    if item.previous is not None:
+                        self.previous[service] = ServiceSpec.model_validate(item.previous)
+                    self._spawn(service, runner.resume())
+                    resumed.append(service)
+                    continue
+            state.weight = 0
+            state.finish(
+                self.clock(), Phase.ROLLED_BACK,
+                f"the control plane restarted and {state.new_version}'s instances did not survive; back on "
+                f"{state.stable_version}",
+            )  # fmt: skip
+            self._remember(state)
+            self._spawn(f"{service} incident", self._incident(state))
+        for service in self._services():
+            if service not in resumed and self.supervisor.track_slots(service, RELEASE_TRACK):
+                log.info("stopping the release track of %s: no saved rollout runs it", service)
+                self._spawn(f"{service} cleanup", self.supervisor.stop_track(service, RELEASE_TRACK))
+        # Whatever an earlier control plane routed for rollouts that do not carry on is void.
+        self.router.keep(resumed)
+        self._save()
+        return resumed
 
     # commands -------------------------------------------------------------------------------------------
 
@@ -137,7 +188,8 @@ class RolloutManager:
             )
         if running.port is not None:
             raise DeliveryError(f"{service} has a fixed port: it can only be released with the rolling strategy")
-        runner = self._runner(state, wanted, policy, manifest)
+        self._policies[service] = _policy_json(manifest, service)
+        runner = self._runner(state, wanted, policy, manifest, token=new_tester_token())
         self.runners[service] = runner
         self.previous[service] = running
         self._spawn(service, runner.run())
@@ -234,8 +286,40 @@ class RolloutManager:
             raise DeliveryError(f"no rollout of {service} is running; start one with `baton rollout start {service}`")
         return runner
 
+    def _services(self) -> list[str]:
+        return list(self.supervisor.manifest.services)
+
+    def _restored(self, saved: SavedRollout) -> RolloutRunner:
+        from baton.control.manifest.sections import RolloutSpec
+
+        manifest = self.load_manifest()
+        service = saved.state.service
+        rollout = RolloutSpec.model_validate(saved.policy) if saved.policy is not None else None
+        policy = _with_strategy(RolloutPolicy.from_spec(rollout), saved.state.strategy)
+        self._policies[service] = saved.policy
+        spec = ServiceSpec.model_validate(saved.spec)
+        return self._runner(saved.state, spec, policy, manifest, token=saved.token)
+
+    def _save(self) -> None:
+        journal = Journal(history={name: states[-HISTORY:] for name, states in self.history.items()})
+        for service, runner in self.runners.items():
+            if runner.state.done:
+                continue
+            previous = self.previous.get(service)
+            journal.active[service] = SavedRollout(
+                state=runner.state,
+                spec=runner.spec.model_dump(mode="json"),
+                previous=previous.model_dump(mode="json") if previous is not None else None,
+                policy=self._policies.get(service),
+                token=runner.token,
+            )
+        try:
+            self.journal.save(journal)
+        except OSError as exc:
+            log.warning("cannot save %s: %s", self.journal.path, exc)
+
     def _runner(
-        self, state: RolloutState, spec: ServiceSpec, policy: RolloutPolicy, manifest: Manifest
+        self, state: RolloutState, spec: ServiceSpec, policy: RolloutPolicy, manifest: Manifest, *, token: str
     ) -> RolloutRunner:
         service = state.service
         analyzer = LiveAnalyzer(
@@ -258,8 +342,8 @@ class RolloutManager:
             router=self.router,
             analyzer=analyzer,
             preview=preview,
-            token=new_tester_token(),
-            hooks=RolloutHooks(event=self._event(policy.webhooks), failed=self._incident),
+            token=token,
+            hooks=RolloutHooks(event=self._event(policy.webhooks), failed=self._incident, changed=self._changed),
             clock=self.clock,
         )
 
@@ -279,6 +363,10 @@ class RolloutManager:
         if not past or past[-1] is not state:
             past.append(state)
         del past[:-HISTORY]
+        self._save()
+
+    def _changed(self, state: RolloutState) -> None:
+        self._save()
 
     async def _rolling(self, state: RolloutState, spec: ServiceSpec, running: ServiceSpec) -> None:
         self.previous[state.service] = running
@@ -332,6 +420,11 @@ class RolloutManager:
         await self.incidents.save(doc)
         if self.publish is not None:
             self.publish("incident", {"event": "opened", "id": incident.id, "title": incident.title})
+
+
+def _policy_json(manifest: Manifest, service: str) -> dict[str, Any] | None:
+    spec = manifest.rollouts.get(service)
+    return spec.model_dump(mode="json") if spec is not None else None
 
 
 def _with_strategy(policy: RolloutPolicy, strategy: str) -> RolloutPolicy:

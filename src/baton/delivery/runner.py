@@ -69,12 +69,18 @@ async def _no_incident(state: RolloutState) -> None:
     return None
 
 
+def _unsaved(state: RolloutState) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class RolloutHooks:
     """Where a rollout reports: every timeline event (webhooks, the dashboard) and failures (incidents)."""
 
     event: Callable[[RolloutState, dict[str, Any]], Awaitable[None]] = _nothing
     failed: Callable[[RolloutState], Awaitable[None]] = _no_incident
+    changed: Callable[[RolloutState], None] = _unsaved
+    """After every change of the state (persistence: :mod:`~baton.delivery.journal`)."""
 
 
 class RolloutRunner:
@@ -124,9 +130,17 @@ class RolloutRunner:
 
     async def run(self) -> RolloutState:
         """Run the rollout to its end; never raises for a failed release (the state says what happened)."""
+        return await self._drive(self._begin)
+
+    async def resume(self) -> RolloutState:
+        """Carry on a rollout an earlier control plane started and saved; its new version's instances still run
+        (the supervisor re-adopted them). Ends like :meth:`run`."""
+        return await self._drive(self._resume)
+
+    async def _drive(self, first: Callable[[], Awaitable[None]]) -> RolloutState:
         try:
             async with self._lock:
-                await self._begin()
+                await first()
             while not self.state.done:
                 await self.sleep(self.policy.analysis.check_every)
                 async with self._lock:
@@ -181,7 +195,32 @@ class RolloutRunner:
             "launched",
             f"{len(members)} instance(s) of {state.new_version} ready: " + ", ".join(m.id for m in members),
         )
+        self._persist()
         await self.router.route(self.service, self._split(0))
+        await self._verify_and_start()
+
+    async def _resume(self) -> None:
+        state = self.state
+        self._launched = True
+        self._emitted = len(state.events)
+        now = self.clock()
+        state.note(now, "resumed", f"control plane restarted; resuming the rollout at {state.weight}% ({state.phase})")
+        if state.phase is Phase.PROGRESSING and not any(e["kind"] == "verified" for e in state.events):
+            # Cut short before the preview check ended: check again, then start as a fresh rollout would.
+            await self.router.route(self.service, self._split(0))
+            await self._verify_and_start()
+            return
+        if isinstance(self.controller, BlueGreenController):
+            if state.phase is Phase.SWITCHED:
+                self.controller.switched_at = state.step_started_at  # keep_warm still counts from the switch
+        else:
+            # The scraped figures died with the old control plane: the step's analysis interval starts again.
+            state.step_started_at = now
+        await self.router.route(self.service, self._split(state.weight))
+        await self._emit()
+
+    async def _verify_and_start(self) -> None:
+        state = self.state
         ok, detail = await self._verify_preview()
         now = self.clock()
         if isinstance(self.controller, BlueGreenController):
@@ -226,6 +265,11 @@ class RolloutRunner:
         await self._apply(controller.observe(analysis))
 
     async def _apply(self, actions: list[Action]) -> None:
+        if actions and not self.state.done:
+            # Write-ahead: a control plane that dies while routing resumes at the decided weight and applies it.
+            # A terminal phase is saved only after its effects (below, by _emit): dying before the new version
+            # is adopted or stopped must resume the rollout, not believe it over.
+            self._persist()
         for action in actions:
             if isinstance(action, SetWeight):
                 await self.router.route(self.service, self._split(action.weight))
@@ -270,7 +314,14 @@ class RolloutRunner:
             preview=preview_headers(self.token) if open_preview else {},
         )
 
+    def _persist(self) -> None:
+        try:
+            self.hooks.changed(self.state)
+        except Exception:  # a full disk must not stop a rollout; the next change tries again
+            log.exception("saving the rollout of %s failed", self.service)
+
     async def _emit(self) -> None:
+        self._persist()
         events = self.state.events[self._emitted :]
         self._emitted = len(self.state.events)
         for event in events:

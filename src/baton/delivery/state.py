@@ -113,6 +113,35 @@ class RolloutState:
         self.finished_at = at
         self.note(at, str(phase), message)
 
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to carry on after a control-plane restart (:meth:`restore` reads it back)."""
+        return self.as_dict() | {"analyses": [a.as_dict() for a in self.analyses]}
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> RolloutState:
+        """The state :meth:`snapshot` saved.
+
+        Raises:
+            KeyError, ValueError, TypeError: the data is not a snapshot.
+        """
+        return cls(
+            service=str(data["service"]),
+            strategy=str(data["strategy"]),
+            stable_version=str(data["stable_version"]),
+            new_version=str(data["new_version"]),
+            started_at=float(data["started_at"]),
+            phase=Phase(data["phase"]),
+            weight=int(data["weight"]),
+            step=int(data["step"]),
+            steps=tuple(int(w) for w in data.get("steps", ())),
+            step_started_at=float(data.get("step_started_at", 0.0)),
+            holds=int(data.get("holds", 0)),
+            finished_at=data.get("finished_at"),
+            message=str(data.get("message", "")),
+            analyses=[Analysis.from_dict(a) for a in data.get("analyses", ())],
+            events=[dict(e) for e in data.get("events", ())],
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {

@@ -15,7 +15,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -157,3 +157,16 @@ class OverlayRouter:
         """Remove the overlay entirely (nothing is being released)."""
         if self.path.exists():
             os.unlink(self.path)
+
+    def keep(self, services: Collection[str]) -> None:
+        """Drop every service but ``services`` from the overlay (without waiting for the gateway); no overlay left
+        when none remains."""
+        current = self.current()
+        if not services or not current.services:
+            self.reset()
+            return
+        kept = {name: entry for name, entry in current.services.items() if name in services}
+        if kept == dict(current.services):
+            return
+        overlay = Overlay(generation=max(current.generation, self.acknowledged()) + 1, services=kept)
+        atomic_write(self.path, json.dumps(overlay.as_json(), indent=2), mode=0o600)

@@ -108,6 +108,31 @@ class ReleaseSystem:
 
     def start(self) -> None:
         self.write()
+        self.launch()
+        wait_until_sync(self._ready, timeout=60, interval=0.1, message="system ready")
+
+    def kill9(self) -> None:
+        """``kill -9`` the control plane (instances, NATS and the gateway keep running)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def restart(self) -> None:
+        """Start a control plane again on the same home and ports; return once its API answers."""
+        self.launch()
+
+        def answers() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError((self.root / "daemon.out").read_text()[-3000:])
+            try:
+                return httpx.get(self.url + "/v1/rollouts", headers=self.headers(), timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until_sync(answers, timeout=60, interval=0.1, message="control plane answers")
+
+    def launch(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BATON_")}
         env["BATON_SCRAPE_INTERVAL"] = "5"
         argv = [
@@ -120,7 +145,6 @@ class ReleaseSystem:
             self.process = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=self.root
             )
-        wait_until_sync(self._ready, timeout=60, interval=0.1, message="system ready")
 
     def _ready(self) -> bool:
         assert self.process is not None

@@ -142,3 +142,36 @@ async def test_blue_green_preview_switch_and_undo_fail_no_request(system, load, 
     assert {s[2] for s in clients.traffic.samples if at_switch < s[0] < undo_asked} == {"Green"}
     assert {s[2] for s in clients.traffic.samples if s[0] > at_undo} == {before}
     assert await settled(system, stable)
+
+
+async def test_a_canary_carries_on_after_the_control_plane_is_killed(system, load, hello_spec) -> None:
+    """Argo keeps a Rollout in etcd; Baton in rollouts.json: kill -9 mid-canary, restart, the same rollout resumes."""
+    version = f"5.0.{int(time.time()) % 1000}"
+    canary = {"strategy": "canary", "steps": [20, 60, 100], "interval": "3s", "min_requests": 5}
+    system.write(hello_spec(version, greeting="Again"), **canary)
+    async with load(f"{system.gateway}/v1/hello") as clients:
+        assert (await call(system.post, "/v1/rollouts/hello")).status_code == 202
+
+        async def at_first_step() -> dict | None:
+            status = await call(system.rollout_status)
+            return status if status["phase"] == "progressing" and status["weight"] == 20 else None
+
+        before = await wait_until(at_first_step, timeout=60, interval=0.1, message="canary at 20%")
+        system.kill9()
+        killed = time.time()
+        # Nobody supervises now, yet the gateway keeps the split: the canary still serves its share.
+        await wait_until(lambda: sum(s[0] > killed and s[2] == "Again" for s in clients.traffic.samples) >= 3)
+        await call(system.restart)
+        status = await finished(system, "healthy", "rolled_back", "aborted")
+        ended = time.time()
+        await wait_until(lambda: any(s[0] > ended + 0.3 for s in clients.traffic.samples), timeout=10)
+
+    assert status["phase"] == "healthy", status["events"]
+    assert status["started_at"] == before["started_at"]  # the same rollout, not a new one
+    kinds = [e["kind"] for e in status["events"]]
+    assert kinds.count("launched") == 1  # the new version was not started again
+    assert "resumed" in kinds
+    assert [e["weight"] for e in status["events"] if e["kind"] == "step"] == [20, 60]
+    assert clients.traffic.failed() == []
+    assert {s[2] for s in clients.traffic.samples if s[0] > ended + 0.3} == {"Again"}
+    assert await settled(system, {version: 2})

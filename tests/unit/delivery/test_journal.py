@@ -1,0 +1,192 @@
+"""Rollouts survive a control-plane restart: the journal round-trips a rollout, and a runner built from it resumes
+at the saved step (no new launch, the saved weight re-applied) and walks on to the end."""
+
+from __future__ import annotations
+
+import stat
+
+from baton.control.manifest import ServiceSpec
+from baton.control.state import InstanceRecord, SupervisorState
+from baton.delivery import (
+    Analysis,
+    AnalysisPolicy,
+    CanaryPolicy,
+    Member,
+    MemoryFleet,
+    MemoryRouter,
+    Phase,
+    RolloutPolicy,
+    RolloutRunner,
+    Stats,
+    judge,
+)
+from baton.delivery.journal import Journal, RolloutJournal, SavedRollout
+from baton.delivery.runner import RolloutHooks
+from baton.delivery.state import RolloutState
+
+ANALYSIS = AnalysisPolicy(interval=10.0, min_requests=20, check_every=1.0)
+GOOD = (Stats(100, 0, 0.01), Stats(1000, 0, 0.01))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class ScriptedAnalyzer:
+    """Always the same figures; the preview reaches the new version."""
+
+    def __init__(self, clock: Clock, script: list[tuple[Stats, Stats]]) -> None:
+        self.clock = clock
+        self.figures = script[0]
+
+    async def scrape(self) -> float:
+        return self.clock()
+
+    async def analyse(self, *, over: float, now: float | None = None) -> Analysis:
+        return judge(*self.figures, ANALYSIS, at=self.clock(), window=over)
+
+    def new_version(self, *, over: float, now: float) -> Stats:
+        return Stats(requests=5)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def weights(router: MemoryRouter) -> list[int | None]:
+    return [split.weight if split else None for _, split in router.history]
+
+
+def canary_at_second_step(clock: Clock) -> RolloutState:
+    state = RolloutState(service="web", strategy="canary", stable_version="1.0", new_version="1.1", started_at=5.0)
+    state.steps = (5, 25, 100)
+    state.step, state.weight, state.step_started_at = 1, 25, clock() - 3
+    for kind in ("started", "launched", "verified", "step", "step"):
+        state.note(clock() - 4, kind, kind)
+    return state
+
+
+def test_the_journal_round_trips_a_running_rollout_and_the_history(tmp_path) -> None:
+    clock = Clock()
+    state = canary_at_second_step(clock)
+    state.record(judge(*GOOD, ANALYSIS, at=clock(), window=3.0))
+    done = RolloutState(service="api", strategy="blue_green", stable_version="2", new_version="3", started_at=1.0)
+    done.finish(2.0, Phase.HEALTHY, "switched")
+    journal = RolloutJournal(tmp_path)
+    spec = ServiceSpec(module="x.y:z", version="1.1").model_dump(mode="json")
+    journal.save(
+        Journal(
+            active={"web": SavedRollout(state=state, spec=spec, previous=None, policy=None, token="tok")},
+            history={"api": [done]},
+        )
+    )
+
+    assert stat.S_IMODE(journal.path.stat().st_mode) == 0o600  # the tester token is in it
+    loaded = RolloutJournal(tmp_path).load()
+    again = loaded.active["web"].state
+    assert again.as_dict() == state.as_dict()
+    assert again.analyses[-1].verdict is state.analyses[-1].verdict
+    assert loaded.active["web"].token == "tok"
+    assert ServiceSpec.model_validate(loaded.active["web"].spec).version == "1.1"
+    assert loaded.history["api"][0].phase is Phase.HEALTHY
+
+
+def test_an_unreadable_journal_is_an_empty_one(tmp_path) -> None:
+    (tmp_path / "rollouts.json").write_text("{not json")
+    assert RolloutJournal(tmp_path).load().active == {}
+
+
+def test_supervisor_state_keeps_tracks_and_the_specs_that_run() -> None:
+    record = InstanceRecord(id="web-3", service="web", index=3, port=1, version="1.1", pid=1, create_time=1.0)
+    state = SupervisorState(
+        instances=[record],
+        specs={"web": {"version": "1.0"}},
+        tracks={"web": {"release": {"version": "1.1"}}},
+    )
+    again = SupervisorState.from_json(state.to_json())
+    assert again.instances[0].track == "stable"
+    assert again.specs == {"web": {"version": "1.0"}}
+    assert again.tracks == {"web": {"release": {"version": "1.1"}}}
+    legacy = SupervisorState.from_json({"instances": [{**state.to_json()["instances"][0], "track": "release"}]})
+    assert legacy.instances[0].track == "release"
+
+
+async def test_a_restored_canary_resumes_at_its_step_without_launching_again() -> None:
+    clock = Clock()
+    state = canary_at_second_step(clock)
+    fleet = MemoryFleet({"web": [Member("web-1", "http://127.0.0.1:1", "1.0")]})
+    fleet.new["web"] = [Member("web-2", "http://127.0.0.1:2", "1.1")]  # re-adopted on the release track
+    router = MemoryRouter()
+    saved: list[dict] = []
+    runner = RolloutRunner(
+        state,
+        spec=ServiceSpec(module="x.y:z", version="1.1"),
+        replicas=1,
+        policy=RolloutPolicy(strategy="canary", analysis=ANALYSIS, canary=CanaryPolicy(steps=(5, 25, 100))),
+        fleet=fleet,
+        router=router,
+        analyzer=ScriptedAnalyzer(clock, [GOOD]),
+        preview=None,
+        token="tok",
+        hooks=RolloutHooks(changed=lambda s: saved.append(s.as_dict())),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+    final = await runner.resume()
+
+    assert final.phase is Phase.HEALTHY
+    assert weights(router) == [25, 100, None]  # the saved weight first, then on from there
+    assert router.history[0][1] is not None
+    assert router.history[0][1].preview["x-baton-preview"] == "tok"
+    assert fleet.log == ["adopt web"]  # no second launch
+    kinds = [e["kind"] for e in final.events]
+    assert kinds.count("resumed") == 1
+    assert kinds.count("launched") == 1
+    # The step's interval starts again at the resume (the old control plane's figures are gone).
+    resumed = next(e for e in final.events if e["kind"] == "resumed")
+    assert next(e for e in final.events if e["at"] > resumed["at"] and e["kind"] == "healthy")["at"] >= (
+        resumed["at"] + ANALYSIS.interval
+    )
+    assert saved[0]["weight"] == 25
+    assert saved[-1]["phase"] == "healthy"
+
+
+async def test_a_restored_rollout_cut_short_before_its_preview_is_verified_again() -> None:
+    clock = Clock()
+    state = RolloutState(service="web", strategy="canary", stable_version="1.0", new_version="1.1", started_at=5.0)
+    state.note(clock(), "started", "started")
+    state.note(clock(), "launched", "launched")
+    fleet = MemoryFleet({"web": [Member("web-1", "http://127.0.0.1:1", "1.0")]})
+    fleet.new["web"] = [Member("web-2", "http://127.0.0.1:2", "1.1")]
+    router = MemoryRouter()
+    checked: list[dict[str, str]] = []
+
+    async def preview(headers: dict[str, str]) -> tuple[int, int, str]:
+        checked.append(headers)
+        return 5, 5, "ok"
+
+    runner = RolloutRunner(
+        state,
+        spec=ServiceSpec(module="x.y:z", version="1.1"),
+        replicas=1,
+        policy=RolloutPolicy(strategy="canary", analysis=ANALYSIS, canary=CanaryPolicy(steps=(5, 100))),
+        fleet=fleet,
+        router=router,
+        analyzer=ScriptedAnalyzer(clock, [GOOD]),
+        preview=preview,
+        token="tok",
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    final = await runner.resume()
+    assert final.phase is Phase.HEALTHY
+    assert len(checked) == 1
+    assert weights(router) == [0, 5, 100, None]
+    assert fleet.log == ["adopt web"]
