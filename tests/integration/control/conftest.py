@@ -7,6 +7,7 @@ import contextlib
 import os
 import random
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +26,7 @@ from baton.control.ports import bindable
 from baton.control.state import ProcessRecord, StateFile
 from baton.discovery.nats_kv import NatsKvRegistry
 from baton.events.server import free_port
+from baton.security.operator import OperatorAccess
 from baton.testing import wait_until
 
 TOYAPP = Path(__file__).with_name("toyapp.py")
@@ -137,6 +139,10 @@ class ControlPlane:
             return (await self.get("/v1/system"))["pid"] == self.process.pid
         return False
 
+    def nats_tls(self) -> ssl.SSLContext:
+        """The ``tls=`` for NATS: an ``operator`` certificate from the control plane."""
+        return OperatorAccess.for_control(self.url, self.home.admin_token() or "").nats_context()
+
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.home.admin_token()}"}
 
@@ -203,12 +209,13 @@ async def control_plane(tmp_path: Path) -> AsyncIterator[Callable[..., ControlPl
 
 
 @pytest.fixture
-async def discovery() -> AsyncIterator[Callable[[str], Any]]:
-    """Factory: ``await discovery(nats_url)`` → a NATS KV registry as the services' callers see it."""
+async def discovery() -> AsyncIterator[Callable[[ControlPlane], Any]]:
+    """Factory: ``await discovery(plane)`` → a NATS KV registry as the services' callers see it."""
     connections = []
 
-    async def make(url: str) -> NatsKvRegistry:
-        nc = await nats.connect(url)
+    async def make(plane: ControlPlane) -> NatsKvRegistry:
+        # NATS requires a certificate from the system's CA: the operator's.
+        nc = await nats.connect(plane.nats_url, tls=await asyncio.to_thread(plane.nats_tls))
         connections.append(nc)
         return NatsKvRegistry(nc)
 

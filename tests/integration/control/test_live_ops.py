@@ -17,7 +17,7 @@ async def test_scale_up_and_down_under_load_without_failed_requests(control_plan
     await plane.start()
     await wait_until(lambda: plane.all_ready(2), timeout=30)
     [bystander] = await plane.instances("other")
-    registry = await discovery(plane.nats_url)
+    registry = await discovery(plane)
     await wait_until(lambda: registry.resolve("web"), timeout=10)
 
     async with load(registry, "web") as traffic:
@@ -48,7 +48,7 @@ async def test_rolling_restart_replaces_every_replica_without_failed_requests(co
     await plane.start()
     await wait_until(lambda: plane.all_ready(2), timeout=30)
     old = {v["pid"] for v in await plane.instances("web")}
-    registry = await discovery(plane.nats_url)
+    registry = await discovery(plane)
     await wait_until(lambda: registry.resolve("web"), timeout=10)
 
     plane.manifest.write_text(plane.manifest.read_text().replace('"replicas": 2', '"replicas": 2, "version": "2"'))

@@ -16,7 +16,7 @@ async def test_killed_instance_is_restarted_and_back_in_rotation(control_plane, 
     plane = control_plane({"web": toy(2)})
     await plane.start()
     await wait_until(lambda: plane.all_ready(2), timeout=30)
-    registry = await discovery(plane.nats_url)
+    registry = await discovery(plane)
     await wait_until(lambda: in_rotation(registry, "web"), timeout=10)
     assert await in_rotation(registry, "web") == {"web-1", "web-2"}
 
@@ -41,7 +41,7 @@ async def test_unready_instance_leaves_rotation_and_traffic_avoids_it(control_pl
     plane = control_plane({"web": toy(2)})
     await plane.start()
     await wait_until(lambda: plane.all_ready(2), timeout=30)
-    registry = await discovery(plane.nats_url)
+    registry = await discovery(plane)
     await wait_until(lambda: _count(in_rotation(registry, "web"), 2), timeout=10)
     sick, healthy = await plane.instances("web")
     await plane.api.post(sick["url"] + "/fail-readiness")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import random
@@ -18,7 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from baton.control.adoption import find_strays
 from baton.control.home import Home
 from baton.control.ports import bindable
 from baton.events.server import free_port
+from baton.security.operator import OperatorAccess
 from baton.testing import wait_until_sync
 from baton.testing.faultproxy import FaultProxy
 
@@ -143,6 +145,7 @@ class ObservedSystem:
         self.manifest.write_text(json.dumps(manifest, indent=2))
         self.process: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(timeout=30)
+        self._access: OperatorAccess | None = None
 
     @property
     def url(self) -> str:
@@ -180,6 +183,12 @@ class ObservedSystem:
         response.raise_for_status()
         return response.json()
 
+    def client(self, **options: Any) -> httpx.Client:
+        """A client for calling instances directly: they serve mutual TLS and want a service token."""
+        if self._access is None:
+            self._access = OperatorAccess.for_control(self.url, self.token())
+        return self._access.client(**options)
+
     def instance_urls(self, service: str) -> list[str]:
         return [v["url"] for v in self.get("/v1/instances") if v["service"] == service]
 
@@ -203,15 +212,16 @@ class Traffic:
     """Threads calling ``/v1/relay`` on every relay instance in turn, each ~20 requests per second when fast
     (several, so that slow answers under a fault still make a steady stream)."""
 
-    def __init__(self, urls: list[str], *, threads: int = 3) -> None:
+    def __init__(self, urls: list[str], *, client: Callable[..., httpx.Client], threads: int = 3) -> None:
         self.urls = urls
+        self.client = client
         self.ok = 0
         self.failed = 0
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(threads)]
 
     def _run(self, offset: int) -> None:
-        with httpx.Client(timeout=10) as http:
+        with self.client(timeout=10) as http:
             i = offset
             while not self._stop.is_set():
                 try:
@@ -243,7 +253,9 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Observe
     hello_port = free_port()
     sink = WebhookSink()
     proxy = ProxyThread(hello_port)
-    system = ObservedSystem(root, hook=sink.url, proxy_url=proxy.proxy.url, hello_port=hello_port)
+    # A TCP proxy: relay's mutual TLS to hello passes through it, so relay calls it over https.
+    upstream = proxy.proxy.url.replace("http://", "https://", 1)
+    system = ObservedSystem(root, hook=sink.url, proxy_url=upstream, hello_port=hello_port)
     try:
         system.start()
         yield system, proxy, sink
@@ -254,6 +266,6 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Observe
 
 
 @pytest.fixture
-def traffic() -> type[Traffic]:
-    """:class:`Traffic`, for tests."""
-    return Traffic
+def traffic(observed: tuple[ObservedSystem, ProxyThread, WebhookSink]) -> Callable[..., Traffic]:
+    """:class:`Traffic` calling with the observed system's operator certificate, for tests."""
+    return functools.partial(Traffic, client=observed[0].client)

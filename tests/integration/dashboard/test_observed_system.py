@@ -128,7 +128,8 @@ def _traced_request(system) -> str:
     """One request to relay (which calls hello) under a trace id we choose; returns it once stored."""
     trace_id = secrets.token_hex(16)
     relay = system.instance_urls("relay")[0]
-    answer = httpx.get(f"{relay}/v1/relay", headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"})
+    with system.client() as http:  # relay serves mutual TLS
+        answer = http.get(f"{relay}/v1/relay", headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"})
     assert answer.status_code == 200
 
     def stored() -> bool:
