@@ -27,12 +27,15 @@ import pytest_asyncio
 
 from baton.control.adoption import find_strays
 from baton.control.home import Home
+from baton.errors import ControlError
 from baton.events.server import free_port
 from baton.security.ca import CertificateAuthority
 from baton.security.crypto import Keyring, MasterKey
-from baton.security.mtls import client_context
+from baton.security.mtls import ControlPlaneCertificateSource, client_context, only
 from baton.security.operator import OperatorAccess
-from baton.security.wiring import TOKEN_HEADER
+from baton.security.plane import LISTENER_PORT_FILE
+from baton.security.tokens import ControlPlaneTokenSource
+from baton.security.wiring import CONTROL_SERVICE, TOKEN_HEADER
 from baton.testing import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -202,3 +205,25 @@ async def test_nats_refuses_a_connection_without_a_client_certificate(system: Sy
         assert client.is_connected
     finally:
         await client.close()
+
+
+async def test_instances_renew_and_get_tokens_with_their_own_certificate_only(system: System) -> None:
+    port = (system.home.root / LISTENER_PORT_FILE).read_text().strip()
+    listener = f"https://127.0.0.1:{port}"
+    front = system.as_service("front").credentials
+    to_control = client_context(front.leaf, front.bundle_pem, expect=only(CONTROL_SERVICE))
+    renewed = await ControlPlaneCertificateSource(
+        listener, service="front", instance="front-9", ssl_context=to_control
+    ).fetch()
+    assert renewed.leaf.spiffe_id == "spiffe://baton.local/svc/front"
+    assert renewed.leaf.fullchain_pem != front.leaf.fullchain_pem
+    with pytest.raises(ControlError, match="HTTP 403"):
+        await ControlPlaneCertificateSource(listener, service="back", instance="back-9", ssl_context=to_control).fetch()
+    issued = await ControlPlaneTokenSource(listener, subject="front", ssl_context=to_control).issue("back")
+    assert issued.token.count(".") == 2
+    with pytest.raises(ControlError, match="HTTP 403"):
+        await ControlPlaneTokenSource(listener, subject="back", ssl_context=to_control).issue("front")
+    # Without a certificate the listener does not even finish the handshake.
+    bare = client_context(None, front.bundle_pem, expect=only(CONTROL_SERVICE))
+    with pytest.raises(ControlError, match="unreachable"):
+        await ControlPlaneTokenSource(listener, subject="front", ssl_context=bare).issue("back")
