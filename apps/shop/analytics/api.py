@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query
 from pydantic import BaseModel
 
 from apps.shop.analytics.service import loyalty, revenue, sales_by_product, service
+from apps.shop.common.access import require_staff
+from apps.shop.common.users import CurrentUser, install, owner_check
 from baton.kit import SessionDep
+
+users = install(service)
+"""Sales figures are for staff; a customer reads only their own loyalty points."""
 
 
 class ProductSalesOut(BaseModel):
@@ -45,7 +50,7 @@ class LoyaltyOut(BaseModel):
     confirmed_orders: int
 
 
-@service.get("/v1/sales/products")
+@service.get("/v1/sales/products", dependencies=[Depends(require_staff)])
 async def get_sales_by_product(session: SessionDep) -> ProductSalesList:
     """Orders, units and revenue per product."""
     rows = await sales_by_product(session)
@@ -59,7 +64,7 @@ async def get_sales_by_product(session: SessionDep) -> ProductSalesList:
     )
 
 
-@service.get("/v1/sales/revenue")
+@service.get("/v1/sales/revenue", dependencies=[Depends(require_staff)])
 async def get_revenue(
     session: SessionDep, currency: Annotated[str, Query(pattern=r"^[A-Z]{3}$")] = "EUR"
 ) -> RevenueOut:
@@ -74,7 +79,10 @@ async def get_revenue(
 
 
 @service.get("/v1/loyalty/{customer_id}")
-async def get_loyalty(customer_id: Annotated[str, Path(max_length=64)], session: SessionDep) -> LoyaltyOut:
-    """A customer's loyalty points (zero when they have no confirmed orders)."""
+async def get_loyalty(
+    customer_id: Annotated[str, Path(max_length=64)], session: SessionDep, user: CurrentUser
+) -> LoyaltyOut:
+    """A customer's loyalty points (zero when they have no confirmed orders); the caller's own, or staff."""
+    owner_check(customer_id, user, resource="customer")
     points = await loyalty(session, customer_id)
     return LoyaltyOut(customer_id=points.customer_id, points=points.points, confirmed_orders=points.confirmed_orders)

@@ -27,6 +27,7 @@ token header are never followed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
@@ -57,6 +58,8 @@ __all__ = [
     "require_scope",
     "scopes_for",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ISSUER = "https://identity.shop"
 DEFAULT_AUDIENCE = "shop"
@@ -93,6 +96,16 @@ class _DiscoveredJwks:
         if not isinstance(document, dict):
             raise SecurityError("identity's JWKS is not an object")
         return document
+
+
+class _Unreachable:
+    """A JWKS source that is not there: every fetch fails, so every token is refused."""
+
+    def __init__(self, why: str) -> None:
+        self._why = why
+
+    async def __call__(self) -> Mapping[str, Any]:
+        raise SecurityError(f"identity's JWKS is unreachable: {self._why}")
 
 
 class UserAuth:
@@ -138,9 +151,16 @@ class UserAuth:
         else:
             from baton.kit.clients import ServiceClients
 
-            self._clients = ServiceClients(environ=env)
-            await self._clients.start(ctx)
-            fetcher = _DiscoveredJwks(self._clients)
+            clients = ServiceClients(environ=env)
+            try:
+                await clients.start(ctx)
+            except ConfigError as exc:
+                # No bus and no fixed addresses: every user token is refused (fail closed), the service runs.
+                log.warning("user tokens cannot be verified: %s (set SHOP_USER_JWKS or SHOP_USER_JWKS_URL)", exc)
+                fetcher = _Unreachable(str(exc))
+            else:
+                self._clients = clients
+                fetcher = _DiscoveredJwks(clients)
         self.verifier = TokenVerifier(
             issuer, fetcher, audience, max_lifetime=ACCESS_TOKEN_MAX_LIFETIME, min_refresh=10.0
         )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 
+from apps.shop.common.access import require_staff
+from apps.shop.common.users import install
 from apps.shop.notification.service import Notification, list_notifications, service
 from baton.kit import SessionDep
+
+users = install(service)
+"""The notification log holds every customer's e-mail address: staff only."""
 
 
 class NotificationOut(BaseModel):
@@ -48,7 +53,7 @@ class NotificationList(BaseModel):
     items: list[NotificationOut]
 
 
-@service.get("/v1/notifications")
+@service.get("/v1/notifications", dependencies=[Depends(require_staff)])
 async def get_notifications(
     session: SessionDep,
     order_id: str | None = Query(default=None, max_length=64),

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
+import jwt
 import typer
 import yaml
 from rich.panel import Panel
@@ -37,6 +38,10 @@ from baton.errors import BatonError, ControlError
 
 SHOPPER_MODULE = "apps.shop.common.shopper"
 DEMO_EMAIL_DOMAIN = "demo.shop.local"
+DEMO_PASSWORD = "demo-password"  # a throwaway account per run
+DEMO_STAFF_EMAIL = "staff@shop.local"
+"""The staff account of the shop's manifest (``IDENTITY_STAFF_EMAILS``); the demo signs it up on first use."""
+DEMO_STAFF_PASSWORD = "demo-staff-password"  # the local demo system's staff
 
 
 @dataclass
@@ -81,23 +86,22 @@ async def browse(s: Scenario) -> tuple[str, dict[str, Any]]:
 
 
 async def sign_up(s: Scenario) -> tuple[str, dict[str, Any]]:
-    """A customer account and a login token."""
-    user = await s.shopper.call(
-        "identity",
-        "POST",
-        "/v1/users",
-        json={"email": s.email, "password": "demo-password", "name": "Demo Customer"},
-        key=uuid.uuid4().hex,
-    )
-    token = await s.shopper.call("identity", "POST", "/v1/login", json={"email": s.email, "password": "demo-password"})
+    """A customer account and a login: every later call carries its access token."""
+    user = await s.shopper.sign_up(s.email, DEMO_PASSWORD, name="Demo Customer")
+    await s.shopper.log_in(s.email, DEMO_PASSWORD)
     s.customer = str(user["id"])
-    return f"{s.email} signed up, logged in (JWT valid {token['expires_in']}s)", {"user": user}
+    claims = jwt.decode(s.shopper.access_token, options={"verify_signature": False})  # only to show them
+    summary = (
+        f"{s.email} signed up, logged in: access token {claims['exp'] - claims['iat']}s "
+        f"(scopes {claims.get('scope', '')}), refresh token rotating"
+    )
+    return summary, {"user": user, "roles": claims.get("roles"), "scope": claims.get("scope")}
 
 
 async def fill_cart(s: Scenario) -> tuple[str, dict[str, Any]]:
     """A cart with two products."""
     first, second = list(s.data["products"])[:2]
-    cart = await s.shopper.open_cart(customer_id=s.customer)
+    cart = await s.shopper.open_cart()
     await s.shopper.add_item(cart, first, 2)
     filled = await s.shopper.add_item(cart, second, 1)
     s.data["cart"] = cart
@@ -110,7 +114,7 @@ async def checkout_confirmed(s: Scenario) -> tuple[str, dict[str, Any]]:
     tries = []
     for _ in range(5):
         cart = s.data.pop("cart", None) or await _refill(s)
-        order_id = await s.shopper.checkout(cart, email=s.email, card_token="tok_visa", customer_id=s.customer)
+        order_id = await s.shopper.checkout(cart, email=s.email, card_token="tok_visa")
         order = await s.shopper.wait_final(order_id, timeout=s.timeout)
         tries.append(order)
         s.data["orders_final"] += 1  # each finished order owes the customer one e-mail
@@ -122,7 +126,7 @@ async def checkout_confirmed(s: Scenario) -> tuple[str, dict[str, Any]]:
 
 async def _refill(s: Scenario) -> str:
     product = next(iter(s.data["products"]))
-    cart: str = await s.shopper.open_cart(customer_id=s.customer)
+    cart: str = await s.shopper.open_cart()
     await s.shopper.add_item(cart, product, 1)
     return cart
 
@@ -130,7 +134,7 @@ async def _refill(s: Scenario) -> str:
 async def checkout_declined(s: Scenario) -> tuple[str, dict[str, Any]]:
     """Check out with ``tok_decline``: the saga compensates and the order is cancelled."""
     cart = await _refill(s)
-    order_id = await s.shopper.checkout(cart, email=s.email, card_token="tok_decline", customer_id=s.customer)
+    order_id = await s.shopper.checkout(cart, email=s.email, card_token="tok_decline")
     order = await s.shopper.wait_final(order_id, timeout=s.timeout)
     s.data["orders_final"] += 1
     if order["status"] != "CANCELLED":
@@ -139,10 +143,12 @@ async def checkout_declined(s: Scenario) -> tuple[str, dict[str, Any]]:
 
 
 async def change_price(s: Scenario) -> tuple[str, dict[str, Any]]:
-    """Staff raise a price; the catalog's event updates the order service's read model."""
+    """Staff (a user whose e-mail identity lists as staff) raise a price; the catalog's event updates the order
+    service's read model. The customer's token would get 403 here."""
     product = list(s.data["products"])[-1]
     before = await s.shopper.price(product)
-    changed = await s.shopper.set_price(product, before["price_cents"] + 100)
+    staff = await s.shopper.fork().register(DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD, name="Demo Staff")
+    changed = await staff.set_price(product, before["price_cents"] + 100)
     started = time.monotonic()
 
     async def updated() -> dict[str, Any] | None:

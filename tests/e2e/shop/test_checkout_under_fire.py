@@ -17,6 +17,7 @@ import httpx
 import pytest
 from apps.shop.common.shopper import FINAL_STATES, Shopper
 
+from baton.cli.demo import DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD
 from baton.testing import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -40,24 +41,26 @@ class Progress:
         return self.accepted + self.final
 
 
-async def _buy(shopper: Shopper, i: int, run: str, progress: Progress) -> tuple[str, str]:
-    customer = f"c{i % CUSTOMERS}-{run}"
+async def _buy(customers: list[Shopper], i: int, run: str, progress: Progress) -> tuple[str, str]:
+    shopper = customers[i % CUSTOMERS]  # each customer logged in once; their token on every call
     email = f"buyer{i}-{run}@e2e.test"
-    cart = await shopper.open_cart(customer_id=customer)
+    cart = await shopper.open_cart()
     rng = random.Random(i)
     for product in rng.sample(sorted(STOCK), k=rng.randint(1, 3)):
         await shopper.add_item(cart, product, rng.randint(1, 3))
-    order_id = await shopper.checkout(cart, email=email, customer_id=customer, key=f"checkout-{run}-{i}")
+    order_id = await shopper.checkout(cart, email=email, key=f"checkout-{run}-{i}")
     progress.accepted += 1
     return order_id, email
 
 
-async def _watch(shopper: Shopper, run: str, progress: Progress, done: asyncio.Event) -> dict[str, dict[str, Any]]:
-    """Poll the customers' orders until every checkout is final; the orders by id."""
+async def _watch(
+    shopper: Shopper, customers: list[str], progress: Progress, done: asyncio.Event
+) -> dict[str, dict[str, Any]]:
+    """Poll the customers' orders (as staff) until every checkout is final; the orders by id."""
     orders: dict[str, dict[str, Any]] = {}
     while not done.is_set():
-        for c in range(CUSTOMERS):
-            for order in await shopper.orders(customer_id=f"c{c}-{run}"):
+        for customer in customers:
+            for order in await shopper.orders(customer_id=customer):
                 orders[order["order_id"]] = order
         progress.final = sum(1 for o in orders.values() if o["status"] in FINAL_STATES)
         if progress.final >= CHECKOUTS:
@@ -87,8 +90,15 @@ async def test_200_checkouts_with_declines_and_killed_orchestrators(shop, missin
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     # Instances serve mutual TLS; payments answer order (and the gateway) only, so the direct reads act as order.
     async with shop.async_client(as_service="order", limits=limits) as http:
-        public = Shopper(http, gateway=shop.gateway_url, retry_for=90)
-        direct = Shopper(http, services={s: shop.url(s) for s in ("payment", "mailsink", "notification")})
+        # Staff count the stock and watch every customer's orders; each customer buys with their own login.
+        public = await Shopper(http, gateway=shop.gateway_url, retry_for=90).register(
+            DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD
+        )
+        customers = [
+            await public.fork().register(f"c{c}-{run}@e2e.test", f"e2e-password-{run}") for c in range(CUSTOMERS)
+        ]
+        customer_ids = [str(c.user_id) for c in customers]
+        direct = public.via(services={s: shop.url(s) for s in ("payment", "mailsink", "notification", "analytics")})
         for product, on_hand in STOCK.items():
             await public.set_stock(product, on_hand)
         before = {p: await public.stock(p) for p in STOCK}
@@ -99,12 +109,12 @@ async def test_200_checkouts_with_declines_and_killed_orchestrators(shop, missin
         plan = [(rng.randint(20, 80), 1), (rng.randint(120, 180), 1), (rng.randint(220, 260), 2)]
         plan.append((rng.randint(plan[-1][0] + 10, 320), 1))
         killer = asyncio.create_task(_kill_orchestrators(shop, progress, plan, kills))
-        watcher = asyncio.create_task(_watch(public, run, progress, done))
+        watcher = asyncio.create_task(_watch(public, customer_ids, progress, done))
         gate = asyncio.Semaphore(50)
 
         async def buy(i: int) -> tuple[str, str]:
             async with gate:
-                return await _buy(public, i, run, progress)
+                return await _buy(customers, i, run, progress)
 
         try:
             placed = dict(await asyncio.gather(*(buy(i) for i in range(CHECKOUTS))))
@@ -156,13 +166,11 @@ async def test_200_checkouts_with_declines_and_killed_orchestrators(shop, missin
 
         # 4. The analytics projection, fed only by events, counts each customer's confirmed orders once.
         if "analytics" not in missing:
-            analytics = Shopper(http, services={"analytics": shop.url("analytics")})
             expected = Counter(o["customer_id"] for o in confirmed)
 
             async def projected() -> bool:
-                for c in range(CUSTOMERS):
-                    customer = f"c{c}-{run}"
-                    seen = await analytics.call("analytics", "GET", f"/v1/loyalty/{customer}")
+                for customer in customer_ids:
+                    seen = await direct.call("analytics", "GET", f"/v1/loyalty/{customer}")
                     if seen["confirmed_orders"] != expected[customer]:
                         return False
                 return True

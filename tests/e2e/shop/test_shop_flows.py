@@ -9,6 +9,7 @@ import uuid
 import pytest
 from apps.shop.common.shopper import Shopper
 
+from baton.cli.demo import DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD
 from baton.testing import wait_until
 
 pytestmark = [pytest.mark.integration]
@@ -29,9 +30,10 @@ async def as_order(shop):
 
 
 async def test_a_price_change_reaches_the_order_read_model_and_new_carts(shop, http):
-    public = Shopper(http, gateway=shop.gateway_url)
+    staff = await Shopper(http, gateway=shop.gateway_url).register(DEMO_STAFF_EMAIL, DEMO_STAFF_PASSWORD)
+    public = await staff.fork().register(f"flow-{uuid.uuid4().hex[:8]}@e2e.test", "e2e-password")
     before = await public.price("p-filters")
-    changed = await public.set_price("p-filters", before["price_cents"] + 111)
+    changed = await staff.set_price("p-filters", before["price_cents"] + 111)
 
     async def updated() -> dict | None:
         price = await public.price("p-filters")
@@ -73,22 +75,22 @@ async def test_an_expired_reservation_is_released(shop, as_order):
 
 
 async def test_duplicate_checkouts_with_one_idempotency_key_make_one_order(shop, http):
-    public = Shopper(http, gateway=shop.gateway_url)
     customer = f"dup-{uuid.uuid4().hex[:8]}"
-    cart = await public.open_cart(customer_id=customer)
+    public = await Shopper(http, gateway=shop.gateway_url).register(f"{customer}@e2e.test", "e2e-password")
+    cart = await public.open_cart()
     await public.add_item(cart, "p-mug", 1)
     key = f"checkout-{uuid.uuid4().hex}"
-    # The same request, at once, through the gateway and straight at each order replica.
-    senders = [public] + [Shopper(http, services={"order": url}) for url in shop.urls("order")]
+    # The same request of the same customer, at once, through the gateway and straight at each order replica.
+    senders = [public] + [public.via(services={"order": url}) for url in shop.urls("order")]
     ids = await asyncio.gather(
         *(
-            s.checkout(cart, email=f"{customer}@e2e.test", card_token="tok_visa", customer_id=customer, key=key)
+            s.checkout(cart, email=f"{customer}@e2e.test", card_token="tok_visa", key=key)
             for s in senders
             for _ in range(2)
         )
     )
     final = await public.wait_final(ids[0], timeout=30)
-    orders = await public.orders(customer_id=customer)
+    orders = await public.orders()
     assert len(set(ids)) == 1
     assert [o["order_id"] for o in orders] == [ids[0]]
     assert final["status"] in {"CONFIRMED", "CANCELLED"}

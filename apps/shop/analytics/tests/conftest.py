@@ -10,7 +10,7 @@ import httpx
 import pytest
 from apps.shop.analytics.events import ORDER_CANCELLED, ORDER_CONFIRMED, PRODUCT_CREATED
 from apps.shop.analytics.service import service
-from apps.shop.common.testusers import USERS
+from apps.shop.common.testusers import STAFF, USERS
 
 from baton.events import CloudEvent
 from baton.kit import InstanceContext, InstanceSettings
@@ -30,7 +30,9 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[InstanceContext, httpx.
     service.reload_settings()
     async with service.running(InstanceSettings(home=tmp_path)) as ctx:
         transport = httpx.ASGITransport(app=service.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://analytics") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://analytics", headers=USERS.headers("staff-1", roles=STAFF)
+        ) as http:
             yield ctx, http
 
 

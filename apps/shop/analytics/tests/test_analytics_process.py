@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import nats
 import pytest
+from apps.shop.common.testusers import STAFF, USERS
 
 from baton.events import JetStreamBus
 from baton.testing import wait_until
@@ -28,7 +29,7 @@ async def test_published_order_events_reach_the_reports(launch_service, nats_url
                 events.cancelled("o-2", 6980, was_confirmed=True, customer="cust-2"),
             ]
         )
-        async with httpx.AsyncClient(base_url=base_url) as http:
+        async with httpx.AsyncClient(base_url=base_url, headers=USERS.headers("staff-1", roles=STAFF)) as http:
 
             async def projected() -> bool:
                 revenue = (await http.get("/v1/sales/revenue")).json()

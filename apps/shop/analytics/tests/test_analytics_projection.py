@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from apps.shop.analytics.events import on_order_cancelled, on_order_confirmed, on_product_created
 from apps.shop.analytics.service import service
+from apps.shop.common.testusers import USERS
 
 from baton.errors import EventError
 from baton.events import EventRuntime
@@ -129,3 +130,11 @@ async def test_redeliveries_through_the_inbox_are_counted_once(running, events):
         await runtime.stop()
     assert products == [{"product_id": "p-mug", "name": "Ceramic Mug", "orders": 1, "units": 2, "revenue_cents": 2580}]
     assert inbox.stats.handled == 1
+
+
+async def test_sales_are_for_staff_and_loyalty_for_its_customer(client):
+    customer = USERS.headers("cust-1")
+    assert (await client.get("/v1/sales/revenue", headers=customer)).status_code == 403
+    assert (await client.get("/v1/sales/products", headers={"Authorization": ""})).status_code == 401
+    assert (await client.get("/v1/loyalty/cust-1", headers=customer)).json()["customer_id"] == "cust-1"
+    assert (await client.get("/v1/loyalty/cust-2", headers=customer)).status_code == 404

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from aiosmtpd.smtp import SMTP
+from apps.shop.common.testusers import STAFF, USERS
 from apps.shop.notification.events import on_order_cancelled, on_order_confirmed, templates
 from apps.shop.notification.mailer import MemoryMailer
 from apps.shop.notification.sender import retry_delay, sender
@@ -128,6 +129,7 @@ async def test_over_real_smtp_the_mail_arrives_and_the_api_shows_it_sent(tmp_pat
     smtp = await asyncio.get_running_loop().create_server(lambda: SMTP(collect), "127.0.0.1", 0)
     monkeypatch.setenv("NOTIFICATION_SMTP_PORT", str(smtp.sockets[0].getsockname()[1]))
     monkeypatch.setenv("NOTIFICATION_POLL_INTERVAL", "0.05")
+    monkeypatch.setenv("SHOP_USER_JWKS", USERS.jwks_json())
     service.reload_settings()
     sender.mailer = None
     try:
@@ -136,7 +138,8 @@ async def test_over_real_smtp_the_mail_arrives_and_the_api_shows_it_sent(tmp_pat
                 await on_order_confirmed(_event("shop.order.order.confirmed.v1", CONFIRMED), session)
             await wait_until(lambda: collect.messages, timeout=10)
             transport = httpx.ASGITransport(app=service.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://notification") as http:
+            staff = USERS.headers("staff-1", roles=STAFF)
+            async with httpx.AsyncClient(transport=transport, base_url="http://notification", headers=staff) as http:
                 listed = await wait_until(
                     lambda: _sent(http, CONFIRMED["order_id"]), timeout=10, message="notification marked sent"
                 )
