@@ -60,7 +60,12 @@ def serve_hello(mode: str, port: int, receiver: str, home: str) -> None:
     from opentelemetry.sdk.resources import Resource
 
     from baton.kit import InstanceSettings, Service
-    from baton.kit.middleware import AccessLogMiddleware, RedMetricsMiddleware, TracingMiddleware
+    from baton.kit.middleware import (
+        AccessLogMiddleware,
+        RedMetricsMiddleware,
+        TelemetryMiddleware,
+        TracingMiddleware,
+    )
     from baton.telemetry.export import build_provider
     from baton.telemetry.logging import configure_logging
 
@@ -72,7 +77,7 @@ def serve_hello(mode: str, port: int, receiver: str, home: str) -> None:
 
     service.configure(InstanceSettings(service="hello", instance="hello-1", home=Path(home), port=port))
     if mode == "off":
-        telemetry = {TracingMiddleware, RedMetricsMiddleware, AccessLogMiddleware}
+        telemetry = {TelemetryMiddleware, TracingMiddleware, RedMetricsMiddleware, AccessLogMiddleware}
         service.app.user_middleware = [m for m in service.app.user_middleware if m.cls not in telemetry]
     else:
         configure_logging(service="hello", instance="hello-1")

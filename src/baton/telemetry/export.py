@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 
-from baton.telemetry.sampling import ErrorTailProcessor, keep_errors_sampler
+from baton.telemetry.sampling import ErrorTailProcessor, keep_errors_sampler, register_tail
 
 __all__ = ["build_provider", "export_urls", "exporters_from_env", "keep_errors", "span_processor"]
 
@@ -99,7 +99,10 @@ def build_provider(
     sampler: Sampler = keep_errors_sampler(ratio) if errors else ParentBased(TraceIdRatioBased(ratio))
     provider = TracerProvider(resource=resource, sampler=sampler)
     if exporters:
-        provider.add_span_processor(span_processor(exporters, errors=errors))
+        processor = span_processor(exporters, errors=errors)
+        provider.add_span_processor(processor)
+        if isinstance(processor, ErrorTailProcessor):
+            register_tail(provider, ratio=ratio, processor=processor)
     return provider
 
 

@@ -23,6 +23,8 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import sys
@@ -126,6 +128,7 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._explicit = stream is not None
         self.service = service
         self.instance = instance
+        self._flush_scheduled = False
 
     def emit(self, record: logging.LogRecord) -> None:
         if not self._explicit:
@@ -133,15 +136,39 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
     def write_line(self, line: str) -> None:
-        """Write an already rendered line, under the lock the handler's own records take."""
+        """Write an already rendered line, under the lock the handler's own records take.
+
+        Inside an event loop the flush waits for the end of the loop's current iteration, so the lines of the
+        requests finishing together leave in one ``write`` (one system call per loop tick instead of one per
+        request); a line is never held longer than that. Outside a loop it is flushed at once.
+        """
         with self.lock:  # type: ignore[union-attr]
             if not self._explicit:
                 self.stream = sys.stdout
             try:
                 self.stream.write(line + self.terminator)
-                self.flush()
             except Exception:  # like Handler.handleError: a broken pipe must not fail the request
-                pass
+                return
+            if self._flush_scheduled:
+                return
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is None:
+                self._flush_quietly()
+                return
+            self._flush_scheduled = True
+        loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._flush_scheduled = False
+            self._flush_quietly()
+
+    def _flush_quietly(self) -> None:
+        with contextlib.suppress(Exception):
+            self.flush()
 
 
 # The handler configure_logging installed; EventLogger writes through it (None: not configured).

@@ -72,7 +72,8 @@ class HttpServerMetrics:
             self._durations[key] = child
         child.observe(seconds)
 
-    def _active_child(self, method: str) -> Any:
+    def active_child(self, method: str) -> Any:
+        """The ``http_server_active_requests`` child of ``method`` (``inc()``/``dec()``), cached."""
         child = self._active.get(method)
         if child is None:
             child = self._active[method] = self.active_requests.labels(self.service, method)
@@ -80,11 +81,11 @@ class HttpServerMetrics:
 
     def request_started(self, method: str) -> None:
         """Count a request in flight."""
-        self._active_child(method).inc()
+        self.active_child(method).inc()
 
     def request_finished(self, method: str) -> None:
         """Stop counting a request in flight."""
-        self._active_child(method).dec()
+        self.active_child(method).dec()
 
     def render(self) -> tuple[bytes, str]:
         """The registry in Prometheus text format, and its content type."""

@@ -17,16 +17,23 @@ checkout is kept from the gateway down to the failing service; services the trac
 following the head decision.
 
 The price is recording every span (attributes, timing) even at low ratios; ``bench/telemetry.py`` measures it.
+The kit's server span avoids most of it: for a provider built by :func:`baton.telemetry.export.build_provider`
+(see :func:`register_tail`) the kit's telemetry middleware takes the head decision itself, keeps an unsampled
+request's span as a few plain values and builds a span only when the answer is a 5xx (:meth:`ErrorTailProcessor.keep`);
+otherwise it drops what the tail buffered for the trace (:meth:`ErrorTailProcessor.discard`).
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import (
     Decision,
     ParentBased,
@@ -39,7 +46,15 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode, TraceFl
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-__all__ = ["RECORD_ONLY", "ErrorTailProcessor", "RecordingRatioSampler", "keep_errors_sampler"]
+__all__ = [
+    "RECORD_ONLY",
+    "ErrorTailProcessor",
+    "RecordingRatioSampler",
+    "Tail",
+    "keep_errors_sampler",
+    "register_tail",
+    "tail_of",
+]
 
 RECORD_ONLY = StaticSampler(Decision.RECORD_ONLY)
 """Record every span, sample none (the parent said no; the tail processor may still keep errors)."""
@@ -138,6 +153,29 @@ class ErrorTailProcessor(SpanProcessor):
         """Flush the delegate."""
         return self.delegate.force_flush(timeout_millis)
 
+    def keep(self, span: ReadableSpan) -> None:
+        """Export ``span`` (built by a caller that kept it as plain values) and the trace's buffered spans.
+
+        For an unsampled trace the trace is kept from now on, like when a recorded span fails.
+        """
+        context = span.context
+        if context is None:
+            return
+        if context.trace_flags.sampled:
+            self.delegate.on_end(span)
+            return
+        with self._lock:
+            flush = [*self._pending.pop(context.trace_id, []), span]
+            self._remember_kept(context.trace_id)
+        for item in flush:
+            self.delegate.on_end(_promoted(item))
+
+    def discard(self, trace_id: int) -> None:
+        """The local root of an unsampled trace ended without an error: drop what was buffered for it."""
+        if self._pending:
+            with self._lock:
+                self._pending.pop(trace_id, None)
+
     def buffered_traces(self) -> int:
         """Unsampled traces currently buffered (for tests and self-monitoring)."""
         with self._lock:
@@ -183,3 +221,29 @@ def _promoted(span: ReadableSpan) -> ReadableSpan:
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """What a caller taking the head decision itself needs from a provider built with the error tail."""
+
+    ratio: float
+    bound: int
+    """``TraceIdRatioBased``'s bound: a new trace is sampled when the low 64 bits of its id are below it."""
+    processor: ErrorTailProcessor
+    resource: Resource
+
+
+_tails: weakref.WeakKeyDictionary[TracerProvider, Tail] = weakref.WeakKeyDictionary()
+
+
+def register_tail(provider: TracerProvider, *, ratio: float, processor: ErrorTailProcessor) -> None:
+    """Declare that ``provider`` samples with :func:`keep_errors_sampler` and exports through ``processor`` only."""
+    _tails[provider] = Tail(ratio, TraceIdRatioBased.get_bound_for_rate(ratio), processor, provider.resource)
+
+
+def tail_of(provider: object) -> Tail | None:
+    """The :class:`Tail` registered for ``provider`` (``None``: use the SDK as is)."""
+    if isinstance(provider, TracerProvider):
+        return _tails.get(provider)
+    return None

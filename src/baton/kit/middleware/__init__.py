@@ -11,6 +11,7 @@ from baton.kit.middleware.access_log import AccessLogMiddleware
 from baton.kit.middleware.correlation import CorrelationIdMiddleware
 from baton.kit.middleware.errors import ProblemMiddleware
 from baton.kit.middleware.red import RedMetricsMiddleware
+from baton.kit.middleware.telemetry import TelemetryMiddleware
 from baton.kit.middleware.tracing import TracingMiddleware
 from baton.telemetry.metrics import HttpServerMetrics
 
@@ -19,6 +20,7 @@ __all__ = [
     "CorrelationIdMiddleware",
     "ProblemMiddleware",
     "RedMetricsMiddleware",
+    "TelemetryMiddleware",
     "TracingMiddleware",
     "kit_middleware",
 ]
@@ -38,19 +40,19 @@ def kit_middleware(*, metrics: HttpServerMetrics) -> list[Middleware]:
 
     1. correlation id — first, so every later layer (span attributes, metrics exemplars, log lines, error
        bodies) sees the request's id, including requests rejected further in;
-    2. tracing — the server span must enclose everything measured and logged so their lines carry its ids;
-    3. RED metrics — measures what the client experiences, errors and deadline rejections included;
-    4. access log — one line per request, with the final status;
-    5. deadline (``baton.resilience.deadline``) — rejects or cancels work past the caller's
+    2. telemetry (:class:`TelemetryMiddleware`, one layer doing what ``TracingMiddleware``,
+       ``RedMetricsMiddleware`` and ``AccessLogMiddleware`` do, in that order): the server span encloses
+       everything measured and logged so their lines carry its ids; RED metrics measure what the client
+       experiences, errors and deadline rejections included; one access-log line per request, with the final
+       status;
+    3. deadline (``baton.resilience.deadline``) — rejects or cancels work past the caller's
        ``X-Request-Deadline``; inside the layers above so a 504 is traced, counted and logged;
-    6. problem+json — innermost, turning unhandled exceptions into a 500 problem before any layer above
+    4. problem+json — innermost, turning unhandled exceptions into a 500 problem before any layer above
        sees the response, so they all record the 500 the client really got.
     """
     chain = [
         Middleware(CorrelationIdMiddleware),
-        Middleware(TracingMiddleware),
-        Middleware(RedMetricsMiddleware, metrics=metrics),
-        Middleware(AccessLogMiddleware),
+        Middleware(TelemetryMiddleware, metrics=metrics),
     ]
     deadline = _deadline_middleware()
     if deadline is not None:

@@ -1,0 +1,107 @@
+"""The kit's telemetry layer with the provider ``build_provider`` makes (errors kept): the head decision is taken
+in the middleware, unsampled requests build no span unless they answer 5xx, and then the spans buffered for the
+trace are exported with it; sampled requests export one server span that joins the caller's trace."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from baton.kit import Service
+from baton.telemetry.context import inject
+from baton.telemetry.sampling import ErrorTailProcessor, keep_errors_sampler, register_tail
+
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+PARENT_ID = "b7ad6b7169203331"
+
+
+@pytest.fixture
+def pipeline(monkeypatch):
+    """``pipeline(ratio)``: a keep-errors provider, made global for this test only; its exporter and tail."""
+
+    def build(ratio: float) -> tuple[InMemorySpanExporter, ErrorTailProcessor]:
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(sampler=keep_errors_sampler(ratio))
+        tail = ErrorTailProcessor(SimpleSpanProcessor(exporter))
+        provider.add_span_processor(tail)
+        register_tail(provider, ratio=ratio, processor=tail)
+        monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+        return exporter, tail
+
+    return build
+
+
+def _service(outgoing: dict[str, str]) -> Service:
+    service = Service("traced")
+
+    @service.get("/v1/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        with trace.get_tracer("test").start_as_current_span("lookup", kind=SpanKind.CLIENT):
+            inject(outgoing)  # what a client call from this handler would send on
+        return {"id": item_id}
+
+    @service.get("/v1/fail")
+    async def fail() -> None:
+        with trace.get_tracer("test").start_as_current_span("lookup", kind=SpanKind.CLIENT):
+            pass
+        raise ValueError("nope")
+
+    return service
+
+
+async def test_a_sampled_request_exports_its_server_span_in_the_callers_trace(serving, pipeline):
+    exporter, _ = pipeline(0.0)
+    outgoing: dict[str, str] = {}
+    async with serving(_service(outgoing)) as client:
+        response = await client.get("/v1/items/5", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+    assert response.status_code == 200
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    server = spans["GET /v1/items/{item_id}"]
+    assert server.kind is SpanKind.SERVER
+    assert format(server.context.trace_id, "032x") == TRACE_ID
+    assert server.parent is not None
+    assert format(server.parent.span_id, "016x") == PARENT_ID
+    assert server.attributes is not None
+    assert server.attributes["http.route"] == "/v1/items/{item_id}"
+    assert server.attributes["http.response.status_code"] == 200
+    assert server.end_time is not None
+    assert server.start_time is not None
+    assert server.end_time >= server.start_time
+    # The handler's span is the server span's child, and the outgoing traceparent names that child, sampled.
+    lookup = spans["lookup"]
+    assert lookup.parent is not None
+    assert lookup.parent.span_id == server.context.span_id
+    assert outgoing["traceparent"] == f"00-{TRACE_ID}-{lookup.context.span_id:016x}-01"
+
+
+async def test_an_unsampled_healthy_request_exports_nothing_and_buffers_nothing(serving, pipeline):
+    exporter, tail = pipeline(1.0)
+    outgoing: dict[str, str] = {}
+    async with serving(_service(outgoing)) as client:
+        # The caller decided "not sampled": honoured even at ratio 1.
+        response = await client.get("/v1/items/5", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-00"})
+    assert response.status_code == 200
+    assert exporter.get_finished_spans() == ()
+    assert tail.buffered_traces() == 0
+    assert outgoing["traceparent"].startswith(f"00-{TRACE_ID}-")
+    assert outgoing["traceparent"].endswith("-00")
+
+
+async def test_an_unsampled_failing_request_is_kept_with_its_buffered_children(serving, pipeline):
+    exporter, tail = pipeline(0.0)
+    async with serving(_service({})) as client:
+        response = await client.get("/v1/fail")
+    assert response.status_code == 500
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {"GET /v1/fail", "lookup"}
+    server = spans["GET /v1/fail"]
+    assert server.status.status_code is StatusCode.ERROR
+    assert server.context.trace_flags.sampled  # promoted, so exporting processors take it
+    assert server.parent is None
+    assert spans["lookup"].parent is not None
+    assert spans["lookup"].parent.span_id == server.context.span_id
+    assert tail.buffered_traces() == 0
