@@ -3,10 +3,14 @@
 For N = 1, 3, 6 copies of the example service (``apps.hello.service:service``, one replica each, distinct
 names so each has its own database) — and for the shop when ``apps/shop/baton.yaml`` exists — the real CLI
 runs ``baton up --detach`` on free ports with a throwaway home; the wall time until it returns (everything
-ready) is the figure. RSS is read with psutil from every instance process, then ``baton down`` stops it all.
+ready) is the figure. Memory is read with psutil from every instance process (the pids ``baton up`` reports):
+RSS, and USS/PSS, because instances forked from the zygote share its pages copy-on-write and RSS counts the
+shared pages in every process. CPU seconds spent until ready (instances, zygote, control plane) are printed too:
+unlike wall time they do not depend on what else the machine is doing. Then ``baton down`` stops it all.
 
-Reference, measured in the same run: a bare FastAPI app under uvicorn, launched as one process, until its
-first answered request (the floor any supervisor sits on). The ratio is up-time / reference.
+References, measured in the same run: a bare FastAPI app under uvicorn, launched as one process, until its
+first answered request (the floor any supervisor sits on; the ratio is up-time / reference); and, unless
+``--quick``, the shop again with ``BATON_SPAWN=exec`` (every instance spawned and importing on its own).
 
 Targets: the whole shop (or, until it exists, the largest N) ready in <= 5 s; <= 80 MB RSS per instance.
 
@@ -79,10 +83,11 @@ def hello_manifest(n: int) -> str:
     return json.dumps({"name": f"hello-x{n}", "services": services}, indent=2)
 
 
-def run_system(label: str, manifest: Path, home: Path) -> dict[str, object]:
-    """``baton up --detach`` → all ready; RSS of every instance; ``baton down``."""
+def run_system(label: str, manifest: Path, home: Path, *, spawn: str = "fork") -> dict[str, object]:
+    """``baton up --detach`` → all ready; memory and CPU of every instance; ``baton down``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BATON_")}
     env.update(
+        BATON_SPAWN=spawn,
         BATON_HOME=str(home),
         BATON_CONTROL_PORT=str(free_port()),
         BATON_PORT_BASE=str(_port_block()),
@@ -98,29 +103,43 @@ def run_system(label: str, manifest: Path, home: Path) -> dict[str, object]:
         if up.returncode != 0:
             raise SystemExit(f"{label}: baton up failed:\n{up.stderr}")
         report = json.loads(up.stdout)
-        processes = [p for p in map(_process, find_strays(home)) if p is not None]
-        rss = [p.memory_info().rss / 2**20 for p in processes]
-        uss = [p.memory_full_info().uss / 2**20 for p in processes]
+        pids = {int(view["pid"]) for view in report["instances"] if view.get("pid")}
+        processes = [p for p in map(_pid_process, sorted(pids)) if p is not None]
+        # The zygote (BATON_SPAWN=fork) carries the home's BATON_HOME like the instances, but is none of them.
+        helpers = [p for p in map(_process, find_strays(home)) if p is not None and p.pid not in pids]
+        memory = [p.memory_full_info() for p in processes]
+        rss = [m.rss / 2**20 for m in memory]
+        uss = [m.uss / 2**20 for m in memory]
+        pss = [m.pss / 2**20 for m in memory]
         cpu = [sum(p.cpu_times()[:2]) for p in processes]
+        helper_cpu = sum(sum(p.cpu_times()[:2]) for p in helpers)
+        helper_pss = sum(p.memory_full_info().pss / 2**20 for p in helpers)
         daemon = _process(Home(home).read_daemon())
         daemon_cpu = sum(daemon.cpu_times()[:2]) if daemon is not None else None
     finally:
         subprocess.run([str(BATON), "down", "-f", str(manifest)], capture_output=True, env=env, timeout=120)
     result = {
         "system": label,
+        "spawn": spawn,
         "instances": len(report["instances"]),
         "up_seconds": round(elapsed, 2),
         "rss_mb_mean": round(statistics.fmean(rss), 1) if rss else None,
         "rss_mb_max": round(max(rss), 1) if rss else None,
         "uss_mb_mean": round(statistics.fmean(uss), 1) if uss else None,
+        "pss_mb_mean": round(statistics.fmean(pss), 1) if pss else None,
+        "zygote_pss_mb": round(helper_pss, 1) if helpers else None,
         "instance_cpu_s_mean": round(statistics.fmean(cpu), 2) if cpu else None,
+        "zygote_cpu_s": round(helper_cpu, 2) if helpers else None,
         "control_plane_cpu_s": round(daemon_cpu, 2) if daemon_cpu is not None else None,
+        "total_cpu_s": round(sum(cpu) + helper_cpu + (daemon_cpu or 0.0), 2),
     }
     # CPU seconds spent until ready do not depend on how busy the machine is; wall time does.
     print(
-        f"{label:<10} {result['instances']:>3} instances  ready in {elapsed:5.2f} s   "
-        f"RSS mean {result['rss_mb_mean']} MB (max {result['rss_mb_max']}, unique {result['uss_mb_mean']})   "
-        f"CPU to ready: {result['instance_cpu_s_mean']} s/instance, control plane {result['control_plane_cpu_s']} s",
+        f"{label:<10} {spawn:<5} {result['instances']:>3} instances  ready in {elapsed:5.2f} s   "
+        f"RSS mean {result['rss_mb_mean']} MB (max {result['rss_mb_max']}), USS {result['uss_mb_mean']}, "
+        f"PSS {result['pss_mb_mean']} (+ zygote PSS {result['zygote_pss_mb']})   "
+        f"CPU to ready: {result['instance_cpu_s_mean']} s/instance, zygote {result['zygote_cpu_s']} s, "
+        f"control plane {result['control_plane_cpu_s']} s, total {result['total_cpu_s']} s",
         flush=True,
     )
     return result
@@ -135,17 +154,21 @@ def _port_block() -> int:
 
 
 def _process(record: ProcessRecord | DaemonInfo | None) -> psutil.Process | None:
-    if record is None:
-        return None
+    return None if record is None else _pid_process(record.pid)
+
+
+def _pid_process(pid: int) -> psutil.Process | None:
     try:
-        return psutil.Process(record.pid)
+        return psutil.Process(pid)
     except psutil.Error:
         return None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N = 1, 3 and one reference run (<= 60 s)")
+    parser.add_argument(
+        "--quick", action="store_true", help="N = 1, 3, the shop, one reference run, no exec comparison (<= 60 s)"
+    )
     args = parser.parse_args()
     sizes = (1, 3) if args.quick else (1, 3, 6)
 
@@ -163,15 +186,23 @@ def main() -> None:
             manifest.write_text(hello_manifest(n))
             results.append(run_system(f"hello x{n}", manifest, work / f"home{n}"))
         shop = ROOT / "apps" / "shop" / "baton.yaml"
-        if shop.exists() and not args.quick:
+        if shop.exists():
             results.append(run_system("shop", shop, work / "home-shop"))
+            if not args.quick:
+                results.append(run_system("shop", shop, work / "home-shop-exec", spawn="exec"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    headline = next((r for r in results if r["system"] == "shop"), results[-1])
+    headline = next((r for r in results if r["system"] == "shop" and r["spawn"] == "fork"), results[-1])
     up_seconds = float(headline["up_seconds"])  # type: ignore[arg-type]
     rss_max = max(float(r["rss_mb_max"] or 0) for r in results)  # type: ignore[arg-type]
     print(f"ratio      {headline['system']} up / reference first request: {up_seconds / reference:.1f}x")
+    exec_run = next((r for r in results if r["system"] == "shop" and r["spawn"] == "exec"), None)
+    if exec_run is not None:
+        print(
+            f"ratio      shop fork / exec: up {up_seconds / float(exec_run['up_seconds']):.2f}x, "  # type: ignore[arg-type]
+            f"total CPU {float(headline['total_cpu_s']) / float(exec_run['total_cpu_s']):.2f}x"  # type: ignore[arg-type]
+        )
     print(
         json.dumps(
             {

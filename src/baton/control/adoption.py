@@ -4,7 +4,9 @@ Instances live in their own sessions, so they outlive a crashed control plane. O
 plane reads ``state.json`` and takes every still-running instance back under supervision (matched by pid and
 create time), gracefully stops instances of services the manifest no longer has, and finally sweeps for
 *strays*: processes carrying this home's ``BATON_HOME`` and a ``BATON_INSTANCE`` that no record explains
-(e.g. started just before a crash, before the state file was written).
+(e.g. started just before a crash, before the state file was written). ``/proc/<pid>/environ`` of an instance
+forked by the zygote shows the zygote's environment (``BATON_ZYGOTE=1``, no ``BATON_INSTANCE``), so that marker
+counts too: a zygote and its forked instances are strays unless kept.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from baton.control.instance import InstanceSlot
 from baton.control.manifest import Manifest
 from baton.control.process import InstanceProcess
 from baton.control.state import ProcessRecord, SupervisorState
+from baton.control.zygote import MARKER_ENV
 
 log = logging.getLogger("baton.control.adoption")
 
@@ -71,7 +74,9 @@ def find_strays(home: Path, *, keep: Collection[int] = ()) -> list[ProcessRecord
             continue
         try:
             env = proc.environ()
-            if env.get("BATON_HOME") != home_text or "BATON_INSTANCE" not in env:
+            if env.get("BATON_HOME") != home_text:
+                continue
+            if "BATON_INSTANCE" not in env and env.get(MARKER_ENV) != "1":
                 continue
             if os.getpgid(pid) in keep:
                 continue  # a child of a supervised instance (a command wrapper's worker)

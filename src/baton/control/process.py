@@ -3,7 +3,8 @@
 Instances run in their own session (``start_new_session=True``) so they survive the control plane, and are
 signalled as a process group so a ``command:`` wrapper (a shell script, ``uv run``…) never leaves its child
 behind. A child is reaped through ``Popen.poll``; an adopted process is watched through psutil with its
-create time, because it is not our child any more.
+create time, because it is not our child any more. An instance forked by the zygote
+(:mod:`baton.control.zygote`) is watched the same way, and its exit code comes from the zygote, which reaps it.
 """
 
 from __future__ import annotations
@@ -16,18 +17,32 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
 from baton.control.state import ProcessRecord
 
+if TYPE_CHECKING:
+    from baton.control.zygote import ForkServer
+
+EXIT_REPORT_WAIT = 0.5
+"""Seconds to wait for the zygote's report of a forked instance's exit once the process is seen gone."""
+
 
 class InstanceProcess:
-    """One OS process of an instance, whether we launched it or adopted it."""
+    """One OS process of an instance, whether we launched it, had the zygote fork it, or adopted it."""
 
-    def __init__(self, record: ProcessRecord, *, child: subprocess.Popen[bytes] | None = None) -> None:
+    def __init__(
+        self,
+        record: ProcessRecord,
+        *,
+        child: subprocess.Popen[bytes] | None = None,
+        forked_by: ForkServer | None = None,
+    ) -> None:
         self.record = record
         self._child = child
+        self._forked_by = forked_by
 
     @property
     def pid(self) -> int:
@@ -37,7 +52,12 @@ class InstanceProcess:
     @property
     def adopted(self) -> bool:
         """Whether the process was started by an earlier control plane."""
-        return self._child is None
+        return self._child is None and self._forked_by is None
+
+    @property
+    def forked(self) -> bool:
+        """Whether the zygote forked the process."""
+        return self._forked_by is not None
 
     @classmethod
     def launch(cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_file: Path) -> InstanceProcess:
@@ -65,6 +85,22 @@ class InstanceProcess:
         return cls(record, child=child)
 
     @classmethod
+    def fork(
+        cls, server: ForkServer, target: str, *, env: Mapping[str, str], cwd: Path, log_file: Path
+    ) -> InstanceProcess:
+        """Have the zygote fork an instance running the kit service ``target``.
+
+        Raises:
+            ZygoteUnavailable: the zygote cannot fork now (the caller spawns instead).
+        """
+        pid = server.spawn(target, env=env, cwd=cwd, log_file=log_file)
+        try:
+            record = ProcessRecord.of(pid)
+        except psutil.NoSuchProcess:
+            record = ProcessRecord(pid, 0.0)
+        return cls(record, forked_by=server)
+
+    @classmethod
     def adopt(cls, record: ProcessRecord) -> InstanceProcess | None:
         """Watch an already running process; ``None`` when it is gone (or the pid now belongs to another)."""
         return cls(record) if record.alive() else None
@@ -73,12 +109,19 @@ class InstanceProcess:
         """Whether the process still runs."""
         if self._child is not None:
             return self._child.poll() is None
+        if self._forked_by is not None and self._forked_by.exit_code(self.pid) is not None:
+            return False
         return self.record.alive()
 
     @property
     def exit_code(self) -> int | None:
         """Exit status once a launched process ended (negative: killed by that signal); unknown if adopted."""
-        return self._child.poll() if self._child is not None else None
+        if self._child is not None:
+            return self._child.poll()
+        if self._forked_by is not None and not self.record.alive():
+            # Gone: the zygote's report of it is a moment away at most (unless the zygote is gone too).
+            return self._forked_by.exit_code(self.pid, wait=EXIT_REPORT_WAIT)
+        return None
 
     def signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` to the instance's process group (or just the process if it leads none)."""

@@ -9,6 +9,10 @@ Releases (:mod:`baton.delivery`) run a second version of a service beside the st
 *track*: :meth:`Supervisor.launch_track` starts its instances (same service name, their own spec and version in
 discovery), :meth:`Supervisor.adopt_track` makes them the stable replicas and stops the old ones, and
 :meth:`Supervisor.stop_track` stops them. ``scale`` and ``restart`` only ever touch the stable track.
+
+Instances of ``module:`` services are forked from the zygote (:mod:`baton.control.zygote`), started when the
+supervisor is created so that its preload overlaps the control plane's own start-up; ``command:`` services, and
+every instance while the zygote is unavailable or ``BATON_SPAWN=exec``, are spawned as processes.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,19 +29,24 @@ from baton.control.adoption import adopt_instances, kill_strays
 from baton.control.backoff import RestartPolicy
 from baton.control.home import DEFAULT_PORT_BASE, Home
 from baton.control.instance import InstanceSlot, SlotState
-from baton.control.launch import LaunchContext, SecretsSource, argv_for, cwd_for, environment_for
+from baton.control.launch import CONTROLLED, LaunchContext, SecretsSource, argv_for, cwd_for, environment_for
 from baton.control.manifest import Manifest, ServiceSpec
 from baton.control.ports import next_free_port
 from baton.control.probe import HttpProber, Prober
 from baton.control.process import InstanceProcess
 from baton.control.rotation import Rotation
 from baton.control.state import InstanceRecord, ProcessRecord, ScaleOverride, StateFile, SupervisorState
+from baton.control.zygote import MARKER_ENV, ForkServer, ZygoteUnavailable, fork_enabled
 from baton.errors import ControlError
 
 log = logging.getLogger("baton.control.supervisor")
 
 STABLE = "stable"
 """The track of a service's regular replicas (what ``scale`` and ``restart`` manage)."""
+
+INSTANCE_DEFAULTS = {"MALLOC_ARENA_MAX": "2"}
+"""Environment defaults of every instance (the operator's own value wins): an asyncio instance has a handful of
+threads (SQLite, span export), and glibc's default of one malloc arena per thread costs megabytes each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +91,10 @@ class Supervisor:
         self._bring_up: list[asyncio.Task[None]] = []
         self._saved: object = None
         self._track_specs: dict[tuple[str, str], ServiceSpec] = {}
+        self._zygote: ForkServer | None = None
+        self._zygote_ready: asyncio.Future[bool] | None = None
+        if fork_enabled() and any(spec.module is not None for spec in ctx.manifest.services.values()):
+            self._start_zygote()
         self._file_manifest = ctx.manifest
         """The manifest as read at start (``ctx`` changes as releases land)."""
 
@@ -107,6 +121,8 @@ class Supervisor:
             self.slots[slot.service].append(slot)
             slot.start(process)
         known = {slot.process.pid for slot in self._all() if slot.process is not None}
+        if self._zygote is not None and self._zygote.pid is not None:
+            known.add(self._zygote.pid)
         await kill_strays(self.home.root, keep=known)
         for service in self.slots:
             surplus = self._active(service)[self.desired(service) :]
@@ -279,12 +295,14 @@ class Supervisor:
         for layer in reversed(self.manifest.start_order()):
             await asyncio.gather(*(self._stop_slots(name, list(self.slots[name])) for name in layer))
         self.save()
+        await self._close_zygote()
 
     async def detach(self) -> None:
         """Stop supervising but leave every instance running; the next control plane re-adopts them."""
         await self._cancel_bring_up()
         await asyncio.gather(*(slot.detach() for slot in self._all()))
         self.save()
+        await self._close_zygote()
         if self._owns_prober and isinstance(self._prober, HttpProber):
             await self._prober.aclose()
 
@@ -309,6 +327,8 @@ class Supervisor:
     async def _bring_up_service(self, service: str) -> None:
         for dep in self._spec(service).depends_on:
             await self._serving[dep].wait()
+        if self._spec(service).module is not None:
+            await self._wait_zygote()
         async with self._locks[service]:
             self._started[service].set()
             for slot in self._active(service):
@@ -356,9 +376,48 @@ class Supervisor:
         env = environment_for(
             self.ctx, service=slot.service, instance=slot.id, port=slot.port, spec=spec, secrets=self._secrets
         )
-        return InstanceProcess.launch(
-            argv_for(spec), env=env, cwd=cwd_for(spec, self.ctx), log_file=self.home.log_file(slot.id)
-        )
+        for key, value in INSTANCE_DEFAULTS.items():
+            env.setdefault(key, value)
+        cwd, log_file = cwd_for(spec, self.ctx), self.home.log_file(slot.id)
+        zygote = self._zygote
+        if spec.module is not None and zygote is not None:
+            if zygote.ready:
+                try:
+                    return InstanceProcess.fork(zygote, spec.module, env=env, cwd=cwd, log_file=log_file)
+                except ZygoteUnavailable as exc:
+                    log.warning("%s: spawning instead of forking: %s", slot.id, exc)
+            if zygote.failed:
+                # It died after it had worked (a crash, an OOM kill): a new one serves the next launches.
+                self._start_zygote()
+        return InstanceProcess.launch(argv_for(spec), env=env, cwd=cwd, log_file=log_file)
+
+    def _start_zygote(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
+        env.update(INSTANCE_DEFAULTS | {k: v for k, v in os.environ.items() if k in INSTANCE_DEFAULTS})
+        env.update({"BATON_HOME": str(self.home.root), MARKER_ENV: "1", "PYTHONUNBUFFERED": "1"})
+        zygote = ForkServer(env=env, log_file=self.home.log_file("zygote"))
+        try:
+            zygote.start()
+        except OSError as exc:
+            log.warning("no zygote (instances are spawned): %s", exc)
+            self._zygote = None
+            return
+        self._zygote, self._zygote_ready = zygote, None
+
+    async def _wait_zygote(self) -> None:
+        """Wait for the zygote's preload (shared by every service being brought up); spawning is the fallback."""
+        zygote = self._zygote
+        if zygote is None or zygote.ready:
+            return
+        if self._zygote_ready is None:
+            self._zygote_ready = asyncio.ensure_future(asyncio.to_thread(zygote.wait_ready))
+        if not await asyncio.shield(self._zygote_ready):
+            log.warning("the zygote did not become ready; instances are spawned (see %s)", self.home.log_file("zygote"))
+
+    async def _close_zygote(self) -> None:
+        zygote, self._zygote = self._zygote, None
+        if zygote is not None:
+            await asyncio.to_thread(zygote.close)
 
     async def _stop_slots(self, service: str, slots: Iterable[InstanceSlot]) -> None:
         victims = list(slots)
