@@ -23,6 +23,7 @@ from baton.errors import BrokerError, BrokerUnavailable, ConfigError, EventError
 from baton.events import naming
 from baton.events._tasks import raise_if_cancelling
 from baton.events.bus import ConsumerSpec, EventBus, Subscription
+from baton.events.flows import FlowResponder
 from baton.events.handlers import HandlerDefinition, definition_of
 from baton.events.inbox import Inbox, purge_inbox
 from baton.events.jetstream import JetStreamBus, StreamPolicy
@@ -114,6 +115,8 @@ class EventRuntime:
         self._nc: NatsClient | None = None
         self._sessions: Any = None
         self._stopped = False
+        self.flows: FlowResponder | None = None
+        """Answers the control plane's flow queries from this instance's outbox and inbox (NATS only)."""
 
     def consumer_specs(self, instance: str) -> dict[str, tuple[ConsumerSpec, list[Callable[..., Any]]]]:
         """The durable consumers the handlers need, keyed ``<stream>/<durable>``, with their handlers."""
@@ -169,6 +172,9 @@ class EventRuntime:
         if self.run_relay:
             self.relay = OutboxRelay(ctx.sessions, self.bus, policy=self.relay_policy, fault=self.fault)
             self._tasks["outbox relay"] = asyncio.create_task(self.relay.run(), name="events-relay")
+        if self._nc is not None and self.flows is None:
+            self.flows = FlowResponder(self._nc, ctx.sessions, service=self.service, instance=ctx.instance)
+            await self.flows.start()
         if self.inboxes:
             self._tasks["inbox housekeeping"] = asyncio.create_task(self._housekeeping(), name="events-housekeeping")
 
@@ -235,6 +241,9 @@ class EventRuntime:
             self.relay.close()
         for subscription in self._subscriptions.values():
             await subscription.close()
+        if self.flows is not None:
+            await self.flows.stop()
+            self.flows = None
         self._tasks.clear()
         self._consumer_tasks.clear()
         self._subscriptions.clear()
