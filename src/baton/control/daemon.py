@@ -123,7 +123,11 @@ class Daemon:
             # about a CPU-second) overlaps with their own start-up instead of delaying it.
             await self.supervisor.start()
             await self._connect_bus(rotation)
-            self.security.start(self._nats_server.pid if self._nats_server is not None else None)
+            # An adopted server (started by an earlier daemon) still holds the leaf it read at its start: reload it
+            # now with the one written above; from then on both get renewed at half-life.
+            nats = self.supervisor.nats
+            reused = self._nats_server is not None and self._nats_server.reused
+            self.security.start(nats.pid if nats is not None else None, reload_now=reused)
             self._span_store = _span_store(self.home.root)
             await self._serve()
 

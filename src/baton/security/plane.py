@@ -150,10 +150,17 @@ class ControlPlaneSecurity:
         )
         return Server(config)
 
-    def start(self, nats_pid: int | None = None) -> None:
-        """Renew the control plane's leaf (and the NATS server's, reloading it) at half-life, in the background."""
+    def start(self, nats_pid: int | None = None, *, reload_now: bool = False) -> None:
+        """Renew the control plane's leaf (and the NATS server's, reloading it) at half-life, in the background.
+
+        Args:
+            nats_pid: the embedded server's process (``None``: an external NATS, not ours to reload).
+            reload_now: make the server re-read its files at once (an adopted server with an older leaf).
+        """
         self._tasks.append(asyncio.create_task(self._renew_own(), name="baton-control-certificate"))
         if nats_pid is not None:
+            if reload_now:
+                _reload(nats_pid)
             self._tasks.append(asyncio.create_task(self._renew_nats(nats_pid), name="baton-nats-certificate"))
 
     async def stop(self) -> None:
@@ -179,8 +186,15 @@ class ControlPlaneSecurity:
                 # A timer, not synchronisation: the renewal is due at a wall-clock time.
                 await asyncio.sleep(wait)
             self.issue(NATS_SERVICE, NATS_SERVICE)
-            try:
-                os.kill(pid, signal.SIGHUP)  # nats-server re-reads its configuration and certificate files
-            except ProcessLookupError:
+            if not _reload(pid):
                 return
             log.info("nats certificate renewed")
+
+
+def _reload(pid: int) -> bool:
+    """SIGHUP: nats-server re-reads its configuration and certificate files. ``False`` when it is gone."""
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        return False
+    return True
