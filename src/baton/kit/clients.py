@@ -15,6 +15,9 @@ Where peers are found, first match wins:
    service by hand, contract tests);
 2. the instance's NATS connection — the ``nats_kv`` registry every kit instance registers in.
 
+Under the control plane (``BATON_TLS_DIR``) every client speaks mutual TLS — the peer must prove the target's
+SPIFFE ID — and sends a service token for it (``X-Baton-Service-Token``); see :mod:`baton.security.wiring`.
+
 Policies come from ``BATON_POLICIES`` (the manifest's ``policies:`` section as JSON; the control plane sets it),
 else every layer runs with its documented defaults. The clients count into the service's own metrics registry,
 so ``baton_client_*`` appear in the instance's ``/metrics`` next to its RED metrics.
