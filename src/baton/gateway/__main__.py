@@ -79,7 +79,9 @@ async def run(args: argparse.Namespace) -> int:
         config = replace(config, access_log=False)
     registry, nats_client = await _registry(args.registry)
     # OverlayGateway: the route table plus the control plane's rollout weights (baton.gateway.overlay).
-    gateway = OverlayGateway(config, registry=registry, config_path=args.config, balancer=args.balancer)
+    gateway = OverlayGateway(
+        config, registry=registry, config_path=args.config, balancer=args.balancer, freeze_heap=True
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -22,6 +22,9 @@ from baton.gateway.responses import PROBLEM_JSON, problem, status_line
 if TYPE_CHECKING:
     from baton.gateway.state import GatewayState
 
+_METHODS: dict[bytes, str] = {}
+"""Method names as ``str``, decoded once each (the parser only accepts a fixed set of methods)."""
+
 
 class ClientConnection(asyncio.Protocol):
     """One client connection."""
@@ -121,10 +124,15 @@ class ClientConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         parser, headers = self.parser, self._headers
         length = headers.get(b"content-length")
-        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        encoding = headers.get(b"transfer-encoding")
+        chunked = encoding is not None and b"chunked" in encoding.lower()
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method)
+        if method is None:
+            method = _METHODS[raw_method] = raw_method.decode("ascii")
         exchange = Exchange(
             self,
-            parser.get_method().decode("ascii"),
+            method,
             self._url,
             self._raw,
             headers,

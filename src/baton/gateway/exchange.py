@@ -51,6 +51,7 @@ _OWNED = frozenset(
 )
 _SKIP_UPSTREAM_REQUEST = HOP_BY_HOP | _OWNED
 _SKIP_CLIENT_RESPONSE = HOP_BY_HOP | {b"content-length"}
+_SKIP_BUFFERED_RESPONSE = _SKIP_CLIENT_RESPONSE | {b"content-type"}
 _NO_BODY_STATUS = frozenset({204, 304})
 
 
@@ -84,6 +85,7 @@ class Exchange(RequestInfo):
     deadline = 0.0
     """Loop time at which the current try times out (checked by the gateway's ticker)."""
     resp_buffer: list[bytes] | None = None
+    resp_ctype: bytes | None = None
     resp_size = 0
     frame_chunked = False
     terminated = False
@@ -133,9 +135,12 @@ class Exchange(RequestInfo):
 
     def begin(self) -> None:
         """Headers are in: route, run the policy chain, then proxy or answer."""
-        state = self.state
-        self.client_ip = state.client_ip(self.conn.peer, self.headers.get(b"x-forwarded-for"))
-        self.correlation_id = _valid_correlation_id(self.headers.get(b"x-correlation-id")) or state.new_id()
+        state, headers = self.state, self.headers
+        forwarded = headers.get(b"x-forwarded-for")
+        peer = self.conn.peer
+        self.client_ip = peer if forwarded is None else state.client_ip(peer, forwarded)
+        given = headers.get(b"x-correlation-id")
+        self.correlation_id = (given is not None and _valid_correlation_id(given)) or state.new_id()
         internal = state.internal_endpoints.get(self.path)
         if internal is not None and self.method in ("GET", "HEAD"):
             status, ctype, body = internal()
@@ -285,8 +290,9 @@ class Exchange(RequestInfo):
                 budget.on_request()
             self.target = route.upstream_path(self.url) if route.config.strip_prefix else self.url
         self.attempt += 1
-        self.upstream_started = self.conn.loop.time()
-        self._arm_timer(route.config.timeout)
+        self.upstream_started = now = self.conn.loop.time()
+        self.deadline = now + route.config.timeout
+        state.timed.add(self)
         key = (instance.scheme, instance.host, instance.port)
         upstream = state.pool.acquire(key)
         if upstream is not None:
@@ -383,6 +389,7 @@ class Exchange(RequestInfo):
         ):
             self.status = status
             self.resp_headers = headers
+            self.resp_ctype = ctype
             self.resp_buffer = []
             return
         self._release_replay()
@@ -589,15 +596,14 @@ class Exchange(RequestInfo):
         assert self.resp_buffer is not None
         body = b"".join(self.resp_buffer)
         self.resp_buffer = None
-        status, headers = self.status, self.resp_headers
-        ctype = next((v for n, v in headers if n == b"content-type"), None)
+        status, headers, ctype = self.status, self.resp_headers, self.resp_ctype
         response_filter = route.extras["filter"]
         if status >= 500:
             names = response_filter.names if response_filter is not None else frozenset()
             ctype, body = sanitize_error(status, ctype, body, self.correlation_id, names)
         elif response_filter is not None:
             body = response_filter.apply(ctype, body)
-        kept = [(n, v) for n, v in headers if n not in _SKIP_CLIENT_RESPONSE and n != b"content-type"]
+        kept = [(n, v) for n, v in headers if n not in _SKIP_BUFFERED_RESPONSE]
         cache = route.extras.get("cache")
         if cache is not None and self.cache_key is not None and status == 200:
             entry = cache.put(self.cache_key, status, [*kept, (b"content-type", ctype or b"")], body)

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Histogram upper bounds in seconds (OTel's HTTP server buckets, plus 0.5 ms for a fast edge)."""
 _INF = len(BUCKETS)
+_CLASSES = tuple(f"{c}xx" for c in range(10))
 
 
 class RedMetrics:
@@ -40,8 +41,9 @@ class RedMetrics:
             series = self._series[key] = [0.0] * (_INF + 2)
         series[bisect_left(BUCKETS, seconds)] += 1
         series[-1] += seconds
-        ckey = (consumer or "anonymous", route, f"{status // 100}xx")
-        self._consumers[ckey] = self._consumers.get(ckey, 0) + 1
+        ckey = (consumer or "anonymous", route, _CLASSES[status // 100 % 10])
+        consumers = self._consumers
+        consumers[ckey] = consumers.get(ckey, 0) + 1
 
     def upstream_error(self, route: str, kind: str) -> None:
         """Count an upstream failure (``connect``, ``timeout``, ``reset``, ``protocol``)."""

@@ -130,24 +130,18 @@ class GatewayState:
         log = self.access_log
         if log is not None:
             instance = exchange.instance
-            log.write(
-                {
-                    "time": log.timestamp(time.time()),
-                    "level": "info",
-                    "logger": "baton.gateway.access",
-                    "service": "gateway",
-                    "event": "request",
-                    "method": exchange.method,
-                    "path": exchange.path,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 3),
-                    "route": route,
-                    "consumer": consumer,
-                    "client_ip": exchange.client_ip,
-                    "upstream": instance.id if instance is not None else None,
-                    "attempts": exchange.attempt,
-                    "correlation_id": exchange.correlation_id,
-                    "trace_id": span.trace_id if span is not None else None,
-                    "span_id": span.span_id if span is not None else None,
-                }
+            log.request(
+                time.time(),
+                exchange.method,
+                exchange.path,
+                status,
+                seconds,
+                route,
+                consumer,
+                exchange.client_ip,
+                instance.id if instance is not None else None,
+                exchange.attempt,
+                exchange.correlation_id,
+                span.trace_id if span is not None else None,
+                span.span_id if span is not None else None,
             )

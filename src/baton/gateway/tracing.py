@@ -9,6 +9,7 @@ process, or the control plane configured one), real spans are recorded and expor
 from __future__ import annotations
 
 import random
+import re
 import time
 from typing import Any
 
@@ -16,26 +17,24 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 _rng = random.Random()
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?")
 
 
 def parse_traceparent(value: bytes | None) -> tuple[str, str, str] | None:
-    """``(trace_id, parent_span_id, flags)`` from a valid ``traceparent`` header."""
+    """``(trace_id, parent_span_id, flags)`` from a valid ``traceparent`` header (lower-case hex only)."""
     if value is None or len(value) < 55:
         return None
     try:
         text = value.decode("ascii").strip().lower()
     except UnicodeDecodeError:
         return None
-    parts = text.split("-")
-    if len(parts) < 4 or len(parts[1]) != 32 or len(parts[2]) != 16 or len(parts[3]) != 2 or parts[0] == "ff":
+    match = _TRACEPARENT.fullmatch(text)
+    if match is None:
         return None
-    if parts[1] == "0" * 32 or parts[2] == "0" * 16:
+    version, trace_id, parent_id, flags = match.groups()
+    if version == "ff" or trace_id == "0" * 32 or parent_id == "0" * 16:
         return None
-    try:
-        int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
-    except ValueError:
-        return None
-    return parts[1], parts[2], parts[3]
+    return trace_id, parent_id, flags
 
 
 class EdgeSpan:
@@ -74,10 +73,10 @@ class EdgeTracer:
         """A span joined to ``incoming`` (a ``traceparent`` header) or starting a new trace."""
         parent = parse_traceparent(incoming)
         if self._tracer is None:
-            span_id = f"{_rng.getrandbits(64):016x}"
+            ids = "%048x" % _rng.getrandbits(192)  # noqa: UP031 - one formatting for both ids, the fastest form
             if parent is not None:
-                return EdgeSpan(parent[0], span_id, parent[1], parent[2])
-            return EdgeSpan(f"{_rng.getrandbits(128):032x}", span_id, None, "01")
+                return EdgeSpan(parent[0], ids[32:], parent[1], parent[2])
+            return EdgeSpan(ids[:32], ids[32:], None, "01")
         context = None
         if parent is not None:
             remote = SpanContext(

@@ -56,8 +56,8 @@ class RequestInfo:
     body: bytes | None = None
     """The whole body, when the route buffers it (validation phase only)."""
     principal: Principal | None = None
-    response_headers: list[tuple[bytes, bytes]] | None = None
-    """Headers policies add to the eventual answer (``RateLimit-*``)."""
+    response_headers: Sequence[tuple[bytes, bytes]] | None = None
+    """Headers policies add to the eventual answer (``RateLimit-*``); treat as read-only (it may be shared)."""
     correlation_id: str = ""
     now: float = 0.0
     """Wall-clock time (unix seconds) the request arrived; one ``time.time()`` shared by every policy."""
@@ -92,12 +92,12 @@ class RequestInfo:
         """The authenticated consumer's name, if any."""
         return self.principal.consumer if self.principal else None
 
-    def add_response_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
-        """Add headers to the answer this request will get."""
+    def add_response_headers(self, headers: Sequence[tuple[bytes, bytes]]) -> None:
+        """Add headers to the answer this request will get (``headers`` is kept, never modified)."""
         if self.response_headers is None:
             self.response_headers = headers
         else:
-            self.response_headers.extend(headers)
+            self.response_headers = [*self.response_headers, *headers]
 
 
 @runtime_checkable
@@ -112,13 +112,12 @@ class Policy(Protocol):
 
 def run_chain(policies: Sequence[Policy], request: RequestInfo) -> Verdict | Awaitable[Verdict]:
     """Run ``policies`` in order; synchronous until one of them returns an awaitable."""
-    for index, policy in enumerate(policies):
+    for index, policy in enumerate(policies, 1):
         verdict = policy.check(request)
-        if verdict is None:
-            continue
-        if isinstance(verdict, Rejection):
-            return verdict
-        return _continue(verdict, policies, index + 1, request)
+        if verdict is not None:
+            if isinstance(verdict, Rejection):
+                return verdict
+            return _continue(verdict, policies, index, request)
     return None
 
 

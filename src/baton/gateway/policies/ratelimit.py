@@ -30,9 +30,13 @@ class TokenBuckets:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def take(self, key: Hashable, spec: RateSpec) -> float:
-        """Take one token. Returns the tokens left (``>= 0``) or, when refused, minus the seconds to wait."""
-        now = self.clock.now()
+    def take(self, key: Hashable, spec: RateSpec, now: float | None = None) -> float:
+        """Take one token. Returns the tokens left (``>= 0``) or, when refused, minus the seconds to wait.
+
+        ``now`` (the bucket clock's reading) lets a caller taking from several buckets read the clock once.
+        """
+        if now is None:
+            now = self.clock.now()
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= self.max_keys:
@@ -56,13 +60,16 @@ class TokenBuckets:
             del self._buckets[key]
 
 
-def _limit_headers(spec: RateSpec, remaining: float) -> list[tuple[bytes, bytes]]:
+def _limit_headers(spec: RateSpec, remaining: float) -> tuple[tuple[bytes, bytes], ...]:
     reset = math.ceil((spec.burst - remaining) / spec.rate) if remaining < spec.burst else 0
-    return [
+    return (
         (b"ratelimit-limit", b"%d" % spec.burst),
         (b"ratelimit-remaining", b"%d" % int(remaining)),
         (b"ratelimit-reset", b"%d" % reset),
-    ]
+    )
+
+
+_HEADER_MEMO_LIMIT = 1024
 
 
 def too_many(spec: RateSpec, wait: float, scope: str) -> Rejection:
@@ -90,24 +97,36 @@ class RateLimit:
         self._route_key = (route_name, "route")
         self._ip_tag = (route_name, "ip")
         self._consumer_tag = (route_name, "consumer")
+        self._headers: dict[int, tuple[tuple[bytes, bytes], ...]] = {}
+        """Success headers by remaining whole tokens (most answers repeat a handful of values)."""
 
     def check(self, request: RequestInfo) -> Verdict:
         """Refuse when any bucket is empty; otherwise expose the consumer bucket's state."""
-        config, take = self.config, self.buckets.take
+        config, buckets = self.config, self.buckets
+        take, now = buckets.take, buckets.clock.now()
         if config.route is not None:
-            left = take(self._route_key, config.route)
+            left = take(self._route_key, config.route, now)
             if left < 0:
                 return too_many(config.route, -left, "route")
         if config.ip is not None:
-            left = take((self._ip_tag, request.client_ip), config.ip)
+            left = take((self._ip_tag, request.client_ip), config.ip, now)
             if left < 0:
                 return too_many(config.ip, -left, "address")
-        if config.consumer is not None:
+        spec = config.consumer
+        if spec is not None:
             principal = request.principal
             who = principal.consumer if principal is not None else "ip:" + request.client_ip
-            left = take((self._consumer_tag, who), config.consumer)
+            left = take((self._consumer_tag, who), spec, now)
             if left < 0:
-                return too_many(config.consumer, -left, "consumer")
+                return too_many(spec, -left, "consumer")
             if config.headers:
-                request.add_response_headers(_limit_headers(config.consumer, left))
+                # Memoised by whole tokens left; the reset is computed from them too (at most one token's refill
+                # time later than from the exact fraction: a conservative answer).
+                whole = int(left)
+                headers = self._headers.get(whole)
+                if headers is None:
+                    if len(self._headers) >= _HEADER_MEMO_LIMIT:
+                        self._headers.clear()
+                    headers = self._headers[whole] = _limit_headers(spec, whole)
+                request.add_response_headers(headers)
         return None
