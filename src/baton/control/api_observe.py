@@ -7,6 +7,7 @@
 ``GET /v1/topology?lookback_s=``           service graph: edges from traces (+ declared dependencies)
 ``GET /v1/resilience``                     breaker state, bulkhead depth and call outcomes per caller → target
 ``GET /v1/sagas?status=&correlation_id=``  sagas of every orchestrating service (``/v1/sagas/{id}``: the log)
+``GET /v1/flows/{correlation_id}``         one flow's timeline: its sagas' logs + events produced and handled
 ``GET /v1/events``                         Server-Sent Events: ``tick`` after each round, ``incident`` changes
 =========================================  ==================================================
 """
@@ -92,6 +93,11 @@ def observe_router(
     async def show_saga(saga_id: str) -> dict[str, Any]:
         """One saga and its ordered log, from whichever service orchestrates it."""
         return await sagas.show(saga_id)
+
+    @router.get("/v1/flows/{correlation_id}")
+    async def show_flow(correlation_id: str, request: Request) -> dict[str, Any]:
+        """Everything done under ``correlation_id``: saga steps, events produced, published and handled."""
+        return await sagas.flow(correlation_id, nats=getattr(request.app.state, "nats", None))
 
     @router.get("/v1/events")
     async def events(request: Request) -> StreamingResponse:
