@@ -305,10 +305,14 @@ class StagingTests:
         if not views or wrong:
             raise StageFailed(f"staging instances not ready on {ctx.version}: {wrong or 'none running'}")
         checked = f"{len(views)} instance(s) ready on {ctx.version}"
-        for view in views:
-            answer = httpx.get(f"{view['url']}/readyz", timeout=5)
-            if answer.status_code != 200:
-                raise StageFailed(f"{view['id']} /readyz answered {answer.status_code}")
+        from baton.security.operator import OperatorAccess  # instances serve mutual TLS: an operator certificate
+
+        access = OperatorAccess.for_control(ctx.staging.control_url, ctx.staging.home.admin_token() or "")
+        with access.client(timeout=5) as http:
+            for view in views:
+                answer = http.get(f"{view['url']}/readyz")
+                if answer.status_code != 200:
+                    raise StageFailed(f"{view['id']} /readyz answered {answer.status_code}")
         path = preview_path(ctx.manifest.routes, ctx.service)
         if gateway is not None and path is not None:
             answer = httpx.get(gateway + path, timeout=10)
