@@ -1,7 +1,9 @@
-"""``baton saga list`` and ``baton saga show <id>``: sagas of the running system, through the control plane.
+"""``baton saga list``, ``baton saga show <id>`` and ``baton saga flow <correlation-id>``, through the control plane.
 
 The control plane asks the services that orchestrate sagas (``GET /v1/sagas``); ``show`` renders the saga's log
-as a timeline (:func:`baton.saga.render.render_timeline`): steps, retries, compensations.
+as a timeline (:func:`baton.saga.render.render_timeline`): steps, retries, compensations. ``flow`` renders a whole
+flow (``GET /v1/flows/{id}``): the sagas carrying the correlation id and the choreography around them — events
+produced, published and handled, by service. ``show`` given a correlation id instead of a saga id shows the flow.
 """
 
 from __future__ import annotations
@@ -87,15 +89,74 @@ def show(
     from baton.saga.render import render_timeline
     from baton.saga.replay import load_history
 
+    client = Target.of(file).client()
     try:
-        answer = Target.of(file).client().get(f"/v1/sagas/{saga_id}")
+        answer = client.get(f"/v1/sagas/{saga_id}")
     except ControlError as exc:
-        if exc.context.get("status") == 404:
+        if exc.context.get("status") != 404:
+            raise
+        try:
+            flow = client.get(f"/v1/flows/{saga_id}")  # maybe a correlation id
+        except ControlError:
+            flow = {}
+        if not flow.get("items"):
             fail(f"no orchestrating service knows saga '{saga_id}'", hint="list them with `baton saga list`")
-        raise
+        _print_flow(flow, json=json)
+        return
     if json:
         print_json(answer)
         return
     console.print(render_timeline(load_history(answer)))
     if answer.get("service"):
         console.print(f"[dim]orchestrated by {answer['service']}[/]")
+
+
+_KIND_STYLE = {"saga": "cyan", "produced": "green", "published": "blue", "handled": "magenta"}
+
+
+def flow_table(flow: dict[str, Any]) -> Table:
+    """One row per point of the flow, oldest first, with seconds since the first."""
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    for column in ("+S", "AT", "SERVICE", "KIND", "WHAT", "DETAIL"):
+        table.add_column(column)
+    items = flow.get("items", [])
+    first = float(items[0]["t"]) if items else 0.0
+    for item in items:
+        kind = str(item.get("kind", ""))
+        table.add_row(
+            f"{float(item['t']) - first:.3f}",
+            str(item.get("at", ""))[11:23],
+            str(item.get("service", "")),
+            f"[{_KIND_STYLE.get(kind, 'white')}]{kind}[/]",
+            str(item.get("name", "")),
+            str(item.get("detail", "")),
+        )
+    return table
+
+
+def _print_flow(flow: dict[str, Any], *, json: bool) -> None:
+    if json:
+        print_json(flow)
+        return
+    console.print(
+        f"[bold]flow {flow.get('correlation_id')}[/]: {', '.join(flow.get('services', [])) or 'nothing found'}"
+    )
+    if flow.get("items"):
+        console.print(flow_table(flow))
+    for source, state in flow.get("sources", {}).items():
+        if state != "ok":
+            console.print(f"[dim]{source}: {state}[/]")
+
+
+@app.command("flow")
+@command
+def flow(
+    correlation_id: Annotated[str, typer.Argument(help="The flow's correlation id (X-Correlation-ID of the request).")],
+    file: ManifestOption = DEFAULT_MANIFEST,
+    json: JsonOption = False,
+) -> None:
+    """A flow's timeline by correlation id: its sagas' steps and the events produced, published and handled."""
+    answer = Target.of(file).client().get(f"/v1/flows/{correlation_id}")
+    _print_flow(answer, json=json)
+    if not answer.get("items"):
+        raise typer.Exit(1)

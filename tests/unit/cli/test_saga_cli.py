@@ -102,3 +102,76 @@ def test_list_json_and_usage_errors(monkeypatch):
     assert json.loads(result.stdout) == {"items": [], "sources": {}}
     assert runner.invoke(app, ["saga", "list", "--status", "sleeping"]).exit_code == 2
     assert runner.invoke(app, ["saga", "show"]).exit_code == 2
+
+
+FLOW = {
+    "correlation_id": "corr-9",
+    "sagas": [{**SAGA, "service": "order"}],
+    "services": ["order", "analytics", "notification"],
+    "sources": {"order": "ok", "events": "4 instances answered"},
+    "items": [
+        {
+            "t": 100.0,
+            "at": "2026-01-01T10:00:00.000Z",
+            "service": "order",
+            "kind": "saga",
+            "name": "checkout: saga_started",
+            "detail": "",
+            "ref": "s-1#1",
+        },
+        {
+            "t": 100.5,
+            "at": "2026-01-01T10:00:00.500Z",
+            "service": "order",
+            "kind": "produced",
+            "name": "shop.order.order.confirmed.v1",
+            "detail": "",
+            "ref": "e1",
+        },
+        {
+            "t": 100.75,
+            "at": "2026-01-01T10:00:00.750Z",
+            "service": "analytics",
+            "kind": "handled",
+            "name": "shop.order.order.confirmed.v1",
+            "detail": "consumer analytics",
+            "ref": "e1",
+        },
+        {
+            "t": 101.25,
+            "at": "2026-01-01T10:00:01.250Z",
+            "service": "notification",
+            "kind": "handled",
+            "name": "shop.order.order.confirmed.v1",
+            "detail": "consumer notification",
+            "ref": "e1",
+        },
+    ],
+}
+
+
+def test_flow_renders_the_timeline_by_service(monkeypatch):
+    api = install(monkeypatch, {"/v1/flows/corr-9": FLOW})
+    result = runner.invoke(app, ["saga", "flow", "corr-9"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "flow corr-9: order, analytics, notification" in out
+    assert out.index("saga_started") < out.index("consumer analytics") < out.index("consumer notification")
+    assert "1.250" in out  # seconds since the flow's first point
+    assert "4 instances answered" in out
+    assert api.calls == [("/v1/flows/corr-9", {})]
+
+
+def test_show_of_a_correlation_id_shows_its_flow(monkeypatch):
+    api = install(monkeypatch, {"/v1/flows/corr-9": FLOW})
+    result = runner.invoke(app, ["saga", "show", "corr-9"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "consumer notification" in result.output
+    assert [path for path, _ in api.calls] == ["/v1/sagas/corr-9", "/v1/flows/corr-9"]
+
+
+def test_flow_with_nothing_found_exits_1(monkeypatch):
+    install(monkeypatch, {"/v1/flows/nope": {"correlation_id": "nope", "items": [], "services": [], "sources": {}}})
+    result = runner.invoke(app, ["saga", "flow", "nope"])
+    assert result.exit_code == 1
+    assert "nothing found" in result.output
