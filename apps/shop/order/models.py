@@ -31,7 +31,7 @@ orders = Table(
     Column("order_id", String(32), primary_key=True),
     Column("cart_id", String(32), nullable=False, unique=True, comment="one order per cart"),
     Column("customer_id", String(64), nullable=True, index=True),
-    Column("email", String(254), nullable=False),
+    Column("email", String(1024), nullable=False, comment="sealed (AES-GCM, apps.shop.common.fields)"),
     Column("card_token", String(80), nullable=False, comment="a payment token, never a card number"),
     Column("status", String(16), nullable=False),
     Column("reason", String(500), nullable=True),

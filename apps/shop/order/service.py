@@ -19,6 +19,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from apps.shop.common.fields import FieldKeys
 from apps.shop.order.carts import get_cart
 from apps.shop.order.errors import OrderConflict, OrderRejected
 from apps.shop.order.models import carts, metadata, order_lines, orders
@@ -37,6 +38,13 @@ service = Service(
     metadata=metadata,
     migrations=Path(__file__).with_name("migrations"),
 )
+fields = FieldKeys("order")
+"""Seals the customer's e-mail address at rest (``ORDER_FIELD_KEYS``); the domain objects hold it in clear."""
+service.add_component(fields)
+
+
+def _email_context(order_id: str) -> str:
+    return f"order.email:{order_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +137,7 @@ async def place_order(
             order_id=order.order_id,
             cart_id=order.cart_id,
             customer_id=order.customer_id,
-            email=order.email,
+            email=fields.seal(order.email, context=_email_context(order.order_id)),
             card_token=order.card_token,
             status=order.status.value,
             reason=None,
@@ -309,7 +317,7 @@ async def _with_lines(session: AsyncSession, rows: Sequence[Row[Any]]) -> list[O
             order_id=row.order_id,
             cart_id=row.cart_id,
             customer_id=row.customer_id,
-            email=row.email,
+            email=fields.open(row.email, context=_email_context(row.order_id)),
             card_token=row.card_token,
             status=OrderStatus(row.status),
             reason=row.reason,

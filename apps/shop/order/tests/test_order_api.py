@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from apps.shop.common.testusers import STAFF, USERS
 from apps.shop.order.service import service
 from order_helpers import as_customer, cart_with, checkout, final_order
 from sqlalchemy import func, select
 
+from baton.errors import SecretError
 from baton.events.tables import outbox
 
 
@@ -178,3 +180,18 @@ async def test_carts_and_orders_need_a_valid_access_token(shop):
     for headers in (anonymous, expired):
         assert (await shop.http.post("/v1/carts", headers=headers)).status_code == 401
         assert (await shop.http.get("/v1/orders", headers=headers)).status_code == 401
+
+
+async def test_the_email_is_sealed_at_rest_and_bound_to_its_order(shop):
+    from apps.shop.order.models import orders
+    from apps.shop.order.service import fields
+
+    first = (await checkout(shop.http, await cart_with(shop.http, ("p1", 1)))).json()["order_id"]
+    second = (await checkout(shop.http, await cart_with(shop.http, ("p2", 1)))).json()["order_id"]
+    async with service.transaction() as session:
+        stored = dict((await session.execute(select(orders.c.order_id, orders.c.email))).tuples().all())
+    assert all(value.startswith("enc1:") and "example.com" not in value for value in stored.values())
+    assert (await shop.http.get(f"/v1/orders/{first}")).json()["email"] == "ada@example.com"
+    # A ciphertext moved to another order does not open there.
+    with pytest.raises(SecretError):
+        fields.open(stored[first], context=f"order.email:{second}")
