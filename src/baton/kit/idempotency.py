@@ -13,6 +13,14 @@ A route opts in with ``@service.idempotent`` (or :func:`idempotent`). For a requ
 Keys are scoped per route (method + route template). Stored answers are replayed for ``ttl`` seconds. A
 reservation left by a crashed instance is taken over after ``pending_timeout`` seconds — the one window in
 which an effect can be applied twice, since the endpoint's own transaction and the stored answer are separate.
+
+**One transaction** for an endpoint that takes the request's session (``session: SessionDep``): the key's row is
+inserted as the transaction's first statement and filled with the answer as its last, so the effects, the key and
+the stored answer commit together (or not at all) — no separate reservation and completion transactions, and no
+window left by a crash. A concurrent duplicate waits for the first transaction on the key's row (SQLite's
+writer lock; PostgreSQL's unique index), then finds the row and replays the answer. A key already present
+(replay, in-progress, different body, stale) is handled by the steps above. The transaction holds the write lock
+from its start, so such an endpoint should not wait on other writers or slow work while it runs.
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -108,6 +117,94 @@ def idempotent(fn: F | None = None, *, policy: IdempotencyPolicy | None = None) 
         return target
 
     return mark(fn) if fn is not None else mark
+
+
+_FOLDS = "__baton_folds_idempotency__"
+_SLOT = "baton.idempotency"
+_folding_routes: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def session_dependency(fn: F) -> F:
+    """Mark the kit's request-session dependency: an idempotent endpoint taking it keeps its key in its transaction.
+
+    The dependency must run its transaction through :func:`in_request_transaction`.
+    """
+    setattr(fn, _FOLDS, True)
+    return fn
+
+
+class _KeyTaken(Exception):
+    """The key's row exists already: the request goes through the reservation steps instead."""
+
+
+@dataclass(slots=True)
+class _Fold:
+    """An idempotent request whose key rides in the endpoint's own transaction."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    policy: IdempotencyPolicy
+    response: Response | None = None
+
+
+@contextlib.asynccontextmanager
+async def in_request_transaction(scope: MutableMapping[str, Any], session: AsyncSession) -> AsyncIterator[None]:
+    """Around the body of a request's transaction: insert the key first, store the answer last (see above).
+
+    Does nothing for a request that is not idempotent (or whose key goes through the reservation steps).
+    """
+    fold = scope.get(_SLOT)
+    if not isinstance(fold, _Fold):
+        yield
+        return
+    scope.pop(_SLOT, None)  # one transaction per request carries the key
+    now = time.time()
+    try:
+        # A savepoint would let the transaction go on, but the request must not run at all: let it roll back.
+        await session.execute(
+            idempotency_table.insert().values(
+                scope=fold.scope,
+                key=fold.key,
+                request_hash=fold.fingerprint,
+                created_at=now,
+                expires_at=now + fold.policy.ttl,
+            )
+        )
+    except IntegrityError as exc:
+        raise _KeyTaken(fold.key) from exc
+    yield
+    where = (idempotency_table.c.scope == fold.scope, idempotency_table.c.key == fold.key)
+    response = fold.response
+    if response is not None and _replayable(response):
+        headers = {k: v for k, v in response.headers.items() if k.lower() in _STORED_HEADERS}
+        await session.execute(
+            idempotency_table.update()
+            .where(*where)
+            .values(status_code=response.status_code, headers=orjson.dumps(headers).decode(), body=response.body)
+        )
+    else:
+        await session.execute(delete(idempotency_table).where(*where))
+
+
+def _folds(request: Request) -> bool:
+    """Whether the matched route's endpoint takes the kit's request session (directly or through a dependency)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if route is None or dependant is None:
+        return False
+    try:
+        return _folding_routes[route]
+    except (KeyError, TypeError):
+        pass
+    found, todo = False, [dependant]
+    while todo and not found:
+        current = todo.pop()
+        found = bool(getattr(current.call, _FOLDS, False))
+        todo.extend(current.dependencies)
+    with contextlib.suppress(TypeError):
+        _folding_routes[route] = found
+    return found
 
 
 def policy_of(endpoint: Callable[..., Any]) -> IdempotencyPolicy | None:
@@ -236,6 +333,16 @@ async def run_idempotent(
     sessions = _sessions_of(request)
     scope = f"{request.method} {route}"
     fingerprint = request_fingerprint(await request.body())
+    if _folds(request):
+        fold = _Fold(scope, key, fingerprint, policy)
+        request.scope[_SLOT] = fold
+        try:
+            fold.response = await handler(request)
+            return fold.response
+        except _KeyTaken:
+            pass  # seen before: replay it, or wait, or refuse — the steps below decide
+        finally:
+            request.scope.pop(_SLOT, None)
     outcome = await _reserve(sessions, scope=scope, key=key, fingerprint=fingerprint, policy=policy)
     if isinstance(outcome, _Stored):
         return Response(

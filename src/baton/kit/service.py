@@ -41,7 +41,13 @@ from baton.kit.component import Component, InstanceContext
 from baton.kit.db import transaction
 from baton.kit.events import EventHooks, events_available
 from baton.kit.health import Check, DependencyCheck, Readiness, assume_available, health_router
-from baton.kit.idempotency import IdempotencyPolicy, idempotent, policy_of
+from baton.kit.idempotency import (
+    IdempotencyPolicy,
+    idempotent,
+    in_request_transaction,
+    policy_of,
+    session_dependency,
+)
 from baton.kit.middleware import kit_middleware
 from baton.kit.migrator import MigrationSource, framework_sources
 from baton.kit.monitor import ReadinessListener, ReadinessMonitor
@@ -380,8 +386,9 @@ def current_service(request: Request) -> Service:
     return service
 
 
+@session_dependency
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with current_service(request).transaction() as session:
+    async with current_service(request).transaction() as session, in_request_transaction(request.scope, session):
         yield session
 
 

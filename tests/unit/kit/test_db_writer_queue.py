@@ -1,10 +1,12 @@
 """The SQLite writer queue of ``baton.kit.db.create_engine``: in-process writers queue FIFO instead of spinning
-in SQLite's busy handler; reads never queue; a transaction that ends in any way frees the queue; PostgreSQL has
-no queue at all."""
+in SQLite's busy handler; reads never queue; a transaction that ends in any way frees the queue; a writer of
+another engine (another replica) is waited for without blocking the loop; statements run on the loop's thread;
+PostgreSQL has no queue at all."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from pathlib import Path
 
@@ -130,24 +132,49 @@ async def test_a_writer_queued_past_the_busy_timeout_fails_like_a_locked_databas
         await engine.dispose()
 
 
-async def test_a_second_engine_on_the_file_meets_the_busy_timeout_not_the_queue(
-    engine: AsyncEngine, tmp_path: Path
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "aiosqlite-threads"])
+async def test_a_second_engine_on_the_file_waits_for_the_file_lock_not_the_queue(
+    engine: AsyncEngine, tmp_path: Path, inline: bool
 ) -> None:
     # Another replica is another process; a second engine stands for it: it has its own queue.
-    other = db.create_engine(f"sqlite+aiosqlite:///{tmp_path}/queue.db")
+    other = db.create_engine(f"sqlite+aiosqlite:///{tmp_path}/queue.db", inline=inline)
     entered, leave = asyncio.Event(), asyncio.Event()
     holder = asyncio.create_task(_hold_write(engine, entered, leave))
     await entered.wait()
+    ticks = 0
 
     async def write_from_other() -> None:
+        nonlocal ticks
         async with db.transaction(db.session_factory(other)) as session:
             await session.execute(sa.insert(_rows).values(writer=2))
+            ticks = -1
 
-    late = asyncio.create_task(write_from_other())  # waits on the file lock, in SQLite's busy handler
+    # Inline, it polls the file lock between sleeps; with threads it waits in SQLite's busy handler. Either
+    # way the loop goes on: the holder can still commit, and this task keeps counting meanwhile.
+    late = asyncio.create_task(write_from_other())
+    while ticks < 5:
+        await asyncio.sleep(0)
+        ticks += 1
+    assert not late.done()
     leave.set()
     await asyncio.gather(holder, late)
     assert await _count(engine) == 2
     await other.dispose()
+
+
+async def test_statements_run_on_the_loops_thread_unless_asked_for_aiosqlite_threads(tmp_path: Path) -> None:
+    ran_on: dict[bool, int] = {}
+    for inline in (True, False):
+        engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path}/threads-{inline}.db", inline=inline)
+        # A SQL function reporting the thread SQLite runs it on.
+        sa.event.listen(
+            engine.sync_engine, "connect", lambda dbapi, _: dbapi.create_function("thread_id", 0, threading.get_ident)
+        )
+        async with engine.connect() as conn:
+            ran_on[inline] = int(await conn.scalar(sa.text("SELECT thread_id()")) or 0)
+        await engine.dispose()
+    assert ran_on[True] == threading.get_ident()
+    assert ran_on[False] not in (0, threading.get_ident())
 
 
 @pytest.mark.scaleout

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 
 from baton.errors import ConfigError
 from baton.kit import APIRouter, IdempotencyPolicy, Service, SessionDep
+from baton.kit.db import queued_writers
 from baton.kit.idempotency import idempotency_table
 from baton.testing import wait_until
 
@@ -195,3 +196,121 @@ async def test_the_stored_answer_is_written_after_the_endpoints_transaction_comm
     assert refused.status_code == 409
     assert entries == [5]  # the refused entry was rolled back...
     assert keys == ["e-1"]  # ...and its key released, so a corrected retry can run
+
+
+def _ledger(counter: Counter) -> Service:
+    """An idempotent endpoint that takes the request's session: its key rides in that transaction."""
+    service = Service("ledger")
+
+    @service.post("/v1/entries", status_code=201)
+    @service.idempotent
+    async def add(body: dict[str, int], session: SessionDep) -> dict[str, int]:
+        counter.executions += 1
+        await session.execute(text("INSERT INTO entries (cents) VALUES (:c)"), {"c": body["cents"]})
+        counter.inside.set()
+        if counter.gate is not None:
+            await counter.gate.wait()
+        return {"entry": counter.executions, **body}
+
+    return service
+
+
+class WriteTransactions:
+    """Counts committed transactions that wrote, with their statements (on the service's engine)."""
+
+    def __init__(self, service: Service) -> None:
+        from sqlalchemy import event
+
+        self.committed: list[list[str]] = []
+        self._open: dict[int, list[str]] = {}
+        engine = service.context.engine
+        assert engine is not None
+        event.listen(engine.sync_engine, "before_cursor_execute", self._statement)
+        event.listen(engine.sync_engine, "commit", self._commit)
+
+    def _statement(self, conn, _cursor, statement, *_):
+        if statement.lstrip().split(" ", 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
+            self._open.setdefault(id(conn), []).append(" ".join(statement.split()[:3]))
+
+    def _commit(self, conn):
+        statements = self._open.pop(id(conn), None)
+        if statements:
+            self.committed.append(statements)
+
+
+async def test_a_session_endpoint_commits_effect_key_and_answer_in_one_transaction(serving):
+    counter = Counter()
+    service = _ledger(counter)
+    async with serving(service) as client:
+        async with service.transaction() as session:
+            await session.execute(text("CREATE TABLE entries (cents INTEGER)"))
+        writes = WriteTransactions(service)
+        created = await client.post("/v1/entries", json={"cents": 5}, headers={"Idempotency-Key": "f-1"})
+        replayed = await client.post("/v1/entries", json={"cents": 5}, headers={"Idempotency-Key": "f-1"})
+        reused = await client.post("/v1/entries", json={"cents": 6}, headers={"Idempotency-Key": "f-1"})
+        async with service.transaction() as session:
+            stored = (await session.execute(select(idempotency_table))).one()
+    assert created.status_code == replayed.status_code == 201
+    assert replayed.json() == created.json() == {"entry": 1, "cents": 5}
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert reused.status_code == 422
+    assert counter.executions == 1
+    assert writes.committed == [
+        ["INSERT INTO baton_idempotency", "INSERT INTO entries", "UPDATE baton_idempotency SET"]
+    ]
+    assert (stored.key, stored.status_code) == ("f-1", 201)
+
+
+async def test_a_concurrent_duplicate_of_a_session_endpoint_waits_and_replays(serving):
+    counter = Counter()
+    counter.gate = asyncio.Event()
+    service = _ledger(counter)
+    async with serving(service) as client:
+        async with service.transaction() as session:
+            await session.execute(text("CREATE TABLE entries (cents INTEGER)"))
+        headers = {"Idempotency-Key": "f-2"}
+        first = asyncio.create_task(client.post("/v1/entries", json={"cents": 1}, headers=headers))
+        await wait_until(counter.inside.is_set, message="first request inside the endpoint")
+        duplicate = asyncio.create_task(client.post("/v1/entries", json={"cents": 1}, headers=headers))
+        engine = service.context.engine
+        assert engine is not None
+        # The duplicate's insert of the key waits behind the first transaction, which holds the write lock.
+        await wait_until(lambda: queued_writers(engine) == 1, message="duplicate queued behind the first")
+        assert not duplicate.done()
+        counter.gate.set()
+        original, replay = await first, await duplicate
+        async with service.transaction() as session:
+            entries = (await session.execute(text("SELECT count(*) FROM entries"))).scalar_one()
+    assert original.status_code == replay.status_code == 201
+    assert replay.json() == original.json()
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert counter.executions == 1
+    assert entries == 1
+
+
+async def test_a_failed_session_endpoint_leaves_neither_effect_nor_key(serving):
+    counter = Counter()
+    service = _ledger(counter)
+
+    @service.post("/v1/flaky", status_code=201)
+    @service.idempotent
+    async def flaky(body: dict[str, int], session: SessionDep) -> dict[str, int]:
+        counter.executions += 1
+        await session.execute(text("INSERT INTO entries (cents) VALUES (:c)"), {"c": body["cents"]})
+        if counter.executions == 1:
+            raise fastapi.HTTPException(503, "try again")
+        return body
+
+    async with serving(service) as client:
+        async with service.transaction() as session:
+            await session.execute(text("CREATE TABLE entries (cents INTEGER)"))
+        failed = await client.post("/v1/flaky", json={"cents": 3}, headers={"Idempotency-Key": "f-3"})
+        retried = await client.post("/v1/flaky", json={"cents": 3}, headers={"Idempotency-Key": "f-3"})
+        async with service.transaction() as session:
+            entries = (await session.execute(text("SELECT cents FROM entries"))).scalars().all()
+            keys = (await session.execute(select(idempotency_table.c.key))).scalars().all()
+    assert failed.status_code == 503
+    assert retried.status_code == 201
+    assert counter.executions == 2
+    assert entries == [3]
+    assert keys == ["f-3"]
