@@ -117,7 +117,12 @@ def _mount_observation(app: FastAPI, daemon: Daemon, observer: Observer) -> None
     from baton.control.dashboard import Sources, dashboard_app
     from baton.control.sagas import SagaAggregator
 
-    sagas = SagaAggregator(daemon.manifest, daemon.supervisor.views, session=lambda: observer.http)
+    sagas = SagaAggregator(
+        daemon.manifest,
+        daemon.supervisor.views,
+        session=lambda: observer.http,
+        nats=lambda: getattr(app.state, "nats", None),  # flows: the events part is gathered over NATS
+    )
     declared = [(name, dep) for name, spec in daemon.manifest.services.items() for dep in spec.depends_on]
     app.include_router(observe_router(observer, sagas, declared_edges=declared), dependencies=[Depends(require_admin)])
     sources = Sources(

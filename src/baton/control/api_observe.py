@@ -95,9 +95,9 @@ def observe_router(
         return await sagas.show(saga_id)
 
     @router.get("/v1/flows/{correlation_id}")
-    async def show_flow(correlation_id: str, request: Request) -> dict[str, Any]:
+    async def show_flow(correlation_id: str) -> dict[str, Any]:
         """Everything done under ``correlation_id``: saga steps, events produced, published and handled."""
-        return await sagas.flow(correlation_id, nats=getattr(request.app.state, "nats", None))
+        return await sagas.flow(correlation_id)
 
     @router.get("/v1/events")
     async def events(request: Request) -> StreamingResponse:

@@ -40,11 +40,14 @@ class SagaAggregator:
         *,
         session: Callable[[], aiohttp.ClientSession | None],
         timeout: float = 3.0,
+        nats: Callable[[], Any] | None = None,
     ) -> None:
         self.declared = sorted({saga.orchestrator for saga in manifest.sagas.values()})
         self.instances = instances
         self.session = session
         self.timeout = timeout
+        self.nats = nats
+        """The control plane's NATS client, read when a flow is asked for (its events part needs it)."""
 
     def sources(self) -> dict[str, str]:
         """``{service: base URL}`` of one ready instance per service that may host sagas."""
@@ -97,8 +100,11 @@ class SagaAggregator:
         item is ``{"t" (Unix seconds), "at" (ISO 8601), "service", "kind", "name", "detail", "ref"}`` with
         ``kind`` one of ``saga`` (a saga log entry), ``produced`` (an event written to an outbox),
         ``published`` (the relay handed it to the broker) and ``handled`` (a consumer's handler committed).
-        ``nats`` is a connected NATS client (the choreography part is skipped without one).
+        ``nats`` is a connected NATS client (default: the one given at construction); the choreography part is
+        skipped without one.
         """
+        if nats is None and self.nats is not None:
+            nats = self.nats()
         listed = await self.list(correlation_id=correlation_id, limit=20)
         sagas = listed["items"]
         histories = await asyncio.gather(*(self._history(str(s["id"])) for s in sagas))

@@ -96,3 +96,22 @@ async def test_without_nats_the_saga_part_still_answers(aggregator) -> None:
     flow = await aggregator.flow("flow-1", nats=None)
     assert {i["kind"] for i in flow["items"]} == {"saga"}
     assert flow["sources"] == {"order": "ok", "events": "no NATS connection"}
+
+
+def test_flow_lanes_place_each_point_on_its_services_lane() -> None:
+    from baton.control.dashboard.timeline import flow_lanes
+
+    flow = {
+        "items": [
+            {"t": 10.0, "service": "order", "kind": "saga", "name": "checkout: saga_started", "detail": ""},
+            {"t": 11.0, "service": "order", "kind": "produced", "name": "confirmed", "detail": ""},
+            {"t": 12.0, "service": "notification", "kind": "handled", "name": "confirmed", "detail": "consumer n"},
+        ]
+    }
+    lanes, rows = flow_lanes(flow)
+    assert [lane["service"] for lane in lanes] == ["order", "notification"]
+    assert [m["left"] for m in lanes[0]["marks"]] == [0.0, 50.0]
+    assert lanes[0]["kinds"] == {"saga": 1, "produced": 1}
+    assert lanes[1]["marks"][0]["left"] == 99.5  # the last point stays inside the track
+    assert [r["offset_ms"] for r in rows] == [0.0, 1000.0, 2000.0]
+    assert flow_lanes({"items": []}) == ([], [])

@@ -136,6 +136,7 @@ def dashboard_app(sources: Sources, *, token: str) -> Starlette:
         Route("/ui/traces/{trace_id}", page(pages.trace)),
         Route("/ui/sagas", page(pages.sagas)),
         Route("/ui/sagas/{saga_id}", page(pages.saga)),
+        Route("/ui/flows/{correlation_id}", page(pages.flow)),
         Route("/ui/resilience", page(pages.resilience)),
         Route("/ui/slos", page(pages.slos)),
         Route("/ui/incidents", page(pages.incidents)),

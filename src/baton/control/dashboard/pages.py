@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 from baton.control.dashboard.graph import layout
-from baton.control.dashboard.timeline import saga_lanes, waterfall_rows
+from baton.control.dashboard.timeline import flow_lanes, saga_lanes, waterfall_rows
 from baton.control.observe_views import HOUSEKEEPING, red_view, resilience_view, slo_view, topology_view
 from baton.errors import NotFound
 from baton.telemetry.spans import TraceQuery
@@ -143,6 +143,20 @@ async def saga(request: Request, sources: Sources) -> Page:
         }
     lanes, entries = saga_lanes(history)
     return "saga.html", {"page": "sagas", "saga_id": saga_id, "history": history, "lanes": lanes, "entries": entries}
+
+
+async def flow(request: Request, sources: Sources) -> Page:
+    """One flow by correlation id: a lane per service (saga steps, events produced, published, handled)."""
+    correlation_id = request.path_params["correlation_id"]
+    found = await sources.sagas.flow(correlation_id)
+    lanes, rows = flow_lanes(found)
+    return "flow.html", {
+        "page": "sagas",
+        "flow": found,
+        "lanes": lanes,
+        "rows": rows,
+        "status": 200 if rows else 404,
+    }
 
 
 async def resilience(request: Request, sources: Sources) -> Page:

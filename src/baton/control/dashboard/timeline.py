@@ -1,4 +1,5 @@
-"""Rows the trace and saga pages draw: a trace as waterfall bars, a saga as per-step lanes and a log."""
+"""Rows the trace, saga and flow pages draw: a trace as waterfall bars, a saga as per-step lanes and a log, a flow
+as one lane per service with a mark per point."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from baton.telemetry.spans import SpanRecord
 from baton.telemetry.waterfall import ordered_tree
 
-__all__ = ["saga_lanes", "waterfall_rows"]
+__all__ = ["flow_lanes", "saga_lanes", "waterfall_rows"]
 
 _SHOWN_ATTRIBUTES = 12
 
@@ -114,3 +115,28 @@ def saga_lanes(history: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[d
         lane["left"] = round(lane["start_ms"] / total * 100, 3)
         lane["width"] = round(max(0.8, (lane["end_ms"] - lane["start_ms"]) / total * 100), 3)
     return list(lanes.values()), entries
+
+
+def flow_lanes(flow: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(lanes, rows)`` of a flow (``GET /v1/flows/{id}``): one lane per service in order of first appearance,
+    each with its points placed in percent of the flow's extent, and the points as table rows (``offset_ms``)."""
+    items = list(flow.get("items", []))
+    if not items:
+        return [], []
+    start = min(float(i["t"]) for i in items)
+    total = max(1e-6, max(float(i["t"]) for i in items) - start)
+    lanes: dict[str, dict[str, Any]] = {}
+    rows = []
+    for item in items:
+        offset = float(item["t"]) - start
+        lane = lanes.setdefault(str(item["service"]), {"service": str(item["service"]), "marks": [], "kinds": {}})
+        lane["marks"].append(
+            {
+                "left": round(min(offset / total * 100, 99.5), 3),
+                "kind": item["kind"],
+                "title": f"{item['kind']} {item['name']} {item.get('detail', '')}".strip(),
+            }
+        )
+        lane["kinds"][item["kind"]] = lane["kinds"].get(item["kind"], 0) + 1
+        rows.append({**item, "offset_ms": offset * 1000})
+    return list(lanes.values()), rows
