@@ -109,3 +109,20 @@ async def test_a_checkout_through_the_gateway_is_one_trace(shop, http: httpx.Asy
     # The steps' calls are children of the step spans: payment's server spans sit under the payment steps.
     payment_parents = {tuple(ancestors(s)) for s in spans if s["service"] == "payment" and s["kind"] == "server"}
     assert all(any(n.startswith("saga step") for n in chain) for chain in payment_parents), payment_parents
+
+    # The same checkout as one flow by its correlation id: the saga's steps at order, the order.confirmed event
+    # produced and published by order, and the choreographed reactions of notification and analytics.
+    async def flow() -> dict[str, Any] | None:
+        found: dict[str, Any] = shop.get(f"/v1/flows/{correlation_id}")
+        handled = {(i["service"], i["name"]) for i in found["items"] if i["kind"] == "handled"}
+        wanted = {("notification", f"{CONFIRMED}.v1"), ("analytics", f"{CONFIRMED}.v1")}
+        return found if wanted <= handled else None
+
+    timeline = await wait_until(flow, timeout=30, interval=0.5, message="the flow never showed both reactions")
+    kinds = [(i["service"], i["kind"]) for i in timeline["items"]]
+    assert ("order", "saga") in kinds
+    assert ("order", "produced") in kinds
+    assert ("order", "published") in kinds
+    assert timeline["sagas"][0]["id"] == order_id
+    produced_at = min(i["t"] for i in timeline["items"] if i["kind"] == "produced")
+    assert all(i["t"] >= produced_at for i in timeline["items"] if i["kind"] == "handled")
