@@ -12,7 +12,7 @@ notifications = Table(
     Column("id", String(32), primary_key=True),
     Column("order_id", String(64), nullable=False),
     Column("kind", String(32), nullable=False),
-    Column("email", String(320), nullable=False),
+    Column("email", String(1024), nullable=False, comment="sealed (AES-GCM, apps.shop.common.fields)"),
     Column("subject", String(500), nullable=False),
     Column("body", Text, nullable=False),
     Column("status", String(16), nullable=False),

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from apps.shop.common.fields import FieldKeys
 from apps.shop.common.sql import insert_new
 from apps.shop.notification.hub_templates import HubTemplates
 from apps.shop.notification.models import metadata, notifications
@@ -46,6 +47,15 @@ service = Service(
     metadata=metadata,
     migrations=Path(__file__).with_name("migrations"),
 )
+
+fields = FieldKeys("notification")
+"""Seals the recipient's address at rest (``NOTIFICATION_FIELD_KEYS``); a :class:`Notification` holds it in clear."""
+service.add_component(fields)
+
+
+def _email_context(order_id: str, kind: str) -> str:
+    return f"notification.email:{order_id}:{kind}"
+
 
 #: The e-mail templates of the content hub (the files in ``templates/`` are the fallback).
 hub_templates = HubTemplates(lambda: service.settings)
@@ -116,7 +126,7 @@ async def record_notification(
         "id": uuid.uuid4().hex,
         "order_id": order_id,
         "kind": kind,
-        "email": email,
+        "email": fields.seal(email, context=_email_context(order_id, kind)),
         "subject": mail.subject,
         "body": mail.body,
         "status": PENDING,
@@ -133,7 +143,7 @@ def _of(row: Any) -> Notification:
         id=row.id,
         order_id=row.order_id,
         kind=row.kind,
-        email=row.email,
+        email=fields.open(row.email, context=_email_context(row.order_id, row.kind)),
         subject=row.subject,
         body=row.body,
         status=row.status,

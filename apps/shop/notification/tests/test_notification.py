@@ -154,3 +154,17 @@ async def test_over_real_smtp_the_mail_arrives_and_the_api_shows_it_sent(tmp_pat
 async def _sent(http: httpx.AsyncClient, order_id: str) -> list[dict]:
     items = (await http.get("/v1/notifications", params={"order_id": order_id})).json()["items"]
     return items if items and items[0]["status"] == "sent" else []
+
+
+async def test_the_recipient_is_sealed_at_rest(running):
+    from apps.shop.notification.models import notifications
+    from sqlalchemy import select
+
+    async with service.transaction() as session:
+        await on_order_confirmed(_event("shop.order.order.confirmed.v1", CONFIRMED), session)
+    async with service.transaction() as session:
+        [stored] = (await session.execute(select(notifications.c.email))).scalars().all()
+        [owed] = await list_notifications(session, order_id=CONFIRMED["order_id"], limit=10)
+    assert stored.startswith("enc1:")
+    assert CONFIRMED["email"] not in stored
+    assert owed.email == CONFIRMED["email"]
