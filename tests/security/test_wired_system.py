@@ -50,8 +50,29 @@ class System:
     home: Home
     control_url: str
     nats_url: str
-    process: subprocess.Popen[bytes]
-    operator: OperatorAccess
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    _operator: OperatorAccess | None = None
+
+    @property
+    def operator(self) -> OperatorAccess:
+        if self._operator is None:
+            self._operator = OperatorAccess.for_control(self.control_url, self.home.admin_token() or "")
+        return self._operator
+
+    async def start(self) -> None:
+        self.process = _spawn(self.argv, self.root / "daemon.out")
+        await wait_until(self._ready, timeout=60, interval=0.1, message="both instances ready over mTLS")
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError((self.root / "daemon.out").read_text()[-3000:])
+        with contextlib.suppress(httpx.HTTPError, OSError):
+            answer = httpx.get(self.control_url + "/v1/instances", headers=self.admin())
+            views = answer.json() if answer.status_code == 200 else []
+            return len(views) == 2 and all(v["ready"] for v in views)
+        return False
 
     def admin(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.home.admin_token()}"}
@@ -90,25 +111,14 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
     argv = [sys.executable, "-m", "baton.control", "-f", str(manifest), "--home", str(home.root)]
     argv += ["--control-port", str(control_port), "--port-base", str(free_port()), "--nats-port", str(nats_port)]
     argv += ["--nats-monitor-port", "0"]
-    process = _spawn(argv, root / "daemon.out")
     control_url = f"http://127.0.0.1:{control_port}"
+    system = System(root, home, control_url, f"nats://127.0.0.1:{nats_port}", argv)
     try:
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise AssertionError((root / "daemon.out").read_text()[-3000:])
-            with contextlib.suppress(httpx.HTTPError, OSError):
-                token = home.admin_token()
-                answer = httpx.get(control_url + "/v1/instances", headers={"Authorization": f"Bearer {token}"})
-                views = answer.json() if answer.status_code == 200 else []
-                return len(views) == 2 and all(v["ready"] for v in views)
-            return False
-
-        await wait_until(ready, timeout=60, interval=0.1, message="both instances ready over mTLS")
-        operator = OperatorAccess.for_control(control_url, home.admin_token() or "")
-        yield System(root, home, control_url, f"nats://127.0.0.1:{nats_port}", process, operator)
+        await system.start()
+        yield system
     finally:
-        await asyncio.to_thread(_stop, process, control_url, home)
+        if system.process is not None:
+            await asyncio.to_thread(_stop, system.process, control_url, home)
 
 
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -227,3 +237,21 @@ async def test_instances_renew_and_get_tokens_with_their_own_certificate_only(sy
     bare = client_context(None, front.bundle_pem, expect=only(CONTROL_SERVICE))
     with pytest.raises(ControlError, match="unreachable"):
         await ControlPlaneTokenSource(listener, subject="front", ssl_context=bare).issue("back")
+
+
+async def test_a_restarted_control_plane_readopts_instances_that_keep_talking_mtls(system: System) -> None:
+    """Runs last: the daemon dies (kill -9); instances keep serving; the next daemon adopts them, NATS and the
+    listener stay where the instances expect them, and a new peer call (new connections) succeeds."""
+    before = {v["id"]: v["pid"] for v in system.instances()}
+    listener = (system.home.root / LISTENER_PORT_FILE).read_text()
+    assert system.process is not None
+    system.process.kill()
+    await asyncio.to_thread(system.process.wait)
+    await system.start()
+    assert {v["id"]: v["pid"] for v in system.instances()} == before
+    assert (system.home.root / LISTENER_PORT_FILE).read_text() == listener
+    async with system.operator.async_client() as http:
+        answer = await http.get(system.url_of("front") + "/v1/relay")
+    assert answer.status_code == 200, answer.text
+    client = await nats.connect(system.nats_url, tls=system.operator.nats_context(), connect_timeout=5)
+    await client.close()
