@@ -19,17 +19,20 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import select
+
 from apps.shop.order.errors import OrderConflict
+from apps.shop.order.models import orders
 from apps.shop.order.peers import Payments, Stock
 from apps.shop.order.service import (
     Order,
     cancel_order,
     confirm_order,
-    get_order,
     reservation_expired,
     service,
 )
 from apps.shop.order.settings import OrderSettings
+from apps.shop.order.states import OrderStatus
 from baton.errors import NotFound, UpstreamRejected
 from baton.saga import Saga, Step, StepContext, StepFailed, StepRetry
 
@@ -84,13 +87,14 @@ class Checkout:
 
     async def open_order(self, ctx: StepContext) -> None:
         """Check the order exists and is ``PENDING`` (a saga for a missing or final order cannot proceed)."""
+        order_id = ctx.data["order_id"]
         async with service.transaction() as session:
-            try:
-                order = await get_order(session, ctx.data["order_id"])
-            except NotFound as exc:
-                raise StepFailed(exc.message) from exc
-        if order.status.final:
-            raise StepFailed(f"order {order.order_id} is {order.status.value} already")
+            found = await session.scalar(select(orders.c.status).where(orders.c.order_id == order_id))
+        if found is None:
+            raise StepFailed(f"no order {order_id!r}")
+        status = OrderStatus(found)
+        if status.final:
+            raise StepFailed(f"order {order_id} is {status.value} already")
 
     async def reserve_stock(self, ctx: StepContext) -> Mapping[str, Any]:
         """Hold the order's stock; reservation id = saga id."""

@@ -36,21 +36,34 @@ class SqlSagaStore:
     ) -> tuple[SagaRecord, bool]:
         """See :meth:`SagaStore.create`."""
         now = utcnow()
+        record = SagaRecord(
+            id=saga_id,
+            name=name,
+            status=SagaStatus.RUNNING,
+            data=dict(data),
+            correlation_id=correlation_id,
+            version=version,
+            created_at=now,
+            updated_at=now,
+            last_seq=1,
+            owner=owner,
+            lease_expires_at=time.time() + lease_ttl,  # type: ignore[arg-type]  # epoch seconds, as _record reads it
+        )
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(
                     saga_table.insert().values(
                         id=saga_id,
                         name=name,
-                        status=SagaStatus.RUNNING.value,
-                        data=dict(data),
+                        status=record.status.value,
+                        data=record.data,
                         correlation_id=correlation_id,
                         version=version,
                         created_at=now,
                         updated_at=now,
                         last_seq=1,
                         owner=owner,
-                        lease_expires_at=time.time() + lease_ttl,
+                        lease_expires_at=record.lease_expires_at,
                     )
                 )
                 await conn.execute(
@@ -66,7 +79,7 @@ class SqlSagaStore:
             return await self.get(saga_id), False
         except sa_exc.SQLAlchemyError as exc:
             raise StoreError(f"could not create saga {saga_id}: {exc}", saga_id=saga_id) from exc
-        return await self.get(saga_id), True
+        return record, True  # what was just written: no read back
 
     async def append(
         self,
