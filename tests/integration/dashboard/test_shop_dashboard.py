@@ -114,6 +114,23 @@ def test_the_dashboard_shows_the_trace_and_saga_of_a_real_checkout(shop):
             expect(page.locator("table.saga-log")).to_contain_text("saga_completed")
             page.screenshot(path=str(ARTIFACTS / "11-shop-saga-timeline.png"), full_page=True)
 
+            # The whole flow by correlation id: the saga's steps at order and the choreographed reactions.
+            wait_until_sync(
+                lambda: (
+                    {("notification", "handled"), ("analytics", "handled")}
+                    <= {(i["service"], i["kind"]) for i in _api(shop, f"/v1/flows/{correlation_id}")["items"]}
+                ),
+                timeout=30,
+                interval=0.5,
+                message="the flow never showed notification's and analytics' reactions",
+            )
+            page.locator("a.flow-link").click()
+            for service in ("order", "notification", "analytics"):
+                expect(page.locator(f'.flow-lane[data-service="{service}"]')).to_have_count(1)
+            expect(page.locator('.flow-lane[data-service="order"] .flow-mark.kind-saga').first).to_be_visible()
+            expect(page.locator("table.flow-log")).to_contain_text("consumer notification")
+            page.screenshot(path=str(ARTIFACTS / "14-shop-flow.png"), full_page=True)
+
             page.goto(f"{shop.control_url}/ui/traces/{trace_id}")
             services = set(page.locator(".wf-row").evaluate_all("rows => rows.map(r => r.dataset.service)"))
             assert services >= CHECKOUT_SERVICES
