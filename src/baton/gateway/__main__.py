@@ -77,10 +77,18 @@ async def run(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else int(os.environ.get("BATON_PORT", config.port))
     if args.no_access_log:
         config = replace(config, access_log=False)
+    from baton.security.wiring import InstanceSecurity
+
+    security = InstanceSecurity.current()  # None without BATON_TLS_DIR: plain HTTP upstreams
     registry, nats_client = await _registry(args.registry)
     # OverlayGateway: the route table plus the control plane's rollout weights (baton.gateway.overlay).
     gateway = OverlayGateway(
-        config, registry=registry, config_path=args.config, balancer=args.balancer, freeze_heap=True
+        config,
+        registry=registry,
+        config_path=args.config,
+        balancer=args.balancer,
+        freeze_heap=True,
+        security=security,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -15,11 +15,11 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from baton.errors import BatonError, CallTimeout
+from baton.errors import BatonError, CallTimeout, SecurityError
 from baton.gateway.cache import CachedResponse, etag_matches
 from baton.gateway.filtering import is_json_type, sanitize_error
 from baton.gateway.policies.base import RequestInfo, Verdict, run_chain
-from baton.gateway.pool import UpstreamConnection
+from baton.gateway.pool import PoolKey, UpstreamConnection
 from baton.gateway.responses import HOP_BY_HOP, LAST_CHUNK, PROBLEM_JSON, Rejection, chunk, problem, status_line
 from baton.gateway.routing import MethodNotAllowed, Route
 from baton.resilience.policies import IDEMPOTENT_METHODS
@@ -46,6 +46,7 @@ _OWNED = frozenset(
         b"x-baton-consumer",
         b"x-baton-scopes",
         b"x-baton-route",
+        b"x-baton-service-token",
         b"expect",
     }
 )
@@ -86,6 +87,8 @@ class Exchange(RequestInfo):
     """Loop time at which the current try times out (checked by the gateway's ticker)."""
     resp_buffer: list[bytes] | None = None
     resp_ctype: bytes | None = None
+    token_line: bytes | None = None
+    """``x-baton-service-token: ...`` for a mutual-TLS upstream (:mod:`baton.gateway.servicetokens`)."""
     resp_size = 0
     frame_chunked = False
     terminated = False
@@ -293,14 +296,41 @@ class Exchange(RequestInfo):
         self.upstream_started = now = self.conn.loop.time()
         self.deadline = now + route.config.timeout
         state.timed.add(self)
-        key = (instance.scheme, instance.host, instance.port)
+        key = (instance.scheme, instance.host, instance.port, instance.service)
+        tokens = state.tokens
+        if tokens is not None:
+            # Mutual-TLS upstreams (``https`` under ``baton up``) want a service token; plain ones never see it.
+            self.token_line = tokens.line(instance.service) if instance.scheme == "https" else None
+            if self.token_line is None and instance.scheme == "https":
+                state.spawn(self._token_first(key, route.config.connect_timeout))
+                return
         upstream = state.pool.acquire(key)
         if upstream is not None:
             self._send(upstream)
         else:
             state.spawn(self._connect(key, route.config.connect_timeout))
 
-    async def _connect(self, key: tuple[str, str, int], timeout: float) -> None:
+    async def _token_first(self, key: PoolKey, timeout: float) -> None:
+        tokens = self.state.tokens
+        assert tokens is not None
+        try:
+            line = await tokens.get(key[3])
+        except SecurityError:
+            if self.phase == UPSTREAM and self.upstream is None:
+                assert self.route is not None
+                self.state.metrics.upstream_error(self.route.name, "token")
+                self.reject(problem(503, "the gateway cannot obtain a service token for the upstream"))
+            return
+        if self.phase != UPSTREAM or self.upstream is not None:
+            return
+        self.token_line = line
+        upstream = self.state.pool.acquire(key)
+        if upstream is not None:
+            self._send(upstream)
+        else:
+            await self._connect(key, timeout)
+
+    async def _connect(self, key: PoolKey, timeout: float) -> None:
         try:
             upstream = await self.state.pool.connect(key, timeout=timeout)
         except BatonError as exc:
@@ -358,6 +388,8 @@ class Exchange(RequestInfo):
         principal = self.principal
         if principal is not None:
             parts += (b"x-baton-consumer: ", principal.consumer.encode("latin-1", "replace"), b"\r\n")
+        if self.token_line is not None:
+            parts.append(self.token_line)
         parts.append(b"\r\n")
         return b"".join(parts)
 

@@ -20,7 +20,7 @@ import os
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import orjson
 
@@ -35,9 +35,14 @@ from baton.gateway.policies.auth import Authenticator
 from baton.gateway.policies.quota import QuotaStore, RedisQuotaStore, SqliteQuotaStore
 from baton.gateway.policies.ratelimit import TokenBuckets
 from baton.gateway.pool import UpstreamPool
+from baton.gateway.servicetokens import UpstreamTokens
 from baton.gateway.state import GatewayState
 from baton.gateway.tracing import EdgeTracer
 from baton.gateway.upstreams import Upstreams
+
+if TYPE_CHECKING:
+    from baton.kit.component import InstanceContext
+    from baton.security.wiring import InstanceSecurity
 
 log = logging.getLogger("baton.gateway")
 
@@ -64,14 +69,19 @@ class Gateway:
         access_log: BinaryIO | None = None,
         balancer: str = "round_robin",
         freeze_heap: bool = False,
+        security: InstanceSecurity | None = None,
     ) -> None:
         """
         Args:
             freeze_heap: ``gc.freeze()`` once started (the ``python -m baton.gateway`` process does; an embedded
                 gateway leaves its host's heap alone).
+            security: the process's Baton leaf and service tokens (``InstanceSecurity.current()`` under
+                ``baton up``): ``https`` upstreams are then reached over mutual TLS, expecting each target
+                service's SPIFFE ID, with a service token for it; the leaf is renewed while serving.
         """
         self.config = config
         self._freeze_heap = freeze_heap
+        self.security = security
         self.registry = registry
         self.config_path = Path(config_path) if config_path else None
         self.home = home or default_home()
@@ -131,7 +141,11 @@ class Gateway:
             config,
             loop=loop,
             upstreams=Upstreams(registry=self.registry, static=config.services, balancer=self._balancer),
-            pool=UpstreamPool(idle_timeout=config.upstream_idle, ssl_context=upstream_ssl),
+            pool=UpstreamPool(
+                idle_timeout=config.upstream_idle,
+                ssl_context=upstream_ssl,
+                tls_for=self.security.client_context if self.security is not None else None,
+            ),
             authenticator=Authenticator(
                 config.issuers,
                 config.api_keys,
@@ -148,6 +162,12 @@ class Gateway:
         state.metrics.gauges["connections"] = lambda: len(state.connections)
         state.metrics.gauges["requests_in_flight"] = lambda: state.in_flight()
         state.metrics.gauges["upstream_idle_connections"] = lambda: state.pool.idle_count()
+        security = self.security
+        if security is not None:
+            if security.token_provider is not None:
+                state.tokens = UpstreamTokens(security.token_provider)
+            # The renewer reads no instance context; it hot-swaps renewed leaves into the upstream contexts.
+            await security.renewer.start(cast("InstanceContext", None))
         self.state = state
         state.table = build_table(config, state)
         await state.upstreams.start()
@@ -205,6 +225,10 @@ class Gateway:
         await state.cancel_tasks()
         state.pool.close_all()
         await state.upstreams.aclose()
+        if state.tokens is not None:
+            await state.tokens.aclose()
+        if self.security is not None:
+            await self.security.renewer.stop()
         await state.quotas.aclose()
         if state.access_log is not None:
             await state.access_log.aclose()

@@ -4,7 +4,7 @@ An :class:`UpstreamConnection` serves one exchange at a time and hands every par
 (:class:`UpstreamHandler`), so a response streams to the client chunk by chunk without a coroutine in
 between. Back-pressure runs both ways: when the upstream's socket buffer fills while a request body
 streams, the client's reading pauses; when the client's buffer fills, the upstream's reading pauses.
-Idle connections are kept per ``(scheme, host, port)``, most recently used first, and closed after
+Idle connections are kept per ``(scheme, host, port, service)``, most recently used first, and closed after
 ``idle_timeout`` (shorter than common servers' keep-alive, so the pool rarely hands out a half-closed socket).
 """
 
@@ -20,8 +20,9 @@ import httptools
 
 from baton.errors import CallTimeout, UpstreamUnavailable
 
-PoolKey = tuple[str, str, int]
-"""``(scheme, host, port)``."""
+PoolKey = tuple[str, str, int, str]
+"""``(scheme, host, port, service)``: the service is the identity a mutual-TLS connection was checked against,
+so a connection opened for one service is never handed to a request for another on the same address."""
 
 
 class UpstreamHandler(Protocol):
@@ -175,11 +176,19 @@ class UpstreamPool:
         idle_timeout: float = 4.0,
         max_idle_per_key: int = 512,
         ssl_context: ssl.SSLContext | None = None,
+        tls_for: Callable[[str], ssl.SSLContext] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """
+        Args:
+            ssl_context: for ``https`` upstreams (default: the system's trust store, host names checked).
+            tls_for: ``service -> context`` taking precedence for ``https`` upstreams: the instance's mutual-TLS
+                client context expecting that service's SPIFFE ID (:mod:`baton.security.wiring`).
+        """
         self.idle_timeout = idle_timeout
         self.max_idle_per_key = max_idle_per_key
         self.ssl_context = ssl_context
+        self.tls_for = tls_for
         self._idle: dict[PoolKey, list[UpstreamConnection]] = {}
         self._clock = clock
         self.opened = 0
@@ -195,17 +204,20 @@ class UpstreamPool:
         return None
 
     async def connect(self, key: PoolKey, *, timeout: float) -> UpstreamConnection:
-        """Open a new connection to ``key``.
+        """Open a new connection to ``key`` (its service is the identity mutual TLS expects).
 
         Raises:
-            UpstreamUnavailable: the connection was refused or failed.
+            UpstreamUnavailable: the connection was refused or failed (a peer with the wrong identity, too).
             CallTimeout: it took longer than ``timeout`` seconds.
         """
-        scheme, host, port = key
+        scheme, host, port, service = key
         loop = asyncio.get_running_loop()
         context: ssl.SSLContext | None = None
         if scheme == "https":
-            context = self.ssl_context or ssl.create_default_context()
+            if self.tls_for is not None and service:
+                context = self.tls_for(service)
+            else:
+                context = self.ssl_context or ssl.create_default_context()
         try:
             async with asyncio.timeout(timeout):
                 _, conn = await loop.create_connection(lambda: UpstreamConnection(self, key), host, port, ssl=context)

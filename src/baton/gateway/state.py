@@ -25,6 +25,7 @@ from baton.gateway.policies.ratelimit import TokenBuckets
 from baton.gateway.pool import UpstreamPool
 from baton.gateway.responses import problem
 from baton.gateway.routing import RouteTable
+from baton.gateway.servicetokens import UpstreamTokens
 from baton.gateway.tracing import EdgeTracer
 from baton.gateway.upstreams import Upstreams
 
@@ -63,6 +64,8 @@ class GatewayState:
         self.metrics = metrics
         self.access_log = access_log
         self.tracer = tracer
+        self.tokens: UpstreamTokens | None = None
+        """Service tokens for mutual-TLS upstreams (set when the process holds a Baton leaf)."""
         self.log = logging.getLogger("baton.gateway")
         self.table = RouteTable([])
         self.trusted = AddressSet(config.trusted_proxies)
