@@ -1,4 +1,9 @@
-"""Starting and stopping the control plane daemon from the CLI (no rendering here; ``system`` shows it)."""
+"""Starting and stopping the control plane daemon from the CLI (no rendering here; ``system`` shows it).
+
+``--env`` (``up``, ``down``, ``ps``, ``logs``): ``production`` is the system as ``baton.yaml`` describes it;
+``staging`` (or any ``BATON_<NAME>_PORT_OFFSET`` environment) is a second, complete copy beside it — its own
+control plane, NATS server, data directory and ports (:mod:`baton.delivery.environments`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from baton.cli.target import Target
 from baton.control.client import ControlClient
@@ -23,6 +31,50 @@ from baton.control.logtail import tail_lines
 from baton.control.process import InstanceProcess
 from baton.control.state import ProcessRecord, StateFile, SupervisorState
 from baton.errors import ControlError
+
+PRODUCTION = "production"
+
+EnvOption = Annotated[
+    str,
+    typer.Option(
+        "--env",
+        help="The environment: production, or staging beside it (own control plane, NATS, data and ports + offset).",
+        envvar="BATON_ENV",
+    ),
+]
+
+
+def target_for(manifest: Path, env: str = PRODUCTION) -> Target:
+    """The system ``manifest`` describes, in environment ``env`` (its home and the manifest it runs).
+
+    Raises:
+        DeliveryError: an unknown environment.
+    """
+    if env == PRODUCTION:
+        return Target.of(manifest)
+    from baton.delivery.environments import environment
+
+    found = environment(manifest, env)
+    return Target(manifest=found.manifest, home=found.home)
+
+
+def start_in(manifest: Path, env: str = PRODUCTION, *, timeout: float = 30.0) -> DaemonInfo:
+    """Start the daemon of environment ``env``; a non-production one runs its derived manifest on offset ports.
+
+    Raises:
+        ControlError: it did not start.  DeliveryError: an unknown environment.
+    """
+    if env == PRODUCTION:
+        return start_daemon(Target.of(manifest), Ports.from_env(), timeout=timeout)
+    from baton.delivery.environments import environment
+
+    found = environment(manifest, env)
+    found.prepare()
+    ports = Ports(
+        control=found.control_port, base=found.port_base, nats=found.nats_port, nats_monitor=found.nats_monitor_port
+    )
+    target = Target(manifest=found.manifest, home=found.home)
+    return start_daemon(target, ports, timeout=timeout, environment=found.name)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -51,7 +103,7 @@ class Ports:
         )
 
 
-def start_daemon(target: Target, ports: Ports, *, timeout: float = 30.0) -> DaemonInfo:
+def start_daemon(target: Target, ports: Ports, *, timeout: float = 30.0, environment: str | None = None) -> DaemonInfo:
     """Start the daemon detached (own session, output to ``logs/control.log``) and wait until its API answers.
 
     Raises:
@@ -76,6 +128,7 @@ def start_daemon(target: Target, ports: Ports, *, timeout: float = 30.0) -> Daem
         str(ports.nats),
         "--nats-monitor-port",
         str(ports.nats_monitor),
+        *(["--environment", environment] if environment else []),
     ]
     log_path = home.log_file("control")
     with open(log_path, "ab") as log:

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from baton.cli.lifecycle import EnvOption, target_for
 from baton.cli.render import DEFAULT_MANIFEST, command, console, fail, print_json
 from baton.cli.target import Target
 from baton.control.logtail import tail_lines
@@ -166,9 +167,10 @@ def logs(
         str | None, typer.Option("--correlation", "-c", help="Only lines with this correlation id.")
     ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print JSON objects, one per line.")] = False,
+    env: EnvOption = "production",
 ) -> None:
     """Show instance logs, pretty-printed; filter by service or correlation id; -f to follow."""
-    target = Target.of(file)
+    target = target_for(file, env)
     names = services or []
     files = log_files(target, names)
     if not files and not follow_:

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
+from baton.cli.lifecycle import EnvOption, target_for
 from baton.cli.render import (
     DEFAULT_MANIFEST,
     JsonOption,
@@ -69,9 +70,9 @@ def last_known(target: Target) -> list[dict[str, Any]]:
 
 
 @command
-def ps(file: ManifestOption = DEFAULT_MANIFEST, json: JsonOption = False) -> None:
+def ps(file: ManifestOption = DEFAULT_MANIFEST, json: JsonOption = False, env: EnvOption = "production") -> None:
     """List instances: service, instance, pid, port, state, ready, restarts, uptime, version."""
-    target = Target.of(file)
+    target = target_for(file, env)
     if target.daemon() is None:
         views = last_known(target)
         if views:

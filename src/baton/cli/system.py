@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from baton.cli.lifecycle import Ports, start_daemon, stop_daemon, stop_unsupervised
+from baton.cli.lifecycle import EnvOption, start_in, stop_daemon, stop_unsupervised, target_for
 from baton.cli.logs import follow, render
 from baton.cli.render import (
     DEFAULT_MANIFEST,
@@ -40,13 +40,14 @@ def up(
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once everything is ready.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every instance to be ready.")] = 60.0,
     json: JsonOption = False,
+    env: EnvOption = "production",
 ) -> None:
     """Start the control plane (if needed) and every service; wait until all are ready; print the URLs."""
     manifest = load_manifest(file)  # a bad manifest stops here, before anything starts
-    target = Target.of(file)
+    target = target_for(file, env)
     started = time.monotonic()
     if target.daemon() is None:
-        start_daemon(target, Ports.from_env())
+        start_in(file, env)
     client = target.client()
     try:
         failure = wait_until_ready(client, timeout=timeout, show=not json)
@@ -80,9 +81,10 @@ def down(
     file: ManifestOption = DEFAULT_MANIFEST,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for a graceful stop.")] = 120.0,
     json: JsonOption = False,
+    env: EnvOption = "production",
 ) -> None:
     """Stop every instance gracefully (drain, SIGTERM, SIGKILL after a timeout), NATS, then the control plane."""
-    target = Target.of(file)
+    target = target_for(file, env)
     before = [record.process for record in StateFile(target.home.state_file).load().instances]
     if target.daemon() is not None:
         stopped = stop_daemon(target, timeout=timeout)

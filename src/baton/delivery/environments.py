@@ -13,9 +13,10 @@ staging        ``.baton/envs/staging``          every port + ``BATON_STAGING_POR
 
 A non-production environment runs a *derived* manifest written into its home: the same services with fixed ports
 shifted by the offset and working directories pinned to the original manifest's folder (so relative paths and
-``--config baton.yaml`` still resolve). Environment values are copied as they are: a service whose ``env`` names a
-port (the shop's mail sink SMTP port) needs a different value per environment — set it with a secret or an env
-override in the derived file.
+``--config baton.yaml`` still resolve). A service setting named ``*_PORT`` with a number (the shop's mail sink
+SMTP port) is shifted too, so both environments can listen at once; other values are copied as they are.
+
+``baton up|down|ps|logs --env staging`` run it from the main CLI; ``baton pipeline`` uses the same functions.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ class Environment:
 
 
 def derive(document: dict[str, Any], *, source_dir: Path, offset: int) -> dict[str, Any]:
-    """``document`` with fixed ports shifted by ``offset`` and every service's ``cwd`` pinned to ``source_dir``."""
+    """``document`` with fixed ports (and ``*_PORT`` settings) shifted by ``offset`` and every service's ``cwd``
+    pinned to ``source_dir``."""
     out = dict(document)
     services = {}
     for name, spec in (document.get("services") or {}).items():
@@ -105,9 +107,22 @@ def derive(document: dict[str, Any], *, source_dir: Path, offset: int) -> dict[s
         spec["cwd"] = str((source_dir / spec["cwd"]).resolve() if spec.get("cwd") else source_dir.resolve())
         if spec.get("port") is not None:
             spec["port"] = int(spec["port"]) + offset
+        if isinstance(spec.get("env"), dict):
+            spec["env"] = {key: _shifted(key, value, offset) for key, value in spec["env"].items()}
         services[name] = spec
     out["services"] = services
     return out
+
+
+def _shifted(key: str, value: Any, offset: int) -> Any:
+    """A ``*_PORT`` setting holding a port number, moved by ``offset``; anything else unchanged."""
+    if not offset or not str(key).upper().endswith("_PORT"):
+        return value
+    try:
+        port = int(str(value))
+    except ValueError:
+        return value
+    return str(port + offset) if 0 < port < 65536 - offset else value
 
 
 def environment(manifest: Path, name: str) -> Environment:

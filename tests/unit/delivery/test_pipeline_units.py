@@ -69,6 +69,7 @@ def test_staging_is_the_same_system_on_shifted_ports_and_its_own_home(tmp_path, 
             "web": {"module": "apps.web.service:service"},
             "gateway": {"command": ["{python}", "-m", "baton.gateway", "--config", "baton.yaml"], "port": 7780},
             "worker": {"module": "apps.worker.service:service", "cwd": "workers"},
+            "mail": {"module": "apps.mail.service:service", "env": {"MAIL_SMTP_PORT": "7725", "MAIL_NAME": "7725"}},
         },
     }
     source.write_text(yaml.safe_dump(document))
@@ -79,6 +80,7 @@ def test_staging_is_the_same_system_on_shifted_ports_and_its_own_home(tmp_path, 
     assert production.prepare() == source
     derived = yaml.safe_load(staging.prepare().read_text())
     assert derived["services"]["gateway"]["port"] == 8780
+    assert derived["services"]["mail"]["env"] == {"MAIL_SMTP_PORT": "8725", "MAIL_NAME": "7725"}  # *_PORT moves
     assert derived["services"]["web"]["cwd"] == str(tmp_path.resolve())
     assert derived["services"]["worker"]["cwd"] == str((tmp_path / "workers").resolve())
     assert derive(document, source_dir=tmp_path, offset=0)["services"]["gateway"]["port"] == 7780
