@@ -113,6 +113,9 @@ class ErrorTailProcessor(SpanProcessor):
         self._lock = threading.Lock()
         self._pending: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
         self._kept: OrderedDict[int, None] = OrderedDict()
+        self._closed: OrderedDict[int, None] = OrderedDict()
+        """Unsampled traces whose local root ended cleanly (:meth:`discard`): their later spans — a saga that
+        outlives the request that started it — are not buffered, only an error among them is exported."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Pass through (the exporting processors do nothing here)."""
@@ -138,7 +141,7 @@ class ErrorTailProcessor(SpanProcessor):
                 flush = []
                 if local_root:
                     self._pending.pop(trace_id, None)
-                else:
+                elif trace_id not in self._closed:
                     self._buffer(trace_id, span)
         for item in flush:
             self.delegate.on_end(_promoted(item))
@@ -172,9 +175,11 @@ class ErrorTailProcessor(SpanProcessor):
 
     def discard(self, trace_id: int) -> None:
         """The local root of an unsampled trace ended without an error: drop what was buffered for it."""
-        if self._pending:
-            with self._lock:
-                self._pending.pop(trace_id, None)
+        with self._lock:
+            self._pending.pop(trace_id, None)
+            self._closed[trace_id] = None
+            while len(self._closed) > self.max_traces:
+                self._closed.popitem(last=False)
 
     def buffered_traces(self) -> int:
         """Unsampled traces currently buffered (for tests and self-monitoring)."""

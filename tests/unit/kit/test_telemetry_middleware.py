@@ -105,3 +105,26 @@ async def test_an_unsampled_failing_request_is_kept_with_its_buffered_children(s
     assert spans["lookup"].parent is not None
     assert spans["lookup"].parent.span_id == server.context.span_id
     assert tail.buffered_traces() == 0
+
+
+async def test_spans_outliving_an_unsampled_request_are_dropped_unless_they_fail(serving, pipeline):
+    exporter, tail = pipeline(0.0)
+    later: list[trace.Span] = []
+
+    service = Service("traced")
+
+    @service.post("/v1/orders")
+    async def place() -> dict[str, str]:
+        # Like a saga started by the request: spans that end after the answer.
+        later.extend(trace.get_tracer("test").start_span(name) for name in ("saga step ok", "saga step fails"))
+        return {"status": "accepted"}
+
+    async with serving(service) as client:
+        assert (await client.post("/v1/orders")).status_code == 200
+    assert tail.buffered_traces() == 0
+    ok, fails = later
+    ok.end()
+    assert tail.buffered_traces() == 0  # not buffered: the trace's request is over
+    fails.set_status(StatusCode.ERROR)
+    fails.end()
+    assert [s.name for s in exporter.get_finished_spans()] == ["saga step fails"]
