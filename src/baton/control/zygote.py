@@ -77,6 +77,12 @@ PRELOAD = (
     "baton.kit.problems",
     "baton.kit.runtime",
     "baton.telemetry.export",
+    # Under the control plane every kit instance serves mutual TLS with service tokens (~50 ms CPU to import).
+    "baton.security.wiring",
+    "baton.security.mtls.asgi",
+    "baton.security.mtls.authorization",
+    "baton.security.tokens.middleware",
+    "baton.security.tokens.verifier",
     "sqlalchemy.ext.asyncio",
     "sqlalchemy.dialects.sqlite.aiosqlite",
     "aiosqlite",
