@@ -8,7 +8,8 @@ Configuration (environment):
     Base URL of an OTLP/HTTP collector (Jaeger, Tempo, an OTel Collector); spans go to ``<base>/v1/traces``.
 ``BATON_TELEMETRY_URL``
     Base URL of the control plane (``http://127.0.0.1:7700``), whose receiver stores spans for the dashboard and
-    ``baton trace``. The control plane sets it for every instance it starts.
+    ``baton trace``. The control plane sets it for every instance it starts. Spans go there as OTLP JSON through
+    :class:`~baton.telemetry.otlp_json.JsonSpanExporter`; collectors get the reference protobuf exporter.
 ``BATON_TRACE_KEEP_ERRORS``
     ``1`` (default): traces the head sampler dropped are still exported when a span fails
     (see :mod:`baton.telemetry.sampling`); ``0``: pure head sampling, slightly cheaper.
@@ -54,12 +55,22 @@ def export_urls(*, endpoint: str | None = None, environ: Mapping[str, str] | Non
 def exporters_from_env(*, endpoint: str | None = None, environ: Mapping[str, str] | None = None) -> list[SpanExporter]:
     """One OTLP/HTTP exporter per URL of :func:`export_urls` (empty when nothing is configured)."""
     urls = export_urls(endpoint=endpoint, environ=environ)
-    if not urls:
-        return []
-    # Imported lazily: the exporter pulls in protobuf and requests, which a process without exporters never needs.
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    env = os.environ if environ is None else environ
+    control = env.get("BATON_TELEMETRY_URL")
+    receiver = _traces_url(control) if control else None
+    exporters: list[SpanExporter] = []
+    for url in urls:
+        if url == receiver:
+            # The control plane's receiver reads OTLP JSON: a standard-library exporter, no protobuf or requests.
+            from baton.telemetry.otlp_json import JsonSpanExporter
 
-    return [OTLPSpanExporter(endpoint=url) for url in urls]
+            exporters.append(JsonSpanExporter(url))
+        else:
+            # Imported lazily: the reference exporter pulls in protobuf and requests (~8 MB per process).
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            exporters.append(OTLPSpanExporter(endpoint=url))
+    return exporters
 
 
 def keep_errors(environ: Mapping[str, str] | None = None) -> bool:
