@@ -189,6 +189,7 @@ class Gateway:
         self.host, self.port = sockname[0], sockname[1]
         self._tasks.append(loop.create_task(self._sweep(), name="gateway-sweeper"))
         self._tasks.append(loop.create_task(self._tick(), name="gateway-deadlines"))
+        self._tasks.append(loop.create_task(self._watch_keys(), name="gateway-jwks"))
         if self.config_path is not None:
             self._tasks.append(loop.create_task(self._watch_config(), name="gateway-config-watch"))
         self._started = True
@@ -325,6 +326,20 @@ class Gateway:
     async def _load_openapi(self, state: GatewayState) -> None:
         for route in state.table.routes:
             await load_openapi(route, state)
+
+    async def _watch_keys(self) -> None:
+        """Refresh each issuer's JWKS when its ``jwks_refresh`` interval has passed."""
+        while True:
+            await asyncio.sleep(1.0)
+            state = self.state
+            if state is None:
+                continue
+            for keys in list(state.authenticator.jwks.values()):
+                if keys.due():
+                    try:
+                        await keys.refresh(force=True)  # due() already spaced it
+                    except Exception as exc:
+                        log.warning("%s (the keys fetched before stay in use)", exc)
 
     async def _warm_jwks(self, state: GatewayState) -> None:
         for keys in state.authenticator.jwks.values():

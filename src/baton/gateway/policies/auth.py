@@ -98,7 +98,7 @@ class Authenticator:
         self.jwks: dict[str, JwksKeys] = dict(jwks or {})
         for issuer in self.issuers.values():
             if issuer.jwks_url and issuer.jwks_url not in self.jwks:
-                self.jwks[issuer.jwks_url] = JwksKeys(issuer.jwks_url)
+                self.jwks[issuer.jwks_url] = JwksKeys(issuer.jwks_url, refresh_interval=issuer.jwks_refresh)
         self.api_keys = {k.digest(): Principal(consumer=k.consumer, scopes=k.scopes, roles=k.roles) for k in api_keys}
         self.api_key_header = api_key_header.lower().encode()
         self.cache = TokenCache(cache_size)
