@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable
@@ -494,12 +495,5 @@ class Supervisor:
 def _with_service(ctx: LaunchContext, service: str, spec: ServiceSpec) -> LaunchContext:
     services = {**ctx.manifest.services, service: spec}
     manifest = ctx.manifest.model_copy(update={"services": services})
-    return LaunchContext(
-        manifest=manifest,
-        manifest_dir=ctx.manifest_dir,
-        home=ctx.home,
-        nats_url=ctx.nats_url,
-        environment=ctx.environment,
-        host=ctx.host,
-        control_url=ctx.control_url,
-    )
+    # Every other field carries over (credentials, telemetry and TLS URLs): a release's instances are the system's.
+    return dataclasses.replace(ctx, manifest=manifest)
