@@ -139,6 +139,7 @@ def serve(service: Service, *, settings: InstanceSettings | None = None) -> bool
         port=settings.port,
         loop="uvloop",
         lifespan="on",
+        ws="none",  # no kit service speaks WebSocket; "auto" would import the websockets package at every start
         **tls,
         access_log=False,
         log_config=None,

@@ -1,0 +1,77 @@
+"""The zygote's pure parts: when it is used, the child's import path, and forked instances' exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from baton.control.process import InstanceProcess
+from baton.control.state import ProcessRecord
+from baton.control.zygote import ForkServer, ZygoteUnavailable, _child_path, fork_enabled
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, sys.platform == "linux"), ("fork", sys.platform == "linux"), ("exec", False), ("EXEC", False)],
+)
+def test_fork_is_the_default_on_linux_and_exec_turns_it_off(value, expected):
+    assert fork_enabled({} if value is None else {"BATON_SPAWN": value}) is expected
+
+
+def test_child_path_is_what_python_dash_m_in_the_instance_cwd_would_have(tmp_path):
+    base = ["/usr/lib/python311.zip", "/usr/lib/python3.11", "/venv/site-packages"]
+
+    path = _child_path(str(tmp_path), os.pathsep.join(["/repo", "", "rel", "/usr/lib/python3.11"]), base)
+
+    assert path == [
+        str(tmp_path),
+        "/repo",
+        os.path.abspath("rel"),
+        "/usr/lib/python3.11",
+        "/usr/lib/python311.zip",
+        "/venv/site-packages",
+    ]
+
+
+class FakeZygote:
+    """Stands in for :class:`ForkServer`'s exit reports."""
+
+    def __init__(self) -> None:
+        self.exits: dict[int, int] = {}
+
+    def exit_code(self, pid: int, *, wait: float = 0.0) -> int | None:
+        return self.exits.get(pid)
+
+
+def test_a_forked_instance_ends_when_the_zygote_reports_its_exit():
+    zygote = FakeZygote()
+    running = InstanceProcess(ProcessRecord.of(os.getpid()), forked_by=zygote)  # type: ignore[arg-type]
+
+    assert running.alive()
+    assert running.forked
+    assert not running.adopted
+    assert running.exit_code is None
+    zygote.exits[os.getpid()] = -9
+    assert not running.alive()
+
+
+def test_a_gone_forked_instance_has_the_reported_exit_code():
+    zygote = FakeZygote()
+    gone = InstanceProcess(ProcessRecord(os.getpid(), 0.0), forked_by=zygote)  # type: ignore[arg-type]
+
+    assert not gone.alive()
+    assert gone.exit_code is None  # not reported (yet)
+    zygote.exits[os.getpid()] = 3
+    assert gone.exit_code == 3
+
+
+def test_a_zygote_that_was_never_started_forks_nothing(tmp_path: Path):
+    server = ForkServer(env={}, log_file=tmp_path / "zygote.log")
+
+    assert not server.ready
+    assert not server.failed
+    with pytest.raises(ZygoteUnavailable):
+        server.spawn("apps.hello.service:service", env={}, cwd=tmp_path, log_file=tmp_path / "x.log")
