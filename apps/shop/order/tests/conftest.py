@@ -30,6 +30,12 @@ class Shop:
     catalog: FakeCatalog
 
 
+@pytest.fixture(autouse=True)
+def user_tokens(monkeypatch) -> None:
+    """The service trusts the test issuer's access tokens (``SHOP_USER_JWKS``; processes inherit it)."""
+    monkeypatch.setenv("SHOP_USER_JWKS", USERS.jwks_json())
+
+
 @pytest.fixture
 def fakes(monkeypatch):
     stock = FakeStock(on_hand={"p1": 10, "p2": 5})
@@ -42,8 +48,6 @@ def fakes(monkeypatch):
     monkeypatch.setenv("BATON_SERVICE_URLS", '{"inventory": "http://127.0.0.1:9"}')
     monkeypatch.setenv("ORDER_ORPHAN_AFTER_SECONDS", "0.5")
     monkeypatch.setenv("ORDER_ORPHAN_SWEEP_INTERVAL", "0.2")
-    # Customers' access tokens are signed by the test issuer; "cust-1" is the default caller.
-    monkeypatch.setenv("SHOP_USER_JWKS", USERS.jwks_json())
     service.reload_settings()
     yield stock, payments, catalog
     service.reload_settings()
