@@ -109,6 +109,7 @@ class Daemon:
                 telemetry_url=control_url if _available("baton.telemetry.receiver") else None,
                 credentials=self.security.issue,
                 control_tls_url=f"https://127.0.0.1:{self._listener.getsockname()[1]}",
+                nats_tls=self._nats_server is not None,
             )
             rotation = Rotation()
             self.supervisor = Supervisor(
@@ -269,7 +270,8 @@ class Daemon:
                 connect_timeout=2,
                 max_reconnect_attempts=-1,
                 name="baton-control",
-                tls=self.security.instance.client_context(NATS_SERVICE),
+                # The embedded server requires certificates; an external one is reached as configured.
+                tls=self.security.instance.client_context(NATS_SERVICE) if self._nats_server is not None else None,
             )
         except Exception as exc:  # nats-py raises a variety of errors; translate at this boundary
             raise BrokerUnavailable(f"cannot connect to NATS at {self.nats_url}: {exc}") from exc

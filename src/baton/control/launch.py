@@ -50,6 +50,9 @@ class LaunchContext:
     ``None``: no mutual TLS (plain HTTP and NATS)."""
     control_tls_url: str | None = None
     """The control plane's mutual-TLS listener (renewals, service tokens), as ``BATON_CONTROL_TLS_URL``."""
+    nats_tls: bool = False
+    """The NATS server requires Baton certificates (the embedded one does): ``BATON_NATS_TLS=1``. An external
+    NATS is reached as configured."""
 
 
 CONTROLLED = frozenset(
@@ -58,7 +61,7 @@ CONTROLLED = frozenset(
         "BATON_HOME", "BATON_NATS_URL", "BATON_DB_URL", "BATON_ENVIRONMENT", "BATON_DRAIN_DELAY",
         "BATON_DISCOVERY", "BATON_CONTROL_URL", "BATON_TELEMETRY_URL", "BATON_POLICIES",
         # Identity: only the control plane hands out credentials and the rules of who may call.
-        "BATON_TLS_DIR", "BATON_CONTROL_TLS_URL", "BATON_ALLOW",
+        "BATON_TLS_DIR", "BATON_CONTROL_TLS_URL", "BATON_ALLOW", "BATON_NATS_TLS",
         # Secrets are injected one by one; the key that decrypts all of them never reaches an instance.
         "BATON_MASTER_KEY",
         # The daemon's own options: meaningless (or misleading) inside an instance.
@@ -158,6 +161,8 @@ def environment_for(
         env["BATON_TLS_DIR"] = str(ctx.credentials(service, instance))
         if ctx.control_tls_url:
             env["BATON_CONTROL_TLS_URL"] = ctx.control_tls_url
+        if ctx.nats_tls:
+            env["BATON_NATS_TLS"] = "1"
         if spec.allow is not None:
             env["BATON_ALLOW"] = json.dumps(spec.allow, separators=(",", ":"))
     db_url = database_url(ctx, service, spec)

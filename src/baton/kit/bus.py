@@ -48,8 +48,8 @@ async def connect_bus(
 ) -> NatsClient:
     """Connect to NATS at ``url`` as ``name``; once connected, the client reconnects forever by itself.
 
-    ``tls`` defaults, in an instance with ``BATON_TLS_DIR``, to its client context expecting the server's
-    identity ``spiffe://baton.local/svc/nats`` (renewed with the instance's leaf).
+    ``tls`` defaults, under a control plane running the embedded NATS (``BATON_NATS_TLS=1``), to the instance's
+    client context expecting the server's identity ``spiffe://baton.local/svc/nats`` (renewed with its leaf).
 
     Raises:
         BrokerUnavailable: no connection within ``timeout`` seconds (default :data:`CONNECT_TIMEOUT`).
@@ -96,8 +96,9 @@ async def connect_bus(
 
 
 def nats_tls() -> ssl.SSLContext | None:
-    """The process's TLS context for NATS (``None`` without ``BATON_TLS_DIR``)."""
-    if not os.environ.get("BATON_TLS_DIR"):
+    """The process's TLS context for NATS: when the control plane's server requires certificates
+    (``BATON_NATS_TLS=1``, with ``BATON_TLS_DIR``); else ``None``."""
+    if os.environ.get("BATON_NATS_TLS") != "1" or not os.environ.get("BATON_TLS_DIR"):
         return None
     from baton.security.wiring import NATS_SERVICE, InstanceSecurity
 

@@ -159,6 +159,7 @@ def test_credentials_are_issued_before_the_spawn_and_reach_the_instance(tmp_path
         nats_url=None,
         credentials=issue,
         control_tls_url="https://127.0.0.1:9",
+        nats_tls=True,
     )
     spec = manifest.services["inventory"]
     # An operator's own BATON_TLS_DIR never reaches an instance: only the control plane hands out identities.
@@ -169,6 +170,7 @@ def test_credentials_are_issued_before_the_spawn_and_reach_the_instance(tmp_path
     assert env["BATON_TLS_DIR"] == str(tmp_path / "certs" / "inventory-1")
     assert env["BATON_CONTROL_TLS_URL"] == "https://127.0.0.1:9"
     assert env["BATON_ALLOW"] == '{"/v1/reservations":["order"]}'
+    assert env["BATON_NATS_TLS"] == "1"
     order = environment_for(ctx, service="order", instance="order-1", port=2, spec=manifest.services["order"], base={})
     assert "BATON_ALLOW" not in order
     assert serves_tls(spec)
