@@ -11,8 +11,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
+# jsonschema is imported by the first OpenApiSchemas: importing it loads every optional format library it finds
+# (rfc3987_syntax compiles 38 lark grammars: ~1 s of CPU), which the control plane and a gateway without
+# `validation.openapi` routes would pay at start for nothing.
 
 _PARAM = re.compile(r"\\{[^}/]+\\}")
 
@@ -37,8 +38,10 @@ class OpenApiSchemas:
     """Request-body validators by operation, compiled from one OpenAPI document."""
 
     def __init__(self, document: Mapping[str, Any]) -> None:
+        from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
         components = document.get("components", {})
-        self.operations: list[tuple[str, re.Pattern[str], Draft202012Validator]] = []
+        self.operations: list[tuple[str, re.Pattern[str], Any]] = []
         for template, item in (document.get("paths") or {}).items():
             for method, operation in item.items():
                 if not isinstance(operation, Mapping):
@@ -60,6 +63,8 @@ class OpenApiSchemas:
 
     def validate(self, method: str, path: str, body: Any) -> str | None:
         """``None`` when ``body`` fits the operation's schema (or no schema applies), else the first error."""
+        from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
+
         for op_method, pattern, validator in self.operations:
             if op_method == method and pattern.match(path):
                 error = best_match(validator.iter_errors(body))
