@@ -1,7 +1,8 @@
 """Balancing: which instance gets the next try.
 
 Choose by name (``balancer: peak_ewma`` in config) with :func:`balancer_from_name`; outlier ejection
-(:class:`OutlierDetector`) filters the candidates first.
+(:class:`OutlierDetector`) filters the candidates first. Every balancer it returns honours a rollout's per-version
+weights from discovery (:class:`TrackWeighted`), so a canary gets its step's share of service-to-service calls too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from baton.balancing.least_outstanding import LeastOutstanding
 from baton.balancing.outlier import OutlierDetector, OutlierPolicy
 from baton.balancing.peak_ewma import PeakEwma
 from baton.balancing.round_robin import RoundRobin
+from baton.balancing.tracks import TrackWeighted
 from baton.errors import ConfigError
 from baton.resilience.clock import MONOTONIC, Clock
 
@@ -23,18 +25,21 @@ BALANCERS = ("round_robin", "least_outstanding", "peak_ewma")
 def balancer_from_name(
     name: str = "peak_ewma", *, rng: random.Random | None = None, clock: Clock = MONOTONIC
 ) -> Balancer:
-    """A fresh balancer of the named kind.
+    """A fresh balancer of the named kind, wrapped in :class:`TrackWeighted` (a no-op without rollout weights).
 
     Raises:
         ConfigError: unknown name.
     """
+    inner: Balancer
     if name == "round_robin":
-        return RoundRobin()
-    if name == "least_outstanding":
-        return LeastOutstanding(rng=rng)
-    if name == "peak_ewma":
-        return PeakEwma(rng=rng, clock=clock)
-    raise ConfigError(f"unknown balancer {name!r}; choose one of {', '.join(BALANCERS)}")
+        inner = RoundRobin()
+    elif name == "least_outstanding":
+        inner = LeastOutstanding(rng=rng)
+    elif name == "peak_ewma":
+        inner = PeakEwma(rng=rng, clock=clock)
+    else:
+        raise ConfigError(f"unknown balancer {name!r}; choose one of {', '.join(BALANCERS)}")
+    return TrackWeighted(inner, rng=rng.random if rng is not None else None)
 
 
 __all__ = [

@@ -7,6 +7,7 @@ outage must never stop supervision, so failures are logged and the next readines
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,12 +23,32 @@ class Rotation:
         self.registry = registry
         self.members: dict[str, Instance] = {}
         """Instances currently in rotation, by id."""
+        self.splits: dict[str, dict[str, int]] = {}
+        """A rollout's traffic split per service (version → percent), published beside the instances so callers'
+        balancers honour it (:meth:`baton.discovery.nats_kv.NatsKvRegistry.split`)."""
 
     async def attach(self, registry: Registry) -> None:
         """Start registering into ``registry`` (connected after the instances were launched); catch up."""
         self.registry = registry
         for instance in list(self.members.values()):
             await self.add(instance)
+        for service, shares in list(self.splits.items()):
+            await self.split(service, shares)
+
+    async def split(self, service: str, shares: Mapping[str, int] | None) -> None:
+        """Split ``service``'s traffic by version for every caller (``None``: no split); registries without
+        splits (static, DNS) only remember it."""
+        if shares is None:
+            self.splits.pop(service, None)
+        else:
+            self.splits[service] = dict(shares)
+        publish = getattr(self.registry, "split", None)
+        if publish is None:
+            return
+        try:
+            await publish(service, shares)
+        except Exception as exc:  # a registry outage must not stop a rollout; the gateway still splits
+            log.warning("cannot publish the traffic split of %s: %s", service, exc)
 
     async def add(self, instance: Instance) -> None:
         """Put ``instance`` in rotation."""

@@ -36,7 +36,7 @@ from baton.delivery.policy import RolloutPolicy
 from baton.delivery.preview import gateway_preview, preview_path
 from baton.delivery.runner import RolloutHooks, RolloutRunner
 from baton.delivery.state import Phase, RolloutState
-from baton.delivery.traffic import OverlayRouter, new_tester_token, preview_headers
+from baton.delivery.traffic import DiscoveryRouter, FanOut, OverlayRouter, new_tester_token, preview_headers
 from baton.errors import DeliveryError
 from baton.telemetry.alerts import Alert
 from baton.telemetry.incident_store import IncidentStore
@@ -81,6 +81,7 @@ class RolloutManager:
         self.publish = publish
         self.clock = clock
         self.router = OverlayRouter(home, wait=gateway_url is not None)
+        """The gateway's overlay: the public traffic's split and the preview route."""
         self.fleet = SupervisorFleet(supervisor)
         self.runners: dict[str, RolloutRunner] = {}
         self.history: dict[str, list[RolloutState]] = {}
@@ -339,7 +340,8 @@ class RolloutManager:
             replicas=self.supervisor.desired(service),
             policy=policy,
             fleet=self.fleet,
-            router=self.router,
+            # The edge, then discovery: callers inside the system send the new version its share too.
+            router=FanOut(self.router, DiscoveryRouter(self.supervisor.rotation)),
             analyzer=analyzer,
             preview=preview,
             token=token,

@@ -2,6 +2,9 @@
 
 * :class:`OverlayRouter` — writes the gateway's rollout overlay (:mod:`baton.gateway.overlay`) and waits until
   the gateway acknowledges the generation, so a weight change is *live* when :meth:`~TrafficRouter.route` returns;
+* :class:`DiscoveryRouter` — publishes the split in discovery, so every caller's balancer sends the new version
+  its share of the service-to-service calls too (:mod:`baton.balancing.tracks`), not only the gateway;
+* :class:`FanOut` — several routers, in order (the control plane uses the overlay, then discovery);
 * :class:`MemoryRouter` — remembers the splits (unit tests, systems without a gateway).
 
 A :class:`TrafficSplit` says what one service's traffic should do; ``None`` removes the service from the overlay
@@ -27,6 +30,8 @@ from baton.gateway.overlay import OVERLAY_ACK, OVERLAY_FILE, Overlay, ServiceOve
 __all__ = [
     "PREVIEW_HEADER",
     "TESTER_HEADER",
+    "DiscoveryRouter",
+    "FanOut",
     "MemoryRouter",
     "OverlayRouter",
     "TrafficRouter",
@@ -87,6 +92,43 @@ class MemoryRouter:
             self.splits.pop(service, None)
         else:
             self.splits[service] = split
+
+
+class SplitPublisher(Protocol):
+    """Where a service's traffic split goes for the callers inside the system (the supervisor's rotation)."""
+
+    async def split(self, service: str, shares: Mapping[str, int] | None) -> None:
+        """Publish ``{version: percent}`` for ``service`` (``None``: no split)."""
+        ...
+
+
+class DiscoveryRouter:
+    """Publishes each split in discovery (:meth:`baton.control.rotation.Rotation.split`): east-west weights."""
+
+    def __init__(self, publisher: SplitPublisher) -> None:
+        self.publisher = publisher
+
+    async def route(self, service: str, split: TrafficSplit | None) -> None:
+        """Publish the version shares of ``split`` (the preview route is the gateway's business only)."""
+        if split is None:
+            await self.publisher.split(service, None)
+            return
+        shares = {split.stable: 100 - split.weight}
+        if split.canary is not None and split.canary != split.stable:
+            shares[split.canary] = split.weight
+        await self.publisher.split(service, shares)
+
+
+class FanOut:
+    """Applies every change to each router in turn (the edge first: it is where the public traffic is)."""
+
+    def __init__(self, *routers: TrafficRouter) -> None:
+        self.routers = routers
+
+    async def route(self, service: str, split: TrafficSplit | None) -> None:
+        """Route ``split`` through every router."""
+        for router in self.routers:
+            await router.route(service, split)
 
 
 class OverlayRouter:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import nats.errors
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 DEFAULT_BUCKET = "baton_instances"
 _KEY_SAFE = re.compile(r"[^-_=a-zA-Z0-9]")
 _REMOVED = ("DEL", "PURGE")
+SPLIT_ID = "_split"
+"""The record id of a service's traffic split during a rollout (``metadata``: version → percent)."""
 
 
 def instance_key(instance: Instance) -> str:
@@ -66,6 +69,8 @@ class NatsKvRegistry:
         self.heartbeat = heartbeat if heartbeat is not None else ttl / 3
         self._kv: Any = None
         self._beats: dict[str, asyncio.Task[None]] = {}
+        self._payloads: dict[str, bytes] = {}
+        """What each heartbeat puts (a re-registration with new metadata replaces it: rollout weights)."""
 
     async def _bucket(self) -> Any:
         if self._kv is None:
@@ -97,11 +102,15 @@ class NatsKvRegistry:
         """
         kv = await self._bucket()
         key = instance_key(instance)
+        payload = encode_instance(instance)
         try:
-            await kv.put(key, encode_instance(instance))
+            await kv.put(key, payload)
         except nats.errors.Error as exc:
             raise BrokerUnavailable(f"could not register {instance.id}: {exc}") from exc
+        if key in self._beats and self._payloads.get(key) != payload:
+            await self._stop_beat(key)  # registered again with other metadata: beat the new record
         if key not in self._beats:
+            self._payloads[key] = payload
             self._beats[key] = asyncio.create_task(self._beat(kv, key, instance), name=f"heartbeat:{key}")
 
     async def deregister(self, instance: Instance) -> None:
@@ -114,6 +123,21 @@ class NatsKvRegistry:
         except nats.errors.Error as exc:
             # The TTL removes it anyway; a failed delete only makes its exit slower.
             log.warning("deregister of %s failed (%s); it leaves rotation within %.1fs", key, exc, self.ttl)
+
+    async def split(self, service: str, shares: Mapping[str, int] | None) -> None:
+        """Publish (and keep alive) a rollout's traffic split of ``service`` — ``{version: percent}`` — or withdraw
+        it (``None``). Watchers put each version's share into its instances' ``metadata["weight"]``, which every
+        caller's balancer honours (:class:`baton.balancing.tracks.TrackWeighted`). The record lives as long as
+        its publisher heartbeats it: a control plane that dies takes the split with it after one TTL.
+
+        Raises:
+            BrokerUnavailable: the first put failed.
+        """
+        record = Instance(service, SPLIT_ID, "", 0, version="split")
+        if shares is None:
+            await self.deregister(record)
+            return
+        await self.register(dataclasses.replace(record, metadata={v: str(int(w)) for v, w in shares.items()}))
 
     async def resolve(self, service: str) -> list[Instance]:
         """The instances of ``service`` whose heartbeat is younger than the TTL."""
@@ -165,6 +189,7 @@ class NatsKvRegistry:
                 log.warning("heartbeat of %s failed: %s", key, exc)
 
     async def _stop_beat(self, key: str) -> None:
+        self._payloads.pop(key, None)
         task = self._beats.pop(key, None)
         if task is not None:
             task.cancel()
@@ -186,6 +211,8 @@ class NatsKvRegistry:
             seen -= min(max(age, 0.0), self.ttl)
         previous = live.get(entry.key)
         live[entry.key] = (instance, seen)
+        if instance.id == SPLIT_ID:  # Instance equality ignores metadata, where the split is
+            return previous is None or previous[0].metadata != instance.metadata
         return previous is None or previous[0] != instance
 
     def _sweep(self, live: dict[str, tuple[Instance, float]]) -> bool:
@@ -206,4 +233,11 @@ _SWEEP: Any = object()
 
 
 def _listing(live: dict[str, tuple[Instance, float]]) -> list[Instance]:
-    return sorted((instance for instance, _ in live.values()), key=lambda i: i.id)
+    found = sorted((instance for instance, _ in live.values() if instance.id != SPLIT_ID), key=lambda i: i.id)
+    split = next((instance for instance, _ in live.values() if instance.id == SPLIT_ID), None)
+    if split is None:
+        return found
+    from baton.balancing.tracks import WEIGHT
+
+    # A rollout's split: each instance carries its version's share (absent version: 0) for the caller's balancer.
+    return [dataclasses.replace(i, metadata={**i.metadata, WEIGHT: split.metadata.get(i.version, "0")}) for i in found]

@@ -9,6 +9,7 @@ import pytest
 
 from baton.balancing import LeastOutstanding, PeakEwma, RoundRobin, balancer_from_name
 from baton.balancing.peak_ewma import PENALTY
+from baton.balancing.tracks import TrackWeighted
 from baton.discovery import Instance
 from baton.errors import ConfigError
 from baton.resilience import ManualClock
@@ -104,7 +105,9 @@ def test_peak_ewma_table_with_seeded_rng() -> None:
     ("name", "cls"), [("round_robin", RoundRobin), ("least_outstanding", LeastOutstanding), ("peak_ewma", PeakEwma)]
 )
 def test_balancer_from_name(name, cls) -> None:
-    assert isinstance(balancer_from_name(name), cls)
+    balancer = balancer_from_name(name)
+    assert isinstance(balancer, TrackWeighted)  # rollout weights from discovery first, then the named balancer
+    assert isinstance(balancer.inner, cls)
 
 
 def test_unknown_balancer_names_the_choices() -> None:
