@@ -11,6 +11,14 @@ metrics and trace ids on. Caching is off: a cache hit would skip the upstream an
 
 Targets: >= 0.75x nginx's req/s; p99 <= nginx's p99 + 2 ms; gateway CPU <= 40 us per request.
 
+"CPU per request" is the proxy process's user + system time (every thread; for nginx, master and worker)
+over the measured run only, divided by the requests wrk completed in it: start-up, warm-up and the upstream
+are not in it. The upstream's own CPU per request is printed beside each run, and nginx's CPU per request
+is the reference for the gateway's. The kernel's loopback work for packets a process sends is largely
+charged to that process, so both proxies carry part of the upstream's and wrk's networking. Each process's
+allowed CPUs are read back from ``/proc`` and printed, as is the load average before and after: on a shared
+machine req/s and p99 swing with other work, CPU per request much less.
+
     .venv/bin/python bench/gateway.py [--quick]
 
 nginx and wrk come from Debian (``apt-get install -y nginx-light wrk``); the bench installs them when run as
@@ -125,9 +133,46 @@ def run_wrk(wrk: str, url: str, seconds: int, headers: list[str]) -> dict[str, f
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU of ``pid`` and its live children (all threads; nginx's worker is a child)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    total = 0.0
+    for each in (pid, *children(pid)):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def affinity(pid: int) -> str:
+    """The CPUs ``pid`` may run on (checks the layout the docstring promises)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            return line.split(":", 1)[1].strip()
+    return "?"
+
+
+def measured(
+    wrk: str, url: str, seconds: int, headers: list[str], proxy: subprocess.Popen[bytes] | None, upstream: int
+) -> dict[str, float]:
+    """One wrk run with the CPU seconds the proxy (and the upstream) spent during it, per request."""
+    proxy_before = cpu_seconds(proxy.pid) if proxy is not None else 0.0
+    upstream_before = cpu_seconds(upstream)
+    result = run_wrk(wrk, url, seconds, headers)
+    requests = max(1, result["requests"])
+    if proxy is not None:
+        result["cpu_us_per_request"] = (cpu_seconds(proxy.pid) - proxy_before) / requests * 1e6
+    result["upstream_cpu_us_per_request"] = (cpu_seconds(upstream) - upstream_before) / requests * 1e6
+    return result
 
 
 def nginx_conf(tmp: Path, port: int, upstream: int) -> Path:
@@ -216,6 +261,7 @@ def main() -> int:
         return 1
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}")
     print("note: figures on a shared machine are noisy; the lead re-measures on a quiet one")
+    load_before = f"{os.getloadavg()[0]:.2f}"
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="baton-bench-gw-") as tmpdir:
         tmp = Path(tmpdir)
@@ -225,7 +271,8 @@ def main() -> int:
             wait_port(up_port)
             url = f"http://127.0.0.1:{up_port}/v1/hello"
             run_wrk(wrk, url, warmup, [])
-            results["direct"] = run_wrk(wrk, url, seconds, [])
+            results["direct"] = measured(wrk, url, seconds, [], None, upstream.pid)
+            layout = {"upstream": affinity(upstream.pid)}
 
             ng_port = free_port()
             ng = start(
@@ -235,7 +282,8 @@ def main() -> int:
                 wait_port(ng_port)
                 url = f"http://127.0.0.1:{ng_port}/v1/hello"
                 run_wrk(wrk, url, warmup, [])
-                results["nginx"] = run_wrk(wrk, url, seconds, [])
+                results["nginx"] = measured(wrk, url, seconds, [], ng, upstream.pid)
+                layout["nginx"] = ",".join(sorted({affinity(p) for p in (ng.pid, *children(ng.pid))}))
             finally:
                 stop(ng)
 
@@ -265,17 +313,19 @@ def main() -> int:
                 if "internal_note" in check.stdout or '"hello"' not in check.stdout:
                     print(f"gateway answered unexpectedly: {check.stdout[:200]}")
                 run_wrk(wrk, url, warmup, headers)
-                cpu_before = cpu_seconds(gw.pid)
-                results["baton"] = run_wrk(wrk, url, seconds, headers)
-                cpu = cpu_seconds(gw.pid) - cpu_before
-                results["baton"]["cpu_us_per_request"] = cpu / max(1, results["baton"]["requests"]) * 1e6
+                # CPU of the gateway process only (every thread), over the measured run only: not the upstream's,
+                # not start-up's, not the warm-up's.
+                results["baton"] = measured(wrk, url, seconds, headers, gw, upstream.pid)
+                layout["gateway"] = affinity(gw.pid)
             finally:
                 stop(gw)
         finally:
             stop(upstream)
 
+    print(f"layout: cpus allowed {layout}, wrk on 1; load average {load_before} -> {os.getloadavg()[0]:.2f}")
     for name, r in results.items():
         extra = f"  cpu/req {r['cpu_us_per_request']:.1f} us" if "cpu_us_per_request" in r else ""
+        extra += f"  (upstream {r['upstream_cpu_us_per_request']:.1f} us)"
         bad = (
             f"  non-2xx {r['non_2xx']:.0f} socket-errors {r['socket_errors']:.0f}"
             if r["non_2xx"] or r["socket_errors"]
@@ -285,6 +335,11 @@ def main() -> int:
     ratio = results["baton"]["rps"] / results["nginx"]["rps"]
     p99_delta = results["baton"]["p99_ms"] - results["nginx"]["p99_ms"]
     cpu_us = results["baton"]["cpu_us_per_request"]
+    nginx_cpu_us = results["nginx"]["cpu_us_per_request"]
+    print(
+        f"gateway cpu/req {cpu_us:.1f} us (target <= 40), nginx's {nginx_cpu_us:.1f} us in the same run:"
+        f" {cpu_us / max(nginx_cpu_us, 1e-9):.1f}x nginx"
+    )
     clean = results["baton"]["non_2xx"] == 0 and results["baton"]["socket_errors"] == 0
     print(f"baton/nginx req/s ratio: {ratio:.2f}x (target >= 0.75); p99 delta {p99_delta:+.2f} ms (target <= +2 ms)")
     met = ratio >= 0.75 and p99_delta <= 2.0 and cpu_us <= 40.0 and clean
@@ -301,6 +356,8 @@ def main() -> int:
                 "direct_rps": round(results["direct"]["rps"]),
                 "p99_delta_ms": round(p99_delta, 2),
                 "cpu_us_per_request": round(cpu_us, 1),
+                "nginx_cpu_us_per_request": round(nginx_cpu_us, 1),
+                "load_average": [float(load_before), round(os.getloadavg()[0], 2)],
                 "errors": int(results["baton"]["non_2xx"] + results["baton"]["socket_errors"]),
                 "quick": args.quick,
             }

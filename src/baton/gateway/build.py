@@ -51,9 +51,12 @@ def build_route(config: RouteConfig, state: GatewayState) -> Route:
     if config.quota is not None:
         policies.append(Quota(config.name, config.quota, state.quotas))
     validator = Validate(config.validation, max_body=state.config.max_body)
+    # Validation's header checks look at a declared body only: requests without one skip the step.
+    bodyless = tuple(policies)
     policies.append(validator)
     route.policies = tuple(policies)
     route.extras = {
+        "bodyless_policies": bodyless,
         "max_body": validator.max_body,
         "validator": validator,
         "buffer_body": config.validation.needs_body,

@@ -165,7 +165,7 @@ class Exchange(RequestInfo):
         self.route = route
         self.route_name = route.name
         self.max_body = route.extras["max_body"]
-        verdict = run_chain(route.policies, self)
+        verdict = run_chain(route.policies if self.has_body else route.extras["bodyless_policies"], self)
         if verdict is None:
             self._admitted()
         elif isinstance(verdict, Rejection):
