@@ -159,5 +159,19 @@ class RolloutState:
             "holds": self.holds,
             "message": self.message,
             "analysis": self.analyses[-1].as_dict() if self.analyses else None,
+            "runs": [_run(a) for a in self.analyses],
             "events": list(self.events),
         }
+
+
+def _run(analysis: Analysis) -> dict[str, Any]:
+    """One analysis in a line (the dashboard's per-step results)."""
+    canary = analysis.canary
+    return {
+        "at": analysis.at,
+        "verdict": str(analysis.verdict),
+        "requests": canary.requests,
+        "error_rate": canary.error_rate,
+        "p99": canary.p99,
+        "failed": [c.name for c in analysis.checks if c.ok is False],
+    }

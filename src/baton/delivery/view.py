@@ -40,9 +40,48 @@ def _check_kind(name: str) -> str:
     return "pct" if name == "error_rate" else "ms" if name == "p99" else "x"
 
 
+_VERDICT_MARK = {"pass": "✓", "fail": "✗", "inconclusive": "…"}
+_VERDICT_COLOUR = {"pass": "#2f855a", "fail": "#c53030", "inconclusive": "#b7791f"}
+
+
+def _runs_by_step(view: Mapping[str, Any]) -> dict[int, list[Mapping[str, Any]]]:
+    """The analyses of each step, told apart by the times the steps began (from the timeline)."""
+    starts = sorted((e["at"], e["step"]) for e in view.get("events") or [] if e["kind"] in ("step", "switched"))
+    found: dict[int, list[Mapping[str, Any]]] = {}
+    for run in view.get("runs") or []:
+        step = None
+        for at, index in starts:
+            if at <= run["at"]:
+                step = index
+        if step is not None:
+            found.setdefault(int(step), []).append(run)
+    return found
+
+
+def _run_mark(run: Mapping[str, Any]) -> str:
+    failed = " — " + ", ".join(run["failed"]) if run["failed"] else ""
+    title = (
+        f"{run['verdict']}: {run['requests']:.0f} req, {_fmt(run['error_rate'], 'pct')} 5xx, "
+        f"p99 {_fmt(run['p99'], 'ms')}{failed}"
+    )
+    mark = _VERDICT_MARK.get(run["verdict"], "?")
+    colour = _VERDICT_COLOUR.get(run["verdict"], "#4a5568")
+    return f'<span class="run" style="color:{colour}" title="{escape(title)}">{mark}</span>'
+
+
+def _step_results(runs: list[Mapping[str, Any]]) -> str:
+    if not runs:
+        return ""
+    counts = {v: sum(1 for r in runs if r["verdict"] == v) for v in ("pass", "fail", "inconclusive")}
+    summary = " ".join(f"{_VERDICT_MARK[v]}{n}" for v, n in counts.items() if n)
+    marks = "".join(_run_mark(r) for r in runs[-20:])
+    return f' <span class="muted">{len(runs)} analyses: {summary}</span> <span class="runs">{marks}</span>'
+
+
 def _steps(view: Mapping[str, Any]) -> str:
     cells = []
     done = view["phase"] == "healthy"
+    runs = _runs_by_step(view)
     for i, weight in enumerate(view.get("steps") or []):
         if done or i < view["step"]:
             mark, cls = "✓", "done"
@@ -52,7 +91,9 @@ def _steps(view: Mapping[str, Any]) -> str:
             mark, cls = "✗", "failed"
         else:
             mark, cls = "·", "pending"
-        cells.append(f'<li class="step {cls}">{mark} setWeight {weight}% · analyse</li>')
+        cells.append(
+            f'<li class="step {cls}">{mark} setWeight {weight}% · analyse{_step_results(runs.get(i, []))}</li>'
+        )
     return f'<ol class="steps">{"".join(cells)}</ol>'
 
 
