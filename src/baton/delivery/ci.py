@@ -47,6 +47,9 @@ def render_workflow(manifest: Path, service: str, *, repo: Path | None = None) -
     root = (repo or _git_root(source.parent)).resolve()
     rel_manifest = os.path.relpath(source, root)
     paths = [rel_manifest, "src/baton/**", "pyproject.toml"]
+    if (root / "tests" / "contracts").is_dir():
+        # Consumer pacts that live outside any service (the gateway's): a change must re-verify the providers.
+        paths.insert(0, "tests/contracts/**")
     if spec.module is not None:
         package = spec.module.split(":", 1)[0].split(".")[:-1]
         if package:
