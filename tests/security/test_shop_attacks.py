@@ -17,6 +17,7 @@ so each of them fails for its one wrong claim only — and a control token made 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -354,15 +355,42 @@ async def test_forged_user_tokens_are_401_at_the_service(shop, http, urls):
         assert recorder.requests == []  # no key URL from a token was ever fetched
 
 
+async def test_through_the_gateway_the_same_answers(shop, http):
+    ada, eve = await _customer(http, shop, "ada"), await _customer(http, shop, "eve")
+    cart = await ada.open_cart()
+    as_eve = _bearer(str(eve.access_token))
+    async with httpx.AsyncClient(base_url=shop.gateway_url, timeout=30) as public:
+        await _same_as_missing(
+            await public.get(f"/v1/carts/{cart}", headers=as_eve),
+            await public.get(f"/v1/carts/{uuid.uuid4().hex}", headers=as_eve),
+        )
+        price = await public.put("/v1/products/p-mug/price", json={"price_cents": 1}, headers=as_eve)
+        anonymous = await public.post("/v1/carts", json={})
+        assert price.status_code == 403
+        assert anonymous.status_code == 401
+        assert (await public.get(f"/v1/carts/{cart}", headers=_bearer(str(ada.access_token)))).status_code == 200
+
+
 # -- nothing leaked ----------------------------------------------------------------------------------------------
 
 
-def test_no_password_or_token_of_the_run_is_in_any_log(shop):
-    logs = [p for p in Path(shop.home.root).rglob("*.log") if p.is_file()]
-    assert logs, "the instances wrote no logs"
+async def test_no_password_or_token_of_the_run_is_in_any_log(shop, http):
+    # Its own traffic too (through the gateway: its access log is checked as well), when it runs alone.
+    async with httpx.AsyncClient(timeout=30) as plain:
+        own = await Shopper(plain, gateway=shop.gateway_url).register(f"logs-{uuid.uuid4().hex[:8]}@a.test", PASSWORD)
+        SECRETS.update({str(own.access_token), str(own.refresh_token)})
+        await own.refresh()
+        await own.open_cart()
+        SECRETS.update({str(own.access_token), str(own.refresh_token)})
+        await own.log_out()
     secrets = {s for s in SECRETS if s and s != "None"}
-    assert len(secrets) > 5  # the tests above ran and registered what they used
-    for path in logs:
-        text = path.read_text(errors="replace")
+    assert len(secrets) >= 5
+    logs = await asyncio.to_thread(_logs, Path(shop.home.root))
+    assert logs, "the instances wrote no logs"
+    for name, text in logs.items():
         for secret in secrets:
-            assert secret not in text, f"{path.name} holds a secret of the run"
+            assert secret not in text, f"{name} holds a secret of the run"
+
+
+def _logs(root: Path) -> dict[str, str]:
+    return {p.name: p.read_text(errors="replace") for p in root.rglob("*.log") if p.is_file()}

@@ -46,7 +46,10 @@ async def _confirmed_checkout(shopper: Shopper) -> tuple[str, str]:
 
 
 async def test_a_checkout_through_the_gateway_is_one_trace(shop, http: httpx.AsyncClient) -> None:
-    order_id, correlation_id = await _confirmed_checkout(Shopper(http, gateway=shop.gateway_url))
+    customer = await Shopper(http, gateway=shop.gateway_url).register(
+        f"trace-{uuid.uuid4().hex[:8]}@e2e.test", "e2e-pw-1"
+    )
+    order_id, correlation_id = await _confirmed_checkout(customer)
 
     async def trace_id() -> str | None:
         found = shop.get(f"/v1/telemetry/traces?operation=saga checkout {order_id}")

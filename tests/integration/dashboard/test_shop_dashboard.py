@@ -47,7 +47,7 @@ async def _checkout(gateway: str, trace_id: str, correlation_id: str) -> str:
     from apps.shop.common.shopper import Shopper
 
     async with httpx.AsyncClient() as http:
-        shopper = Shopper(http, gateway=gateway)
+        shopper = await Shopper(http, gateway=gateway).register(f"dash-{uuid.uuid4().hex[:8]}@e2e.test", "dash-pw-1")
         cart = await shopper.open_cart()
         await shopper.add_item(cart, "p-espresso", 1)
         headers = {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01", "X-Correlation-ID": correlation_id}
