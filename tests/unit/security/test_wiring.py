@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from baton.errors import ConfigError
 from baton.security.ca import CertificateAuthority
 from baton.security.crypto import Keyring, MasterKey
 from baton.security.mtls import Credentials, SpiffeAuthorization
 from baton.security.spiffe import spiffe_id
-from baton.security.wiring import InstanceSecurity, allow_from_env
+from baton.security.tokens import ServiceTokenAuth, StaticJwksFetcher, TokenIssuer, TokenVerifier
+from baton.security.wiring import TOKEN_HEADER, InstanceSecurity, allow_from_env
 
 
 @pytest.fixture
@@ -75,3 +81,36 @@ def test_allow_rules_parse() -> None:
     assert allow_from_env({"BATON_ALLOW": '{"/v1/stock": ["order", "*"]}'}) == {"/v1/stock": ["order", "*"]}
     with pytest.raises(ConfigError):
         allow_from_env({"BATON_ALLOW": '{"/v1/stock": "order"}'})
+
+
+def _token_app(tmp_path: Path, **options: object) -> tuple[TokenIssuer, httpx.AsyncClient]:
+    issuer = TokenIssuer.open(tmp_path, issuer="http://control.test", keyring=Keyring(MasterKey.generate()))
+    verifier = TokenVerifier("http://control.test", StaticJwksFetcher(issuer.jwks), "inventory")
+
+    async def who(request: Request) -> JSONResponse:
+        principal = getattr(request.state, "principal", None)
+        return JSONResponse({"subject": principal.subject if principal else None})
+
+    app = ServiceTokenAuth(Starlette(routes=[Route("/v1/stock", who)]), verifier, **options)  # type: ignore[arg-type]
+    return issuer, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://inventory")
+
+
+async def test_service_tokens_travel_beside_the_users_authorization(tmp_path: Path) -> None:
+    issuer, http = _token_app(tmp_path)
+    token = issuer.issue(sub="order", aud="inventory")
+    async with http:
+        ok = await http.get("/v1/stock", headers={TOKEN_HEADER: token, "Authorization": "Bearer user-token"})
+        in_authorization = await http.get("/v1/stock", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200
+    assert ok.json() == {"subject": "order"}
+    assert in_authorization.status_code == 401  # the user's header is never read as a service token
+    assert TOKEN_HEADER in in_authorization.json()["detail"]
+
+
+async def test_the_bearer_mode_is_still_there(tmp_path: Path) -> None:
+    issuer, http = _token_app(tmp_path / "bearer", header="Authorization")
+    async with http:
+        answer = await http.get(
+            "/v1/stock", headers={"Authorization": f"Bearer {issuer.issue(sub='order', aud='inventory')}"}
+        )
+    assert answer.json() == {"subject": "order"}
