@@ -7,12 +7,13 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 
-from fastapi import Depends, Header, Query, Response
+from fastapi import BackgroundTasks, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from apps.shop.common.access import CARD_TOKEN_PATTERN
 from apps.shop.common.users import install, is_staff, owner_check, require_scope
+from apps.shop.order import wiring
 from apps.shop.order.carts import Cart, add_item, create_cart, delete_cart, get_cart
 from apps.shop.order.checkout import CHECKOUT, checkout_input
 from apps.shop.order.errors import OrderConflict, OrderRejected
@@ -26,7 +27,7 @@ from apps.shop.order.service import (
 )
 from apps.shop.order.states import OrderStatus
 from apps.shop.order.wiring import sagas
-from baton.errors import NotFound, SagaError
+from baton.errors import NotFound, SagaError, StoreError
 from baton.kit import SessionDep
 from baton.saga import SagaNotFound
 from baton.saga.api import saga_router
@@ -246,17 +247,19 @@ async def delete_one_cart(cart_id: str, session: SessionDep, user: Principal = W
 async def post_order(
     body: NewOrder,
     response: Response,
+    session: SessionDep,
+    background: BackgroundTasks,
     user: Principal = Writer,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key", include_in_schema=False),
 ) -> OrderAccepted:
     """Check out a cart: the order is created ``PENDING`` and the checkout saga starts (202).
 
     With ``Idempotency-Key`` a retried request returns the first answer; the order id is derived from the key,
-    so even a request re-executed after a crash finds its order instead of making a second one.
+    so even a request re-executed after a crash finds its order instead of making a second one. The order, the
+    key and the answer commit in one transaction.
     """
     order_id = uuid.uuid5(_ORDER_IDS, idempotency_key).hex if idempotency_key else uuid.uuid4().hex
-    # Committed before the saga starts: the saga's first step reads the order from another connection.
-    async with _cart_guard(body.cart_id, user), service.transaction() as session:
+    async with _cart_guard(body.cart_id, user):
         order, _ = await place_order(
             session,
             order_id=order_id,
@@ -268,13 +271,19 @@ async def post_order(
         cart_owner = (await get_cart(session, body.cart_id)).customer_id
         owner_check(cart_owner, user, resource="cart")  # raising rolls the order back
     if not order.status.final:
-        try:
-            await sagas.orchestrator.start(CHECKOUT, checkout_input(order), saga_id=order.order_id)
-        except SagaError as exc:
-            # The order is committed; the orphan sweeper (here or on a peer) starts its saga later.
-            log.warning("order %s: checkout saga not started now (%s); the sweeper will", order.order_id, exc)
+        # Once the order is committed (background tasks run after the answer, so after the session's commit):
+        # the saga's first step reads the order from another connection.
+        background.add_task(_start_checkout, order)
     response.headers["Location"] = f"/v1/orders/{order.order_id}"
     return OrderAccepted(order_id=order.order_id, status=order.status)
+
+
+async def _start_checkout(order: Order) -> None:
+    try:
+        await sagas.orchestrator.start(CHECKOUT, checkout_input(order), saga_id=order.order_id)
+    except (SagaError, StoreError) as exc:
+        # The order is committed; the orphan sweeper (here or on a peer) starts its saga later.
+        log.warning("order %s: checkout saga not started now (%s); the sweeper will", order.order_id, exc)
 
 
 async def _saga_ref(order_id: str) -> SagaRef | None:
@@ -296,6 +305,40 @@ async def get_one_order(order_id: str, session: SessionDep, user: Principal = Re
     assert found is not None
     order = found
     return OrderOut.of(order, await _saga_ref(order_id))
+
+
+class PaymentView(BaseModel):
+    """One payment of an order as its customer sees it (no card token)."""
+
+    payment_id: str
+    status: str
+    amount_cents: int | None
+    currency: str | None
+    decline_reason: str | None
+    created_at: float
+    updated_at: float
+
+
+class PaymentList(BaseModel):
+    """The payments of one order."""
+
+    items: list[PaymentView]
+
+
+@service.get("/v1/orders/{order_id}/payments")
+async def get_order_payments(order_id: str, session: SessionDep, user: Principal = Reader) -> PaymentList:
+    """The payments of an order of the caller (staff: any order), read from the payment service.
+
+    Payments belong to orders, so ownership is the order's: another customer's order is the 404 of a missing
+    one and payment is never asked. The payment service itself answers only order and the gateway (mTLS).
+    """
+    try:
+        found: Order | None = await get_order(session, order_id)
+    except NotFound:
+        found = None
+    owner_check(found.customer_id if found is not None else None, user, resource="order")
+    page = await wiring.clients["payment"].get_json("/v1/payments", params={"order_id": order_id, "limit": "100"})
+    return PaymentList(items=[PaymentView.model_validate(p, from_attributes=False) for p in page["items"]])
 
 
 @service.get("/v1/orders")
