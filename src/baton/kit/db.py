@@ -8,10 +8,10 @@ checkpoint, safe with WAL) and foreign keys on. At scale the URL points at Postg
 
 **Statements run on the event loop's thread.** aiosqlite runs each SQLite call in a worker thread and hands
 the result back through the loop: a ``SELECT`` through SQLAlchemy is 4–5 such round trips (cursor, execute,
-fetch, close, the pool's reset), measured at ~500 µs of CPU against ~90 µs for the same statement run directly
-(``bench/db_inline.py``). A statement on a service's small SQLite file takes microseconds, so the engines made
-here keep SQLAlchemy's ``sqlite+aiosqlite`` dialect but give it a DBAPI whose calls run inline
-(:class:`_InlineSQLite`). The price: a slow statement (a scan of a large table) holds the loop while it runs —
+fetch, close, the pool's reset), each a thread wake-up and a loop wake-up. A statement on a service's small
+SQLite file takes microseconds, so the engines made here keep SQLAlchemy's ``sqlite+aiosqlite`` dialect but
+give it a DBAPI whose calls run inline (:class:`_InlineSQLite`); ``bench/db_inline.py`` measures the CPU per
+operation both ways in one run. The price: a slow statement (a scan of a large table) holds the loop while it runs —
 keep queries indexed, or point the service at PostgreSQL. Pass ``inline=False`` for aiosqlite's threads.
 
 SQLite has one writer at a time, and its busy handler waits for the file lock by sleeping in steps of up to
