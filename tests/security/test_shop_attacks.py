@@ -145,6 +145,22 @@ async def test_another_customers_cart_and_order_answer_like_missing_ones(shop, h
     assert (await ada.order(order_id))["customer_id"] == ada.user_id
 
 
+async def test_a_customer_sees_the_payments_of_their_own_orders_only(shop, http, urls):
+    ada, eve = await _customer(http, shop, "ada"), await _customer(http, shop, "eve")
+    cart = await ada.open_cart()
+    await ada.add_item(cart, "p-filters", 1)
+    order_id = await ada.checkout(cart, email="ada@attack.test")
+    await ada.wait_final(order_id, timeout=60)
+    mine = await ada.call("order", "GET", f"/v1/orders/{order_id}/payments")
+    as_eve = _bearer(str(eve.access_token))
+    await _same_as_missing(
+        await http.get(f"{urls['order']}/v1/orders/{order_id}/payments", headers=as_eve),
+        await http.get(f"{urls['order']}/v1/orders/{uuid.uuid4().hex}/payments", headers=as_eve),
+    )
+    assert [p["status"] for p in mine["items"]] in (["captured"], ["declined"], ["voided"], ["refunded"])
+    assert "tok_" not in json.dumps(mine)
+
+
 async def test_payments_are_not_reachable_by_customers(shop, http):
     eve = await _customer(http, shop, "eve")
     async with httpx.AsyncClient(timeout=10) as anyone:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from apps.shop.common.access import CARD_TOKEN_PATTERN
 from apps.shop.common.users import install, is_staff, owner_check, require_scope
+from apps.shop.order import wiring
 from apps.shop.order.carts import Cart, add_item, create_cart, delete_cart, get_cart
 from apps.shop.order.checkout import CHECKOUT, checkout_input
 from apps.shop.order.errors import OrderConflict, OrderRejected
@@ -304,6 +305,40 @@ async def get_one_order(order_id: str, session: SessionDep, user: Principal = Re
     assert found is not None
     order = found
     return OrderOut.of(order, await _saga_ref(order_id))
+
+
+class PaymentView(BaseModel):
+    """One payment of an order as its customer sees it (no card token)."""
+
+    payment_id: str
+    status: str
+    amount_cents: int | None
+    currency: str | None
+    decline_reason: str | None
+    created_at: float
+    updated_at: float
+
+
+class PaymentList(BaseModel):
+    """The payments of one order."""
+
+    items: list[PaymentView]
+
+
+@service.get("/v1/orders/{order_id}/payments")
+async def get_order_payments(order_id: str, session: SessionDep, user: Principal = Reader) -> PaymentList:
+    """The payments of an order of the caller (staff: any order), read from the payment service.
+
+    Payments belong to orders, so ownership is the order's: another customer's order is the 404 of a missing
+    one and payment is never asked. The payment service itself answers only order and the gateway (mTLS).
+    """
+    try:
+        found: Order | None = await get_order(session, order_id)
+    except NotFound:
+        found = None
+    owner_check(found.customer_id if found is not None else None, user, resource="order")
+    page = await wiring.clients["payment"].get_json("/v1/payments", params={"order_id": order_id, "limit": "100"})
+    return PaymentList(items=[PaymentView.model_validate(p, from_attributes=False) for p in page["items"]])
 
 
 @service.get("/v1/orders")

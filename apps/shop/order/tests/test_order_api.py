@@ -195,3 +195,38 @@ async def test_the_email_is_sealed_at_rest_and_bound_to_its_order(shop):
     # A ciphertext moved to another order does not open there.
     with pytest.raises(SecretError):
         fields.open(stored[first], context=f"order.email:{second}")
+
+
+async def test_a_customer_reads_the_payments_of_their_own_orders_only(shop, monkeypatch):
+    from apps.shop.order import wiring
+
+    asked: list[dict] = []
+
+    class Payments:
+        async def get_json(self, path: str, *, params: dict) -> dict:
+            asked.append(params)
+            return {
+                "items": [
+                    {
+                        "payment_id": "pay-1",
+                        "order_id": params["order_id"],
+                        "status": "captured",
+                        "amount_cents": 1000,
+                        "currency": "EUR",
+                        "decline_reason": None,
+                        "created_at": 1.0,
+                        "updated_at": 2.0,
+                        "card_token": "tok_visa",
+                    }
+                ]
+            }
+
+    monkeypatch.setattr(wiring, "clients", {"payment": Payments()})
+    order_id = (await checkout(shop.http, await cart_with(shop.http, ("p1", 1)))).json()["order_id"]
+    mine = await shop.http.get(f"/v1/orders/{order_id}/payments")
+    theirs = await shop.http.get(f"/v1/orders/{order_id}/payments", headers=as_customer("cust-8"))
+    missing = await shop.http.get("/v1/orders/nope/payments", headers=as_customer("cust-8"))
+    assert mine.json()["items"][0]["status"] == "captured"
+    assert "card_token" not in mine.text
+    _same_404(theirs, missing)
+    assert asked == [{"order_id": order_id, "limit": "100"}]  # payment never asked about a foreign order
