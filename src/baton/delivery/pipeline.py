@@ -328,7 +328,12 @@ class CanIDeploy:
     name = "can-i-deploy"
 
     def run(self, ctx: PipelineContext) -> str:
-        """Ask the matrix."""
+        """Record what production really runs (every service, the gateway included: its pacts count), then ask
+        the matrix."""
+        if running(ctx.production):
+            with _client(ctx.production) as client:
+                for view in client.get("/v1/services").json():
+                    ctx.store.record_deployment(PRODUCTION, str(view["service"]), str(view["version"]))
         decision = can_i_deploy(ctx.store, ctx.service, ctx.version, PRODUCTION)
         log = ctx.outputs.setdefault(self.name, ctx.logs / f"{self.name}.log")
         log.parent.mkdir(parents=True, exist_ok=True)

@@ -105,7 +105,8 @@ def test_a_pipeline_ships_hello_from_source_to_production(tmp_path, monkeypatch)
         rollout = httpx.get(f"{production.control_url}/v1/rollouts/hello", headers=headers, timeout=10).json()
         assert rollout["strategy"] == "blue_green"
         assert rollout["phase"] == "healthy"
-        assert ContractStore(tmp_path / "contracts").deployed(PRODUCTION) == {"hello": "1.1.0"}
+        # can-i-deploy recorded what production runs (the gateway too), promote the new hello.
+        assert ContractStore(tmp_path / "contracts").deployed(PRODUCTION) == {"hello": "1.1.0", "gateway": "1.0.0"}
         assert ContractStore(tmp_path / "contracts").deployed(STAGING) == {"hello": "1.1.0"}
         assert staging.home.root != production.home.root
         assert (staging.home.root / "data").is_dir()  # its own SQLite files

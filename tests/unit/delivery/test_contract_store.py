@@ -74,3 +74,17 @@ def test_deployments_and_bad_files(store, tmp_path) -> None:
     broken.write_text("{}")
     with pytest.raises(DeliveryError, match="not a pact"):
         store.publish(broken, consumer_version="1")
+
+
+def test_the_gateways_pacts_weigh_on_its_providers_once_it_is_deployed(tmp_path: Path) -> None:
+    contracts = ContractStore(tmp_path / "store")
+    pact = contracts.publish(pact_file(tmp_path, "gateway", "catalog", field="items"), consumer_version="1.0.0")
+    contracts.record_verification(pact, provider_version="1.0.0", success=True)
+    # Not deployed (nothing recorded it): its pact does not hold catalog back.
+    assert can_i_deploy(contracts, "catalog", "1.1.0", "production").ok
+    # The pipeline's can-i-deploy stage records what production runs — the gateway included.
+    contracts.record_deployment("production", "gateway", "1.0.0")
+    decision = can_i_deploy(contracts, "catalog", "1.1.0", "production")
+    assert not decision.ok
+    assert any("gateway 1.0.0 → catalog" in reason for reason in decision.reasons)
+    assert can_i_deploy(contracts, "catalog", "1.0.0", "production").ok
