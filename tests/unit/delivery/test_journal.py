@@ -3,6 +3,7 @@ at the saved step (no new launch, the saved weight re-applied) and walks on to t
 
 from __future__ import annotations
 
+import json
 import stat
 
 from baton.control.manifest import ServiceSpec
@@ -190,3 +191,58 @@ async def test_a_restored_rollout_cut_short_before_its_preview_is_verified_again
     assert len(checked) == 1
     assert weights(router) == [0, 5, 100, None]
     assert fleet.log == ["adopt web"]
+
+
+class Supervisor:
+    """What the manager reads from the supervisor when it takes over saved rollouts."""
+
+    def __init__(self, release: dict[str, list[str]]) -> None:
+        self.release = release
+        self.stopped: list[str] = []
+        self.manifest = type("M", (), {"services": {"web": None, "api": None}})()
+        self.rotation = None
+
+    def track_slots(self, service: str, track: str) -> list[str]:
+        return self.release.get(service, [])
+
+    async def stop_track(self, service: str, track: str) -> None:
+        self.stopped.append(service)
+
+
+async def test_a_saved_rollout_whose_instances_died_ends_rolled_back_with_an_incident(tmp_path) -> None:
+    import asyncio
+
+    from baton.delivery.manager import RolloutManager
+    from baton.gateway.overlay import Overlay, ServiceOverlay
+    from baton.telemetry.incident_store import MemoryIncidentStore
+
+    clock = Clock()
+    lost = canary_at_second_step(clock)
+    spec = ServiceSpec(module="x.y:z", version="1.1").model_dump(mode="json")
+    RolloutJournal(tmp_path).save(
+        Journal(active={"web": SavedRollout(state=lost, spec=spec, previous=None, policy=None, token="tok")})
+    )
+    overlay = tmp_path / "gateway" / "overlay.json"
+    overlay.parent.mkdir()
+    overlay.write_text(json.dumps(Overlay(generation=3, services={"web": ServiceOverlay("1.0", "1.1", 25)}).as_json()))
+    # web's new instances are gone; api runs a release track no saved rollout explains.
+    supervisor = Supervisor({"api": ["api-3"]})
+    incidents = MemoryIncidentStore()
+    manager = RolloutManager(
+        supervisor,  # type: ignore[arg-type]
+        home=tmp_path,
+        manifest=lambda: None,  # type: ignore[arg-type,return-value]
+        incidents=incidents,
+    )
+
+    assert manager.resume() == []
+    await asyncio.gather(*manager._tasks.values())
+
+    [status] = manager.status("web")
+    assert status["phase"] == "rolled_back"
+    assert "did not survive" in status["message"]
+    assert len(await incidents.list(state="open")) == 1
+    assert supervisor.stopped == ["api"]
+    assert not overlay.exists()  # no rollout carries on: the gateway serves what runs
+    assert RolloutJournal(tmp_path).load().active == {}
+    assert RolloutJournal(tmp_path).load().history["web"][-1].phase is Phase.ROLLED_BACK
