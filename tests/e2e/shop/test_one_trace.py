@@ -93,10 +93,15 @@ async def test_a_checkout_through_the_gateway_is_one_trace(shop, http: httpx.Asy
     assert {s["trace_id"] for s in spans} == {tid}
     by_id = {s["span_id"]: s for s in spans}
 
+    assert len(by_id) == len(spans), "two spans share a span id"
+
     def ancestors(span: dict[str, Any]) -> list[str]:
-        chain = []
+        chain: list[str] = []
+        seen = {span["span_id"]}
         while span.get("parent_span_id") in by_id:
             span = by_id[span["parent_span_id"]]
+            assert span["span_id"] not in seen, f"parent links loop at {span['name']}"
+            seen.add(span["span_id"])
             chain.append(span["name"])
         return chain
 

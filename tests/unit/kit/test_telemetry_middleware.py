@@ -128,3 +128,21 @@ async def test_spans_outliving_an_unsampled_request_are_dropped_unless_they_fail
     fails.set_status(StatusCode.ERROR)
     fails.end()
     assert [s.name for s in exporter.get_finished_spans()] == ["saga step fails"]
+
+
+def test_ids_differ_between_forked_processes():
+    """Instances are forked from one zygote: their span ids must not repeat each other's."""
+    import os
+
+    from baton.kit.middleware import telemetry
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave without running pytest's teardown
+        os.write(write, str(telemetry._getrandbits(64)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = int(os.read(read, 64).decode())
+    os.close(read)
+    assert child != telemetry._getrandbits(64)

@@ -53,7 +53,9 @@ _NO_PARENT = Context()
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _LOW_64 = (1 << 64) - 1
-_rng = random.Random()
+# The module-level generator, not a private ``random.Random()``: Python reseeds it in a forked child, and the
+# control plane forks instances from a zygote — private generators would hand every instance the same ids.
+_getrandbits = random.getrandbits
 
 
 def _parse_traceparent(value: str) -> tuple[int, int, bool] | None:
@@ -130,11 +132,11 @@ class TelemetryMiddleware:
             state = TraceState.from_header([tracestate]) if tracestate else None
             parent = SpanContext(trace_id, parent_id, is_remote=True, trace_flags=_flags(sampled), trace_state=state)
         else:
-            trace_id = _rng.getrandbits(128) or 1
+            trace_id = _getrandbits(128) or 1
             sampled = (trace_id & _LOW_64) < tail.bound
         own = SpanContext(
             trace_id,
-            _rng.getrandbits(64) or 1,
+            _getrandbits(64) or 1,
             is_remote=False,
             trace_flags=_SAMPLED if sampled else _NOT_SAMPLED,
             trace_state=parent.trace_state if parent is not None else None,
