@@ -11,6 +11,7 @@ from baton.control.state import InstanceRecord, SupervisorState
 from baton.delivery import (
     Analysis,
     AnalysisPolicy,
+    BlueGreenPolicy,
     CanaryPolicy,
     Member,
     MemoryFleet,
@@ -246,3 +247,35 @@ async def test_a_saved_rollout_whose_instances_died_ends_rolled_back_with_an_inc
     assert not overlay.exists()  # no rollout carries on: the gateway serves what runs
     assert RolloutJournal(tmp_path).load().active == {}
     assert RolloutJournal(tmp_path).load().history["web"][-1].phase is Phase.ROLLED_BACK
+
+
+async def test_a_restored_blue_green_keeps_counting_keep_warm_from_the_switch() -> None:
+    clock = Clock()
+    state = RolloutState(service="web", strategy="blue_green", stable_version="1.0", new_version="1.1", started_at=5.0)
+    state.steps, state.phase, state.weight, state.step = (0, 100), Phase.SWITCHED, 100, 1
+    state.step_started_at = clock() - 8.0  # switched 8 s before the restart; keep_warm is 10 s
+    for kind in ("started", "launched", "preview", "verified", "switched"):
+        state.note(clock() - 9, kind, kind)
+    fleet = MemoryFleet({"web": [Member("web-1", "http://127.0.0.1:1", "1.0")]})
+    fleet.new["web"] = [Member("web-2", "http://127.0.0.1:2", "1.1")]
+    router = MemoryRouter()
+    runner = RolloutRunner(
+        state,
+        spec=ServiceSpec(module="x.y:z", version="1.1"),
+        replicas=1,
+        policy=RolloutPolicy(strategy="blue_green", analysis=ANALYSIS, blue_green=BlueGreenPolicy(keep_warm=10.0)),
+        fleet=fleet,
+        router=router,
+        analyzer=ScriptedAnalyzer(clock, [GOOD]),
+        preview=None,
+        token="tok",
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    resumed_at = clock()
+    final = await runner.resume()
+    assert final.phase is Phase.HEALTHY
+    assert weights(router) == [100, None]  # all traffic stays on the new version, then the overlay goes
+    assert fleet.log == ["adopt web"]
+    assert final.finished_at is not None
+    assert final.finished_at - resumed_at <= 3.0  # the 2 s left of keep_warm (plus one look), not 10 s more
