@@ -76,6 +76,15 @@ PRELOAD = (
     "baton.kit.clients",
     "baton.kit.problems",
     "baton.kit.runtime",
+    # Events and discovery: every service with a bus (outbox relay, inbox, JetStream, registration).
+    "baton.events.runtime",
+    "baton.events.outbox",
+    "baton.events.inbox",
+    "baton.events.jetstream",
+    "baton.discovery.registration",
+    "baton.discovery.nats_kv",
+    # FastAPI imports pydantic.v1 lazily on the first route with a response model (every service has some).
+    "pydantic.v1",
     "baton.telemetry.export",
     "baton.telemetry.otlp_json",
     # Mutual TLS and service tokens (cryptography, PyJWT, httpx), on in every instance the control plane starts.
