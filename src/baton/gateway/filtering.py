@@ -8,6 +8,7 @@ a plain problem+json that keeps the status and the correlation id, so the client
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -65,16 +66,24 @@ def generic_problem(status: int, correlation_id: str) -> bytes:
 
 
 class ResponseFilter:
-    """Strips a route's internal fields (and trace keys) from JSON answers."""
+    """Strips a route's internal fields (and trace keys) from JSON answers.
 
-    __slots__ = ("names",)
+    A body in which no filtered name appears as a quoted key (and that uses no ``\\u`` escapes, which could
+    spell one differently) is passed on as is, without being parsed.
+    """
+
+    __slots__ = ("_markers", "names")
 
     def __init__(self, internal_fields: frozenset[str] = frozenset()) -> None:
         self.names = frozenset(internal_fields) | TRACE_KEYS
+        # One search for every quoted name, or an escape that could spell one: a single C call per answer.
+        self._markers = re.compile(b"|".join(re.escape(orjson.dumps(n)) for n in sorted(self.names)) + rb"|\\u")
 
     def apply(self, content_type: bytes | None, body: bytes) -> bytes:
         """The filtered body (unchanged when it is not JSON)."""
         if not body or not is_json_type(content_type):
+            return body
+        if self._markers.search(body) is None:
             return body
         try:
             document = orjson.loads(body)

@@ -18,6 +18,14 @@ def test_internal_fields_are_stripped_at_any_depth():
     assert out == {"id": 1, "items": [{"sku": "a"}], "meta": {}}
 
 
+def test_answers_without_a_filtered_key_pass_unparsed_and_escaped_keys_are_still_caught():
+    response_filter = ResponseFilter(frozenset({"cost"}))
+    clean = b'{"id": 1, "name": "pen"}'
+    assert response_filter.apply(b"application/json", clean) is clean
+    escaped = b'{"id": 1, "\\u0063ost": 3}'  # "cost" spelled with an escape
+    assert orjson.loads(response_filter.apply(b"application/json", escaped)) == {"id": 1}
+
+
 def test_non_json_answers_pass_unchanged():
     assert ResponseFilter(frozenset({"cost"})).apply(b"text/plain", b'{"cost": 1}') == b'{"cost": 1}'
 
