@@ -22,8 +22,9 @@ import orjson
 _REQUEST_LINE = (
     b'{"time":"%s.%03dZ","level":"info","logger":"baton.gateway.access","service":"gateway","event":"request",'
     b'"method":"%s","path":%s,"status":%d,"duration_ms":%.3f,"route":%s,"consumer":%s,"client_ip":"%s",'
-    b'"upstream":%s,"attempts":%d,"correlation_id":%s,"trace_id":%s,"span_id":%s}\n'
+    b'"upstream":%s,"attempts":%d,"correlation_id":%s,"trace_id":"%s","span_id":"%s"}\n'
 )
+_UNTRACED_LINE = _REQUEST_LINE.replace(b'"trace_id":"%s","span_id":"%s"', b'"trace_id":null,"span_id":null')
 _MEMO_LIMIT = 4096
 
 
@@ -96,25 +97,31 @@ class AccessLog:
         second = int(now)
         if second != self._second:
             self._set_second(second)
-        name = self._name
-        dumps = orjson.dumps
-        line = _REQUEST_LINE % (
+        names = self._names
+        # Memo hits inline (a method call each would cost more than the lookup); misses go through _name.
+        values = [
             self._stamp_bytes,
             int((now - second) * 1000),
             method.encode("latin-1"),
-            dumps(path),
+            orjson.dumps(path),
             status,
             seconds * 1000,
-            name(route),
-            name(consumer),
+            names.get(route) or self._name(route),
+            names.get(consumer) or self._name(consumer),
             client_ip.encode("latin-1"),
-            name(upstream),
+            names.get(upstream) or self._name(upstream),
             attempts,
-            dumps(correlation_id),
-            name(trace_id) if trace_id is None else b'"%s"' % trace_id.encode(),
-            name(span_id) if span_id is None else b'"%s"' % span_id.encode(),
-        )
-        self._append(line)
+            orjson.dumps(correlation_id),
+        ]
+        if trace_id is not None and span_id is not None:
+            values += (trace_id.encode(), span_id.encode())
+            line = _REQUEST_LINE % tuple(values)
+        else:
+            line = _UNTRACED_LINE % tuple(values)
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size >= self.max_buffer:
+            self.flush()
 
     def _append(self, line: bytes) -> None:
         self._lines.append(line)
