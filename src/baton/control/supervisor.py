@@ -73,7 +73,10 @@ class Supervisor:
         options: SupervisorOptions | None = None,
         prober: Prober | None = None,
         secrets: SecretsSource | None = None,
+        zygote: ForkServer | None = None,
     ) -> None:
+        """``zygote``: one already started (:func:`start_zygote`, by a daemon as early as it can); without it the
+        supervisor starts its own when the manifest has ``module:`` services and forking is on."""
         self.ctx = ctx
         self.home = home
         self.rotation = rotation or Rotation()
@@ -92,9 +95,9 @@ class Supervisor:
         self._bring_up: list[asyncio.Task[None]] = []
         self._saved: object = None
         self._track_specs: dict[tuple[str, str], ServiceSpec] = {}
-        self._zygote: ForkServer | None = None
+        self._zygote: ForkServer | None = zygote
         self._zygote_ready: asyncio.Future[bool] | None = None
-        if fork_enabled() and any(spec.module is not None for spec in ctx.manifest.services.values()):
+        if zygote is None and wants_zygote(ctx.manifest):
             self._start_zygote()
         self._file_manifest = ctx.manifest
         """The manifest as read at start (``ctx`` changes as releases land)."""
@@ -393,17 +396,7 @@ class Supervisor:
         return InstanceProcess.launch(argv_for(spec), env=env, cwd=cwd, log_file=log_file)
 
     def _start_zygote(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
-        env.update(INSTANCE_DEFAULTS | {k: v for k, v in os.environ.items() if k in INSTANCE_DEFAULTS})
-        env.update({"BATON_HOME": str(self.home.root), MARKER_ENV: "1", "PYTHONUNBUFFERED": "1"})
-        zygote = ForkServer(env=env, log_file=self.home.log_file("zygote"))
-        try:
-            zygote.start()
-        except OSError as exc:
-            log.warning("no zygote (instances are spawned): %s", exc)
-            self._zygote = None
-            return
-        self._zygote, self._zygote_ready = zygote, None
+        self._zygote, self._zygote_ready = start_zygote(self.home), None
 
     async def _wait_zygote(self) -> None:
         """Wait for the zygote's preload (shared by every service being brought up); spawning is the fallback."""
@@ -490,6 +483,25 @@ class Supervisor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def wants_zygote(manifest: Manifest) -> bool:
+    """Whether instances of ``manifest`` are forked: ``BATON_SPAWN`` allows it and some service is a ``module:``."""
+    return fork_enabled() and any(spec.module is not None for spec in manifest.services.values())
+
+
+def start_zygote(home: Home) -> ForkServer | None:
+    """Start a zygote for ``home`` (it preloads in the background); ``None`` when it cannot be started."""
+    env = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
+    env.update(INSTANCE_DEFAULTS | {k: v for k, v in os.environ.items() if k in INSTANCE_DEFAULTS})
+    env.update({"BATON_HOME": str(home.root), MARKER_ENV: "1", "PYTHONUNBUFFERED": "1"})
+    zygote = ForkServer(env=env, log_file=home.log_file("zygote"))
+    try:
+        zygote.start()
+    except OSError as exc:
+        log.warning("no zygote (instances are spawned): %s", exc)
+        return None
+    return zygote
 
 
 def _with_service(ctx: LaunchContext, service: str, spec: ServiceSpec) -> LaunchContext:
