@@ -390,7 +390,7 @@ async def test_through_the_gateway_the_same_answers(shop, http):
 # -- nothing leaked ----------------------------------------------------------------------------------------------
 
 
-async def test_no_password_or_token_of_the_run_is_in_any_log(shop, http):
+async def test_no_password_or_token_of_the_run_is_in_any_log_trace_or_metric(shop, http, urls):
     # Its own traffic too (through the gateway: its access log is checked as well), when it runs alone.
     async with httpx.AsyncClient(timeout=30) as plain:
         own = await Shopper(plain, gateway=shop.gateway_url).register(f"logs-{uuid.uuid4().hex[:8]}@a.test", PASSWORD)
@@ -406,6 +406,19 @@ async def test_no_password_or_token_of_the_run_is_in_any_log(shop, http):
     for name, text in logs.items():
         for secret in secrets:
             assert secret not in text, f"{name} holds a secret of the run"
+    # Nor in the traces the control plane collected, nor in any service's metrics.
+    listed = {
+        t["trace_id"]
+        for service in ("identity", "order", "catalog", "inventory", "gateway")
+        for t in await asyncio.to_thread(shop.get, f"/v1/telemetry/traces?service={service}&limit=100")
+    }
+    traces = [await asyncio.to_thread(shop.get, f"/v1/telemetry/traces/{trace_id}") for trace_id in listed]
+    print(f"checked {len(logs)} logs, {len(traces)} stored traces, {len(urls)} services' metrics")
+    metrics = [(await http.get(f"{url}/metrics")).text for url in urls.values()]
+    assert all("# TYPE" in m for m in metrics)
+    for secret in secrets:
+        assert secret not in json.dumps(traces), "a trace holds a secret of the run"
+        assert not any(secret in m for m in metrics), "metrics hold a secret of the run"
 
 
 def _logs(root: Path) -> dict[str, str]:
