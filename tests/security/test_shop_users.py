@@ -102,3 +102,37 @@ async def test_sealed_fields_survive_a_key_rotation_and_refuse_tampering(tmp_pat
     only_new = FieldKeys("order", keyring=Keyring(new))
     with pytest.raises(SecretError):
         only_new.open(sealed, context="order.email:o1")  # the old key retired too early
+
+
+async def test_the_shopper_refreshes_once_for_every_request_that_met_an_expired_token():
+    import asyncio
+
+    import httpx
+    from apps.shop.common.shopper import Shopper
+
+    refreshes: list[str] = []
+    current = {"access": "a0"}
+
+    async def shop(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/login":
+            return httpx.Response(200, json={"access_token": "a0", "refresh_token": "r0", "expires_in": 600})
+        if request.url.path == "/v1/me":
+            return httpx.Response(200, json={"id": "u1"})
+        if request.url.path == "/v1/refresh":
+            used = json.loads(request.content)["refresh_token"]
+            refreshes.append(used)
+            n = len(refreshes)
+            current["access"] = f"a{n}"
+            return httpx.Response(200, json={"access_token": f"a{n}", "refresh_token": f"r{n}", "expires_in": 600})
+        if request.headers.get("authorization") != f"Bearer {current['access']}":
+            return httpx.Response(401, json={"title": "Unauthorized"})
+        return httpx.Response(200, json={"ok": True})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(shop)) as http:
+        shopper = Shopper(http, services={"identity": "http://id", "order": "http://order"})
+        await shopper.log_in("ada@example.test", "pw")
+        current["access"] = "rotated-away"  # the access token expired meanwhile
+        answers = await asyncio.gather(*(shopper.call("order", "GET", "/v1/orders") for _ in range(5)))
+    assert answers == [{"ok": True}] * 5
+    assert refreshes == ["r0"]  # one refresh for all five: a second use of r0 would revoke the login
+    assert shopper.refresh_token == "r1"

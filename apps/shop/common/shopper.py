@@ -170,7 +170,13 @@ class Shopper:
             if answer.status_code == 409 and _IN_PROGRESS in answer.text:
                 last = "409 idempotency key in progress"
                 continue
-            if answer.status_code == 401 and not refreshed and self._login.refresh and "Authorization" in sent:
+            if (
+                answer.status_code == 401
+                and not refreshed
+                and service != "identity"  # its 401s are about credentials or refresh tokens, not expiry
+                and self._login.refresh
+                and "Authorization" in sent
+            ):
                 refreshed = True
                 # Expired (or keys rotated): one new pair for every request that met the 401 at once (a second
                 # use of the same refresh token would revoke the login), then this request again.
