@@ -278,8 +278,8 @@ class ForkServer:
                     self._ready.set()
                 elif "exit" in message:
                     self._exits[int(message["exit"])] = int(message["code"])
-                elif "id" in message:
-                    self._replies[int(message["id"])] = message
+                elif isinstance(message.get("id"), int):
+                    self._replies[message["id"]] = message
                 self._lock.notify_all()
         self._gone()
 
@@ -311,7 +311,9 @@ def main() -> int:
     base_path = [p for p in sys.path if p not in own]
 
     failed = _preload(PRELOAD)
-    threads = threading.active_count()
+    # Native threads too (a C library may start its own): /proc lists every task of the process.
+    tasks = Path("/proc/self/task")
+    threads = len(list(tasks.iterdir())) if tasks.is_dir() else threading.active_count()
     if threads != 1:
         # Forking a process with threads copies their locks in whatever state they were: refuse.
         print(f"zygote: {threads} threads after preload; not forking", file=sys.stderr, flush=True)
