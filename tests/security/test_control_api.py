@@ -63,3 +63,24 @@ async def test_sources_translate_refusals_into_control_errors(control):
             await ControlPlaneCertificateSource(url, service="order", instance="o-1", token="wrong").fetch()
         with pytest.raises(ControlError, match="HTTP 401"):
             await ControlPlaneTokenSource(url, subject="order", token="wrong").issue("inventory")
+
+
+MALFORMED = [b"", b"{not json", b"[]", b'{"subject": 7}', b'{"service": "order", "ttl_seconds": "forever"}']
+
+
+@pytest.mark.parametrize("path", ["/v1/certificates", "/v1/tokens"])
+async def test_issuing_routes_authenticate_before_they_read_the_body(control, path):
+    app, _ = control
+    async with serving(app) as url, aiohttp.ClientSession() as session:
+        for raw in MALFORMED:
+            for headers in ({}, {"Authorization": "Bearer wrong"}):
+                headers = {**headers, "Content-Type": "application/json"}
+                async with session.post(url + path, data=raw, headers=headers) as answer:
+                    assert answer.status == 401, (raw, headers, await answer.text())
+                    assert answer.headers["Content-Type"].startswith("application/problem+json")
+                    assert "ttl_seconds" not in await answer.text()
+            # the admin, once known, learns what was wrong with the body
+            admin = {"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"}
+            async with session.post(url + path, data=raw, headers=admin) as answer:
+                assert answer.status == 422, (raw, await answer.text())
+                assert answer.headers["Content-Type"].startswith("application/problem+json")

@@ -15,6 +15,10 @@ Mounting (the control plane's ``create_app``)::
 
 The admin check compares ``Authorization: Bearer`` with ``app.state.token`` (the control plane's
 ``.baton/admin-token``) unless ``require_admin`` is given. Answers carrying keys are ``Cache-Control: no-store``.
+
+The issuing routes authenticate before they read their body: a caller with neither the admin token nor a verified
+client certificate gets 401 whatever it sent (a 422 would tell an anonymous caller what the route expects). Only
+then is the body validated (422 problem+json as usual) and the subject compared with the peer's identity (403).
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import hmac
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from baton.errors import Forbidden, SecurityError
 from baton.security.ca import LEAF_TTL, MAX_LEAF_TTL, CertificateAuthority
@@ -33,6 +39,7 @@ from baton.security.spiffe import service_of
 from baton.security.tokens.issuer import DEFAULT_TTL, MAX_TTL, TokenIssuer
 
 AdminCheck = Callable[[Request], Awaitable[None]]
+_Body = TypeVar("_Body", bound=BaseModel)
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -84,10 +91,12 @@ def security_router(
         response.headers["Cache-Control"] = "max-age=60"
         return issuer.jwks()
 
-    @router.post("/v1/certificates")
-    async def certificate(body: CertificateRequest, request: Request, response: Response) -> dict[str, object]:
+    @router.post("/v1/certificates", openapi_extra=_body_schema(CertificateRequest))
+    async def certificate(request: Request, response: Response) -> dict[str, object]:
         """Issue a leaf certificate (with its private key) for an instance."""
-        await _admin_or_peer(request, body.service, check_admin, "a service may only renew its own certificate")
+        peer = await _authenticated(request, check_admin)
+        body = await _parse(request, CertificateRequest)
+        _own(peer, body.service, "a service may only renew its own certificate")
         leaf = ca.issue_leaf(
             body.service,
             body.instance,
@@ -98,10 +107,12 @@ def security_router(
         response.headers.update(_NO_STORE)
         return {"certificate": leaf.to_json(), "bundle": ca.trust_bundle()}
 
-    @router.post("/v1/tokens")
-    async def token(body: TokenRequest, request: Request, response: Response) -> dict[str, object]:
+    @router.post("/v1/tokens", openapi_extra=_body_schema(TokenRequest))
+    async def token(request: Request, response: Response) -> dict[str, object]:
         """Issue a service token for ``subject`` to call ``audience``."""
-        await _admin_or_peer(request, body.subject, check_admin, "a service may only ask for tokens in its own name")
+        peer = await _authenticated(request, check_admin)
+        body = await _parse(request, TokenRequest)
+        _own(peer, body.subject, "a service may only ask for tokens in its own name")
         token = issuer.issue(sub=body.subject, aud=body.audience, ttl=body.ttl_seconds, scopes=body.scopes)
         response.headers.update(_NO_STORE)
         return {"token": token, "token_type": "Bearer", "expires_at": time.time() + body.ttl_seconds}
@@ -109,15 +120,40 @@ def security_router(
     return router
 
 
-async def _admin_or_peer(request: Request, service: str, check_admin: AdminCheck, refusal: str) -> None:
-    """Pass the admin token, or a verified client certificate of ``service`` (mTLS listener only)."""
+async def _authenticated(request: Request, check_admin: AdminCheck) -> str | None:
+    """Who calls: ``None`` for the admin, else the service of a verified client certificate (mTLS listener only).
+
+    Raises:
+        SecurityError: neither (401), before anything of the body is looked at.
+    """
     if _has_admin_token(request):
-        return
+        return None
     peer = _peer_service(request)
     if peer is None:
         await check_admin(request)  # raises 401 with the usual hint
-    elif peer != service:
+    return peer
+
+
+def _own(peer: str | None, service: str, refusal: str) -> None:
+    """A peer (not the admin) may only act for its own ``service``."""
+    if peer is not None and peer != service:
         raise Forbidden(refusal)
+
+
+async def _parse(request: Request, model: type[_Body]) -> _Body:
+    """The JSON body as ``model``; a 422 problem like FastAPI's own validation when it does not fit."""
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw or b"null")
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]
+        raise RequestValidationError(errors) from None
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that parses ``model`` itself (after authenticating)."""
+    schema = {"content": {"application/json": {"schema": model.model_json_schema()}}, "required": True}
+    return {"requestBody": schema}
 
 
 def _has_admin_token(request: Request) -> bool:
