@@ -16,7 +16,13 @@ errors) and, for information, of the whole checkout until CONFIRMED.
 Layout (2 cores): the servers (hello, or every process of the shop once it is up) are pinned to core 0, this
 load generator to core 1. Target: checkout cost ≤ 20 hello units, p99 < 300 ms, zero errors.
 
-    .venv/bin/python bench/checkout.py [--quick]
+Where the time goes, from the best saturation run (less noisy than rps on a shared machine): the CPU time of
+every process of the shop (psutil, before/after) per confirmed checkout and how busy the server core was; the
+wall time of each saga step (from the saga logs of a sample of orders); with ``--fsync``, the fsync/fdatasync
+calls per confirmed checkout of each process (``perf stat`` on the syscall tracepoints; needs perf and root).
+``--order-replicas N`` runs N order instances instead of the manifest's 2.
+
+    .venv/bin/python bench/checkout.py [--quick] [--fsync] [--order-replicas N]
 """
 
 from __future__ import annotations
@@ -28,13 +34,18 @@ import itertools
 import json
 import os
 import platform
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -178,9 +189,13 @@ class Checkouts:
         return found
 
 
-async def saturation(shoppers: list[Shopper], *, seconds: float, users: int) -> tuple[float, Checkouts]:
+async def saturation(
+    shoppers: list[Shopper], *, seconds: float, users: int, costs: Costs | None = None
+) -> tuple[float, Checkouts]:
     """Confirmed checkouts per second with ``users`` customers checking out back to back."""
     load = Checkouts(shoppers, uuid.uuid4().hex[:6])
+    if costs is not None:
+        costs.begin()
     started = time.monotonic()
 
     async def user() -> None:
@@ -198,7 +213,126 @@ async def saturation(shoppers: list[Shopper], *, seconds: float, users: int) -> 
         await asyncio.sleep(0.2)
     elapsed = time.monotonic() - started
     confirmed = sum(1 for s in statuses.values() if s == "CONFIRMED")
+    if costs is not None:
+        costs.end(elapsed=elapsed, confirmed=confirmed)
     return confirmed / elapsed, load
+
+
+# --- where the time goes ------------------------------------------------------------------------------------
+
+
+class Costs:
+    """CPU time (and, with perf, fsync calls) of every process of the shop over one measured run."""
+
+    def __init__(self, names: dict[int, str], *, fsync: bool) -> None:
+        self.names = names
+        self.fsync = fsync and shutil.which("perf") is not None
+        self._before: dict[int, float] = {}
+        self._client_before = 0.0
+        self._perf: dict[int, tuple[subprocess.Popen[bytes], Path]] = {}
+        self.report: dict[str, Any] = {}
+
+    @staticmethod
+    def of_shop(shop: ShopSystem, *, fsync: bool) -> Costs:
+        assert shop.process is not None
+        names = {int(v["pid"]): str(v["id"]) for v in shop.instances() if v["pid"]}
+        root = psutil.Process(shop.process.pid)
+        names.setdefault(root.pid, "control-plane")
+        for child in root.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                names.setdefault(child.pid, child.name())
+        return Costs(names, fsync=fsync)
+
+    def _cpu(self) -> dict[int, float]:
+        found: dict[int, float] = {}
+        for pid in self.names:
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(pid).cpu_times()
+                found[pid] = times.user + times.system
+        return found
+
+    def begin(self) -> None:
+        self._before = self._cpu()
+        self._client_before = sum(psutil.Process().cpu_times()[:2])
+        if self.fsync:
+            events = "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync"
+            for pid in self.names:
+                out = Path(tempfile.mkstemp(prefix="bench-perf-")[1])
+                command = ["perf", "stat", "-x", ",", "-e", events, "-p", str(pid), "-o", str(out)]
+                self._perf[pid] = (subprocess.Popen(command, stderr=subprocess.DEVNULL), out)
+
+    def end(self, *, elapsed: float, confirmed: int) -> None:
+        after = self._cpu()
+        client = sum(psutil.Process().cpu_times()[:2]) - self._client_before
+        per: dict[str, float] = defaultdict(float)
+        for pid, cpu in after.items():
+            per[self.names[pid]] += cpu - self._before.get(pid, cpu)
+        fsyncs: dict[str, int] = defaultdict(int)
+        for pid, (perf, out) in self._perf.items():
+            perf.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                perf.wait(10)
+            for line in out.read_text().splitlines():
+                fields = line.split(",")
+                if len(fields) > 2 and fields[2].startswith("syscalls:") and fields[0].isdigit():
+                    fsyncs[self.names[pid]] += int(fields[0])
+            out.unlink(missing_ok=True)
+        self._perf.clear()
+        total = sum(per.values())
+        each = max(confirmed, 1)
+        self.report = {
+            "elapsed_s": elapsed,
+            "confirmed": confirmed,
+            "server_cpu_s": total,
+            "server_core_busy": total / elapsed,
+            "server_cpu_ms_per_checkout": total * 1000 / each,
+            "client_cpu_ms_per_checkout": client * 1000 / each,
+            "cpu_ms_per_checkout": {k: v * 1000 / each for k, v in sorted(per.items(), key=lambda kv: -kv[1])},
+            "fsyncs_per_checkout": {k: v / each for k, v in sorted(fsyncs.items(), key=lambda kv: -kv[1])} or None,
+        }
+
+    def print(self) -> None:
+        r = self.report
+        if not r:
+            return
+        print(
+            f"cpu        shop processes: {r['server_cpu_ms_per_checkout']:.1f} ms CPU per confirmed checkout "
+            f"(server core {r['server_core_busy'] * 100:.0f}% busy over {r['elapsed_s']:.1f} s; "
+            f"load generator {r['client_cpu_ms_per_checkout']:.1f} ms)"
+        )
+        for name, ms in r["cpu_ms_per_checkout"].items():
+            if ms >= 0.05:
+                print(f"             {name:24s} {ms:7.1f} ms")
+        if r["fsyncs_per_checkout"]:
+            total = sum(r["fsyncs_per_checkout"].values())
+            print(f"fsync      {total:.1f} fsync/fdatasync calls per confirmed checkout")
+            for name, n in r["fsyncs_per_checkout"].items():
+                if n >= 0.05:
+                    print(f"             {name:24s} {n:7.1f}")
+
+
+async def saga_steps(http: httpx.AsyncClient, order_url: str, order_ids: list[str]) -> dict[str, dict[str, float]]:
+    """Wall time (ms, p50/p99) of each saga step, and of order created → saga logged, from a sample of saga logs.
+
+    A step's time runs from its announcement (``step_started``) to its outcome, so it holds the write that
+    committed the announcement (with the previous step's success) and the action itself.
+    """
+    spans: dict[str, list[float]] = defaultdict(list)
+    for order_id in order_ids[:: max(1, len(order_ids) // 60)]:
+        answer = await http.get(f"{order_url}/v1/sagas/{order_id}")
+        if answer.status_code != 200:
+            continue
+        entries = answer.json()["entries"]
+        started: dict[str, datetime] = {}
+        first = datetime.fromisoformat(entries[0]["at"])
+        for entry in entries:
+            at = datetime.fromisoformat(entry["at"])
+            if entry["kind"] == "step_started":
+                started[entry["step"]] = at
+            elif entry["kind"] in ("step_succeeded", "step_failed", "step_retry") and entry["step"] in started:
+                spans[entry["step"]].append((at - started.pop(entry["step"])).total_seconds())
+        spans["saga: logged -> ended"].append((datetime.fromisoformat(entries[-1]["at"]) - first).total_seconds())
+    return {name: {"p50": pct(v, 50), "p99": pct(v, 99), "n": len(v)} for name, v in spans.items()}
 
 
 async def customers(http: httpx.AsyncClient, shop: ShopSystem, *, count: int) -> list[Shopper]:
@@ -245,15 +379,17 @@ async def half_load(shoppers: list[Shopper], *, rate: float, seconds: float) -> 
     return load, final_latency
 
 
-async def measure_shop(quick: bool) -> dict[str, object]:
+async def measure_shop(quick: bool, *, fsync: bool = False, order_replicas: int | None = None) -> dict[str, object]:
     root = Path(tempfile.mkdtemp(prefix="bench-checkout-"))
-    shop = ShopSystem(root, gateway=False, start_timeout=240)
+    replicas = {"order": order_replicas} if order_replicas else None
+    shop = ShopSystem(root, gateway=False, start_timeout=240, replicas=replicas)
     shop.start()
     try:
         assert shop.process is not None
         pids = [shop.process.pid] + [p.pid for p in psutil.Process(shop.process.pid).children(recursive=True)]
         pids += [int(v["pid"]) for v in shop.instances() if v["pid"]]
         pin(sorted(set(pids)), SERVER_CORE)
+        costs = Costs.of_shop(shop, fsync=fsync)
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         # Instances serve mutual TLS: the operator's certificate and a service token per target.
         async with shop.async_client(limits=limits) as http:
@@ -263,14 +399,18 @@ async def measure_shop(quick: bool) -> dict[str, object]:
             )
             await staff.via(services={"inventory": shop.url("inventory")}).set_stock("p-espresso", 10_000_000)
             await saturation(shoppers, seconds=2.0, users=8)  # warm-up: connections, caches, JIT-free paths
-            best: tuple[float, Checkouts] | None = None
+            best: tuple[float, Checkouts, dict[str, Any]] | None = None
             for users in (16,) if quick else (8, 16, 32):
-                rps, load = await saturation(shoppers, seconds=8.0 if quick else 20.0, users=users)
+                rps, load = await saturation(shoppers, seconds=8.0 if quick else 20.0, users=users, costs=costs)
                 print(f"checkout   {users:3d} customers: {rps:7.1f} confirmed checkouts/s, {len(load.errors)} errors")
                 if best is None or rps > best[0]:
-                    best = (rps, load)
+                    best = (rps, load, costs.report)
             assert best is not None
-            sat_rps = best[0]
+            sat_rps, sat_load, costs.report = best
+            costs.print()
+            steps = await saga_steps(http, shop.urls("order")[0], sat_load.order_ids)
+            for name, figures in steps.items():
+                print(f"saga step  {name:24s} p50 {figures['p50']:7.1f} ms, p99 {figures['p99']:7.1f} ms")
             half, final = await half_load(shoppers, rate=sat_rps / 2, seconds=8.0 if quick else 30.0)
     finally:
         shop.stop()
@@ -285,17 +425,19 @@ async def measure_shop(quick: bool) -> dict[str, object]:
         "half_errors": half.errors[:5],
         "half_error_count": len(half.errors),
         "half_checkouts": half.count,
+        "saturation": costs.report,
+        "saga_steps_ms": steps,
     }
 
 
-async def main_async(quick: bool) -> None:
+async def main_async(quick: bool, *, fsync: bool = False, order_replicas: int | None = None) -> None:
     pin([os.getpid()], CLIENT_CORE)
     load = os.getloadavg()[0]
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}")
     print(f"load average before: {load:.2f} (the shop engineers share this machine: use --quick, figures are rough)")
     hello = await hello_rps(seconds=5.0 if quick else 15.0, in_flight=32)
     print(f"reference  hello GET /v1/hello: {hello:8.1f} req/s (server on core {SERVER_CORE})")
-    shop = await measure_shop(quick)
+    shop = await measure_shop(quick, fsync=fsync, order_replicas=order_replicas)
     cost = hello / shop["checkout_rps"] if shop["checkout_rps"] else float("inf")  # type: ignore[operator]
     print(f"checkout   at saturation: {shop['checkout_rps']:.1f} confirmed checkouts/s")
     print(f"ratio      checkout cost in hello units: {cost:.1f} (target <= {TARGET_COST:g})")
@@ -314,21 +456,32 @@ async def main_async(quick: bool) -> None:
                 "target": f"<= {TARGET_COST:g}; POST /v1/orders p99 < {TARGET_P99_MS:g} ms at half load, 0 errors",
                 "met": met,
                 "hello_rps": round(hello, 1),
-                **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in shop.items()},
+                **_rounded(shop),
                 "quick": quick,
+                "order_replicas": order_replicas or 2,
                 "load_average": round(load, 2),
             }
         )
     )
 
 
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 2)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one saturation level, short runs")
+    parser.add_argument("--fsync", action="store_true", help="count fsync/fdatasync per process (perf, root)")
+    parser.add_argument("--order-replicas", type=int, default=None, help="order instances (manifest: 2)")
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(main_async(args.quick))
+    uvloop.run(main_async(args.quick, fsync=args.fsync, order_replicas=args.order_replicas))
 
 
 if __name__ == "__main__":
