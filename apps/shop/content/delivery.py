@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from sqlalchemy import select, update
@@ -149,7 +150,9 @@ class WebhookDispatcher:
             values.update(status="delivered", delivered_at=time.time(), last_error=None)
         elif attempts >= self.policy.max_attempts:
             values.update(status="dead", last_error=error)
-            log.warning("webhook delivery %s to %s dead after %d tries: %s", item.id, item.url, attempts, error)
+            # The host only: a webhook's path and query often carry its secret.
+            host = urlsplit(item.url).hostname
+            log.warning("webhook delivery %s to %s dead after %d tries: %s", item.id, host, attempts, error)
         else:
             values.update(last_error=error, next_attempt_at=time.time() + self.policy.backoff(attempts))
         await session.execute(update(deliveries).where(deliveries.c.id == item.id).values(**values))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 
 from opentelemetry import trace
@@ -23,6 +24,17 @@ from baton.kit.component import InstanceContext
 from baton.telemetry.context import context_of
 
 log = logging.getLogger(__name__)
+
+# Anything shaped like an address: a mail server's refusal quotes the recipient (SMTPRecipientsRefused).
+_ADDRESS = re.compile(r"[^\s<>()\[\]'\",;:]+@[^\s<>()\[\]'\",;:]+")
+
+
+def scrubbed(error: str) -> str:
+    """``error`` without e-mail addresses: it goes to the log, the span and the stored ``last_error``.
+
+    A recipient is personal data; the notification and order ids say which message failed.
+    """
+    return _ADDRESS.sub("<recipient>", error)
 
 
 def retry_delay(attempts: int, *, cap: float) -> float:
@@ -87,6 +99,7 @@ class MailSender:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 span.end()
             raise
+        results = [None if error is None else scrubbed(error) for error in results]
         for span, error in zip(spans, results, strict=True):
             if error is not None:
                 span.set_status(Status(StatusCode.ERROR, error[:200]))
@@ -96,7 +109,13 @@ class MailSender:
             await mark_sent(session, sent, now=time.time())
             for notification, error in zip(claimed, results, strict=True):
                 if error is not None:
-                    log.warning("notification %s to %s not sent: %s", notification.id, notification.email, error)
+                    log.warning(
+                        "notification %s (order %s, %s) not sent: %s",
+                        notification.id,
+                        notification.order_id,
+                        notification.kind,
+                        error,
+                    )
                     delay = retry_delay(notification.attempts, cap=settings.retry_max)
                     await mark_failed(session, notification.id, error=error, retry_at=time.time() + delay)
         return len(sent)

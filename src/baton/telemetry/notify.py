@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -56,6 +57,8 @@ class WebhookNotifier:
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.url = url
+        # What the log names: the host only, a webhook's path and query often carry its secret.
+        self._where = urlsplit(url).hostname or "?"
         self.policy = policy or WebhookPolicy()
         self.headers = headers or {}
         self._session = session
@@ -81,16 +84,16 @@ class WebhookNotifier:
                     if response.status < 300:
                         return True
                     if 400 <= response.status < 500 and response.status != 429:
-                        _log.warning("webhook %s refused the notification: %s", self.url, response.status)
+                        _log.warning("webhook %s refused the notification: %s", self._where, response.status)
                         return False
                     reason = f"HTTP {response.status}"
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             if attempt < self.policy.attempts:
-                _log.info("webhook %s failed (%s), try %d of %d", self.url, reason, attempt, self.policy.attempts)
+                _log.info("webhook %s failed (%s), try %d of %d", self._where, reason, attempt, self.policy.attempts)
                 await asyncio.sleep(delay)
                 delay *= 2
-        _log.warning("webhook %s undeliverable after %d tries: %s", self.url, self.policy.attempts, reason)
+        _log.warning("webhook %s undeliverable after %d tries: %s", self._where, self.policy.attempts, reason)
         return False
 
 
