@@ -222,7 +222,13 @@ class ShopSystem:
         self.api.close()
 
     def __enter__(self) -> ShopSystem:
-        return self.start()
+        """Start the shop; a start that fails stops what it had started before the error propagates."""
+        try:
+            return self.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.stop()
+            raise
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None

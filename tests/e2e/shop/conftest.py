@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterator
 
@@ -39,15 +38,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShopSystem]:
     missing = _missing_services()
     if missing:
         log.warning("shop e2e: running without %s (not in the tree)", ", ".join(missing))
-    system = ShopSystem(tmp_path_factory.mktemp("shop"), env=E2E_ENV, without=missing)
-    try:
-        system.start()
-    except BaseException:
-        with contextlib.suppress(Exception):
-            system.stop()
-        raise
-    yield system
-    system.stop()
+    with ShopSystem(tmp_path_factory.mktemp("shop"), env=E2E_ENV, without=missing) as system:
+        yield system
 
 
 @pytest.fixture

@@ -35,12 +35,8 @@ def shop(tmp_path_factory):
     system_module = pytest.importorskip("apps.shop.common.system", reason="the shop is not in the tree")
     if not (REPO / "apps" / "shop" / "order" / "service.py").exists():
         pytest.skip("the shop's order service is not in the tree yet")
-    system = system_module.ShopSystem(tmp_path_factory.mktemp("shop-dashboard"))
-    try:
-        system.start()
+    with system_module.ShopSystem(tmp_path_factory.mktemp("shop-dashboard")) as system:
         yield system
-    finally:
-        system.stop()
 
 
 async def _checkout(gateway: str, trace_id: str, correlation_id: str) -> str:
