@@ -37,6 +37,7 @@ from starlette.requests import Request
 
 from baton.errors import ConfigError, Forbidden, SecurityError
 from baton.kit.component import InstanceContext
+from baton.kit.idempotency import set_caller_resolver
 from baton.security.rbac import Principal, owned_or_404, principal_from_claims
 from baton.security.tokens.jwks import HttpJwksFetcher, JwksFetcher, StaticJwksFetcher
 from baton.security.tokens.verifier import TokenVerifier
@@ -204,7 +205,16 @@ def install(service: Service, auth: UserAuth | None = None) -> UserAuth:
     auth = auth or UserAuth()
     service.add_component(auth)
     service.app.state.shop_user_auth = auth
+    set_caller_resolver(service.app, _verified_subject)  # a user's idempotency keys are theirs only
     return auth
+
+
+async def _verified_subject(request: Request) -> str | None:
+    """The calling user's subject for idempotency keys; ``None`` without a valid token (the route refuses it)."""
+    try:
+        return (await current_user(request)).subject
+    except SecurityError:
+        return None
 
 
 async def current_user(request: Request) -> Principal:

@@ -10,7 +10,11 @@ A route opts in with ``@service.idempotent`` (or :func:`idempotent`). For a requ
 3. a later request with the same key and the same body (JSON compared canonically) is answered from the
    store, with ``Idempotent-Replayed: true``; the same key with a *different* body is a ``422`` problem.
 
-Keys are scoped per route (method + route template). Stored answers are replayed for ``ttl`` seconds. A
+Keys are scoped per route (method + route template) **and per caller**, so a key presented by someone else is
+a different key, never their answer. The caller is, first match wins: the subject a resolver registered with
+:func:`set_caller_resolver` verifies (a user keeps their keys across a token refresh); the credentials of the
+``Authorization`` header (only a SHA-256 of them is stored, never the token); the service principal the
+service-token middleware verified; else nobody in particular. Stored answers are replayed for ``ttl`` seconds. A
 reservation left by a crashed instance is taken over after ``pending_timeout`` seconds — the one window in
 which an effect can be applied twice, since the endpoint's own transaction and the stored answer are separate.
 
@@ -64,6 +68,7 @@ __all__ = [
     "kit_metadata",
     "policy_of",
     "run_idempotent",
+    "set_caller_resolver",
 ]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -117,6 +122,35 @@ def idempotent(fn: F | None = None, *, policy: IdempotencyPolicy | None = None) 
         return target
 
     return mark(fn) if fn is not None else mark
+
+
+CallerResolver = Callable[[Request], Awaitable[str | None]]
+"""Who sends ``request``, verified (e.g. the user's subject from their access token); ``None`` when unknown."""
+_RESOLVER = "baton_idempotency_caller"
+
+
+def set_caller_resolver(app: Any, resolver: CallerResolver | None) -> None:
+    """Scope idempotency keys by what ``resolver`` verifies instead of the raw credentials (see above).
+
+    The resolver runs before the endpoint, for requests carrying the header only; it must not raise for bad
+    credentials (return ``None``: the credentials' hash is used and the endpoint refuses them as usual).
+    """
+    setattr(app.state, _RESOLVER, resolver)
+
+
+async def caller_of(request: Request) -> str:
+    """The part of an idempotency key's scope naming who sends ``request`` (a hash: no identifier is stored)."""
+    resolver: CallerResolver | None = getattr(request.app.state, _RESOLVER, None)
+    if resolver is not None and (subject := await resolver(request)):
+        return "sub:" + hashlib.sha256(subject.encode()).hexdigest()[:32]
+    authorization = request.headers.get("authorization")
+    if authorization:
+        return "cred:" + hashlib.sha256(authorization.strip().encode()).hexdigest()[:32]
+    principal = getattr(request.state, "principal", None)
+    subject = getattr(principal, "subject", None)
+    if isinstance(subject, str) and subject:
+        return "svc:" + hashlib.sha256(subject.encode()).hexdigest()[:32]
+    return "anonymous"
 
 
 _FOLDS = "__baton_folds_idempotency__"
@@ -315,7 +349,7 @@ async def run_idempotent(
 ) -> Response:
     """Run ``handler`` under ``policy`` for ``request`` (see the module docstring for the protocol).
 
-    ``route`` is the matched route template; with the method it scopes the key.
+    ``route`` is the matched route template; with the method and the caller it scopes the key.
     """
     key = request.headers.get(IDEMPOTENCY_HEADER)
     path = request.url.path
@@ -331,7 +365,7 @@ async def run_idempotent(
         )
 
     sessions = _sessions_of(request)
-    scope = f"{request.method} {route}"
+    scope = f"{request.method} {route} {await caller_of(request)}"
     fingerprint = request_fingerprint(await request.body())
     if _folds(request):
         fold = _Fold(scope, key, fingerprint, policy)

@@ -168,7 +168,7 @@ async def test_kit_routers_included_with_a_prefix_work(serving):
             scopes = (await session.execute(select(idempotency_table.c.scope))).scalars().all()
     assert second.headers["Idempotent-Replayed"] == "true"
     assert second.json() == first.json() == {"n": 1}
-    assert scopes == ["POST /v1/things"]
+    assert scopes == ["POST /v1/things anonymous"]
 
 
 async def test_the_stored_answer_is_written_after_the_endpoints_transaction_commits(serving):
