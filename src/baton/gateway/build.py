@@ -21,6 +21,7 @@ from baton.gateway.filtering import ResponseFilter
 from baton.gateway.policies.allowlist import IpAllowlist
 from baton.gateway.policies.auth import Authenticate
 from baton.gateway.policies.authz import Authorize
+from baton.gateway.policies.chain import compile_chain
 from baton.gateway.policies.openapi import OpenApiSchemas
 from baton.gateway.policies.quota import Quota
 from baton.gateway.policies.ratelimit import RateLimit
@@ -55,6 +56,8 @@ def build_route(config: RouteConfig, state: GatewayState) -> Route:
     bodyless = tuple(policies)
     policies.append(validator)
     route.policies = tuple(policies)
+    route.chain = compile_chain(route.policies)
+    route.bodyless_chain = compile_chain(bodyless)
     route.extras = {
         "bodyless_policies": bodyless,
         "max_body": validator.max_body,

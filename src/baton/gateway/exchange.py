@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from baton.errors import BatonError, CallTimeout, SecurityError
 from baton.gateway.cache import CachedResponse, etag_matches
 from baton.gateway.filtering import is_json_type, sanitize_error
-from baton.gateway.policies.base import RequestInfo, Verdict, run_chain
+from baton.gateway.policies.base import RequestInfo, Verdict
 from baton.gateway.pool import PoolKey, UpstreamConnection
 from baton.gateway.responses import HOP_BY_HOP, LAST_CHUNK, PROBLEM_JSON, Rejection, chunk, problem, status_line
 from baton.gateway.routing import MethodNotAllowed, Route
@@ -165,7 +165,7 @@ class Exchange(RequestInfo):
         self.route = route
         self.route_name = route.name
         self.max_body = route.extras["max_body"]
-        verdict = run_chain(route.policies if self.has_body else route.extras["bodyless_policies"], self)
+        verdict = route.chain(self) if self.has_body else route.bodyless_chain(self)
         if verdict is None:
             self._admitted()
         elif isinstance(verdict, Rejection):

@@ -231,6 +231,7 @@ class Gateway:
         if self.security is not None:
             await self.security.renewer.stop()
         await state.quotas.aclose()
+        state.flush_records()
         if state.access_log is not None:
             await state.access_log.aclose()
         if self._server is not None:

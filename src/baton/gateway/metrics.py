@@ -9,7 +9,8 @@ service, route, method, status) and ``baton_gateway_consumer_requests_total`` at
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -44,6 +45,22 @@ class RedMetrics:
         ckey = (consumer or "anonymous", route, _CLASSES[status // 100 % 10])
         consumers = self._consumers
         consumers[ckey] = consumers.get(ckey, 0) + 1
+
+    def observe_exchanges(self, finished: Iterable[tuple[Any, float]]) -> None:
+        """Record a batch of answered requests: ``(exchange, seconds)`` pairs (as :meth:`observe` each)."""
+        all_series, consumers, classes = self._series, self._consumers, _CLASSES
+        for exchange, seconds in finished:
+            route = exchange.route_name or "-"
+            status = exchange.status
+            key = (route, exchange.method, status)
+            series = all_series.get(key)
+            if series is None:
+                series = all_series[key] = [0.0] * (_INF + 2)
+            series[bisect_left(BUCKETS, seconds)] += 1
+            series[-1] += seconds
+            principal = exchange.principal
+            ckey = ((principal is not None and principal.consumer) or "anonymous", route, classes[status // 100 % 10])
+            consumers[ckey] = consumers.get(ckey, 0) + 1
 
     def upstream_error(self, route: str, kind: str) -> None:
         """Count an upstream failure (``connect``, ``timeout``, ``reset``, ``protocol``)."""

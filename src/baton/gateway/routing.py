@@ -8,7 +8,7 @@ config reload builds a new one and swaps it in one assignment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any
@@ -25,6 +25,10 @@ def full_prefix(config: RouteConfig) -> str:
     return prefix or "/"
 
 
+def _admit(request: Any) -> None:
+    return None
+
+
 def _first_segment(path: str) -> str:
     end = path.find("/", 1)
     return path[1:] if end < 0 else path[1:end]
@@ -38,6 +42,10 @@ class Route:
     prefix: str = ""
     policies: tuple[Any, ...] = ()
     """The request policies in chain order (see :mod:`baton.gateway.policies.chain`)."""
+    chain: Callable[[Any], Any] = _admit
+    """:attr:`policies` compiled into one function (:func:`~baton.gateway.policies.chain.compile_chain`)."""
+    bodyless_chain: Callable[[Any], Any] = _admit
+    """The chain for requests without a body (validation's header checks only look at declared bodies)."""
     picker: WeightedPicker = field(default_factory=lambda: WeightedPicker([1]))
     header_conditions: tuple[tuple[bytes, bytes | None], ...] = ()
     cookie_conditions: tuple[tuple[str, str | None], ...] = ()

@@ -80,6 +80,9 @@ class GatewayState:
         self.no_instance = problem(503, "no instance of the upstream service is available")
         self._id_prefix = os.urandom(6).hex()
         self._id_counter = 0
+        self._finished: list[tuple[Exchange, float]] = []
+        """Exchanges finished in this loop iteration with their durations, waiting for :meth:`flush_records`."""
+        self._flush_scheduled = False
 
     def client_ip(self, peer: str, forwarded_for: bytes | None) -> str:
         """The caller's address (``X-Forwarded-For`` only from trusted proxies)."""
@@ -118,33 +121,37 @@ class GatewayState:
         return sum(1 for c in self.connections if c.current is not None)
 
     def record(self, exchange: Exchange, seconds: float) -> None:
-        """Metrics, access log and span end for a finished exchange."""
-        route = exchange.route_name or "-"
-        principal = exchange.principal
-        consumer = principal.consumer if principal is not None else None
-        status = exchange.status
-        self.metrics.observe(route, exchange.method, status, seconds, consumer)
+        """Metrics, access log and span end for a finished exchange.
+
+        A recording OpenTelemetry span ends at once (its end time is the answer's); metrics and the access
+        line are queued and written for every request finished in this loop iteration by one call soon after
+        (:meth:`flush_records`): the same values and lines, with a Python call per batch instead of several per
+        request, and one clock reading per batch for the lines' time.
+        """
         span = exchange.span
         if span is not None and span.otel is not None:
+            route = exchange.route_name or "-"
+            status = exchange.status
             span.end(
                 status,
                 {"http.route": route, "http.request.method": exchange.method, "http.response.status_code": status},
             )
-        log = self.access_log
-        if log is not None:
-            instance = exchange.instance
-            log.request(
-                time.time(),
-                exchange.method,
-                exchange.path,
-                status,
-                seconds,
-                route,
-                consumer,
-                exchange.client_ip,
-                instance.id if instance is not None else None,
-                exchange.attempt,
-                exchange.correlation_id,
-                span.trace_id if span is not None else None,
-                span.span_id if span is not None else None,
-            )
+        self._finished.append((exchange, seconds))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self.flush_records)
+
+    def flush_records(self) -> None:
+        """Record the queued finished exchanges (metrics, access log) now."""
+        self._flush_scheduled = False
+        finished = self._finished
+        if not finished:
+            return
+        self._finished = []
+        try:
+            self.metrics.observe_exchanges(finished)
+            log = self.access_log
+            if log is not None:
+                log.exchanges(finished, time.time())
+        except Exception:  # telemetry must never break the gateway
+            self.log.exception("recording requests failed")

@@ -1,0 +1,208 @@
+"""In-process gateway harness: the gateway's Python per request, without sockets, kernel or load generator.
+
+The gateway runs with the same config as ``bench/gateway.py`` (allowlist ▸ JWT ▸ scopes ▸ rate limits ▸ quota ▸
+validation ▸ proxy ▸ response filtering, access log, metrics and trace ids on). Its protocols are fed directly:
+a client connection gets a request's bytes (``data_received``), its pooled upstream connection gets the bytes
+uvicorn would answer with, and the fake transports keep what the gateway writes. So the CPU time measured is
+the gateway's own Python per request (parsing, chain, both header blocks, filtering, telemetry), the part of
+``bench/gateway.py``'s CPU per request that is not kernel loopback.
+
+    .venv/bin/python bench/gateway_inproc.py [--requests N] [--rounds R] [--profile]
+    .venv/bin/python bench/gateway_inproc.py --compare /path/to/other/checkout/src
+
+``--compare SRC`` alternates rounds between this tree and another source tree (a ``git worktree`` of an older
+commit, say), each in its own process, and prints both medians and their ratio: on a shared machine, both
+sides see the same background load. Figures are ``time.process_time`` (CPU), not wall-clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-secret-0123456789abcdef0123456789"
+UPSTREAM_PORT = 18080
+TICK = 25
+"""Requests fed per event-loop iteration (``bench/gateway.py`` keeps 50 connections busy)."""
+BODY = b'{"message":"hello","internal_note":"stripped by the gateway"}'
+ANSWER = (
+    b"HTTP/1.1 200 OK\r\ndate: Fri, 27 Nov 2026 02:40:00 GMT\r\nserver: uvicorn\r\n"
+    b"content-length: %d\r\ncontent-type: application/json\r\n\r\n%s" % (len(BODY), BODY)
+)
+
+
+class FakeTransport:
+    """Enough of an asyncio transport for the gateway's protocols: writes are kept, not sent."""
+
+    def __init__(self, peer: tuple[str, int]) -> None:
+        self.peer = peer
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.peer if name == "peername" else default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+
+def config_dict(tmp: Path) -> dict[str, Any]:
+    return {
+        "issuers": [{"name": "bench", "issuer": "bench-idp", "audience": "gateway", "secret": SECRET}],
+        "services": {"hello": [f"http://127.0.0.1:{UPSTREAM_PORT}"]},
+        "quota_db": str(tmp / "quotas.db"),
+        "routes": [
+            {
+                "prefix": "/hello",
+                "version": "v1",
+                "service": "hello",
+                "allow": ["127.0.0.0/8"],
+                "auth": "jwt",
+                "scopes": ["hello:read"],
+                "rate_limit": {"consumer": "1000000/s", "ip": "1000000/s", "route": "1000000/s"},
+                "quota": {"per_day": 1_000_000_000},
+                "validation": {"max_body": "1MiB"},
+                "filter": {"internal_fields": ["internal_note"]},
+            }
+        ],
+    }
+
+
+def token() -> str:
+    import jwt
+
+    now = int(time.time())
+    claims = {"iss": "bench-idp", "aud": "gateway", "sub": "bench-client", "scope": "hello:read", "iat": now}
+    return jwt.encode({**claims, "exp": now + 3600}, SECRET, algorithm="HS256")
+
+
+async def run(requests: int, rounds: int, profile: bool) -> list[float]:
+    """CPU microseconds per request for each round (after a warm-up round)."""
+    from baton.gateway.config import load_config
+    from baton.gateway.connection import ClientConnection
+    from baton.gateway.gateway import Gateway
+    from baton.gateway.pool import UpstreamConnection
+
+    with tempfile.TemporaryDirectory(prefix="baton-gw-inproc-") as tmpdir:
+        tmp = Path(tmpdir)
+        (tmp / "gateway.yaml").write_text(json.dumps(config_dict(tmp)))
+        log = io.BytesIO()
+        gateway = Gateway(load_config(tmp / "gateway.yaml"), home=tmp, access_log=log)
+        await gateway.start("127.0.0.1", 0)
+        try:
+            state = gateway.state
+            assert state is not None
+            request = (
+                b"GET /v1/hello HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer %s\r\n\r\n" % token().encode()
+            )
+            client = ClientConnection(state)
+            client_transport = FakeTransport(("127.0.0.1", 40000))
+            client.connection_made(client_transport)  # type: ignore[arg-type]
+            upstream = UpstreamConnection(state.pool, ("http", "127.0.0.1", UPSTREAM_PORT, "hello"))
+            upstream_transport = FakeTransport(("127.0.0.1", UPSTREAM_PORT))
+            upstream.connection_made(upstream_transport)  # type: ignore[arg-type]
+            state.pool.release(upstream)
+
+            async def one_round(n: int) -> float:
+                feed_client, feed_upstream = client.data_received, upstream.data_received
+                written = client_transport.written
+                start = time.process_time()
+                for i in range(n):
+                    feed_client(request)
+                    feed_upstream(ANSWER)
+                    if i % TICK == 0:
+                        await asyncio.sleep(0)  # a loop iteration, as under load: callbacks queued meanwhile run
+                elapsed = time.process_time() - start
+                last = written[-1]
+                if not last.startswith(b"HTTP/1.1 200") or b"internal_note" in last or b'"hello"' not in last:
+                    raise SystemExit(f"unexpected answer: {last[:300]!r}")
+                written.clear()
+                upstream_transport.written.clear()
+                log.seek(0)
+                log.truncate()
+                return elapsed / n * 1e6
+
+            await one_round(min(requests, 2000))  # warm-up: caches, memo tables, first-time allocations
+            figures = []
+            if profile:
+                import cProfile
+                import pstats
+
+                profiler = cProfile.Profile()
+                profiler.enable()
+                await one_round(requests)
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("ncalls").print_stats(80)
+            for _ in range(rounds):
+                figures.append(await one_round(requests))
+            return figures
+        finally:
+            await gateway.aclose(grace=0.1)
+
+
+def measure(requests: int, rounds: int, profile: bool) -> list[float]:
+    import uvloop
+
+    return uvloop.run(run(requests, rounds, profile))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of one round first")
+    parser.add_argument("--compare", metavar="SRC", help="another tree's src/ to alternate with (reference)")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.json:
+        print(json.dumps(measure(args.requests, args.rounds, False)))
+        return 0
+    if not args.compare:
+        figures = measure(args.requests, args.rounds, args.profile)
+        print(f"gateway Python per request: median {statistics.median(figures):.1f} us CPU", end="")
+        print(f" (rounds: {', '.join(f'{f:.1f}' for f in figures)}; {args.requests} requests each)")
+        return 0
+    sides = {"this tree": str(ROOT / "src"), "reference": args.compare}
+    results: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(args.rounds):
+        for name, src in sides.items():
+            env = {**os.environ, "PYTHONPATH": src}
+            cmd = [sys.executable, __file__, "--json", "--requests", str(args.requests), "--rounds", "1"]
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+            results[name] += json.loads(out.strip().splitlines()[-1])
+    for name, figures in results.items():
+        each = ", ".join(f"{f:.1f}" for f in figures)
+        print(f"{name:>10}: median {statistics.median(figures):.1f} us CPU/request ({each})")
+    ratio = statistics.median(results["this tree"]) / statistics.median(results["reference"])
+    print(f"this tree / reference: {ratio:.2f}x (CPU per request, alternated rounds, same machine and load)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
