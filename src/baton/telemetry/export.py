@@ -112,8 +112,9 @@ def build_provider(
     if exporters:
         processor = span_processor(exporters, errors=errors)
         provider.add_span_processor(processor)
-        if isinstance(processor, ErrorTailProcessor):
-            register_tail(provider, ratio=ratio, processor=processor)
+        # The kit's telemetry middleware takes the head decision itself for providers registered here, in both
+        # modes: with the error tail, and head sampling only.
+        register_tail(provider, ratio=ratio, processor=processor)
     return provider
 
 

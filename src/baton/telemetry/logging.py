@@ -120,6 +120,12 @@ def _drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> Eve
     return event_dict
 
 
+#: How long an already rendered line may wait for the lines written after it (seconds), and how many may wait:
+#: the access log's lines leave in one ``write`` per batch instead of one system call per request.
+FLUSH_DELAY = 0.05
+FLUSH_LINES = 256
+
+
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A stream handler that resolves ``sys.stdout`` at emit time (so test capture and redirection work)."""
 
@@ -128,47 +134,69 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._explicit = stream is not None
         self.service = service
         self.instance = instance
+        self._pending: list[str] = []
         self._flush_scheduled = False
 
     def emit(self, record: logging.LogRecord) -> None:
         if not self._explicit:
             self.stream = sys.stdout
+        if self._pending:  # (under the handler's lock, taken by ``handle``) keep the lines in order
+            self._write_pending()
         super().emit(record)
 
     def write_line(self, line: str) -> None:
-        """Write an already rendered line, under the lock the handler's own records take.
+        """Write an already rendered line, in order with the handler's own records.
 
-        Inside an event loop the flush waits for the end of the loop's current iteration, so the lines of the
-        requests finishing together leave in one ``write`` (one system call per loop tick instead of one per
-        request); a line is never held longer than that. Outside a loop it is flushed at once.
+        Inside an event loop the line joins the lines written after it for up to :data:`FLUSH_DELAY` seconds (or
+        until :data:`FLUSH_LINES` wait), and they leave in one ``write``: one system call per batch instead of one
+        per request — a stream set to line buffering (the zygote's instances) would write each line on its own.
+        Outside a loop it is written at once; a flush of the handler (``logging.shutdown`` at exit) writes what
+        waits.
         """
         with self.lock:  # type: ignore[union-attr]
-            if not self._explicit:
-                self.stream = sys.stdout
-            try:
-                self.stream.write(line + self.terminator)
-            except Exception:  # like Handler.handleError: a broken pipe must not fail the request
-                return
+            self._pending.append(line)
             if self._flush_scheduled:
+                if len(self._pending) >= FLUSH_LINES:
+                    self._write_pending()
                 return
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 loop = None
             if loop is None:
-                self._flush_quietly()
+                self._write_pending()
                 return
             self._flush_scheduled = True
-        loop.call_soon(self._scheduled_flush)
+        loop.call_later(FLUSH_DELAY, self._scheduled_flush)
+
+    def flush(self) -> None:
+        """Write the lines waiting, then flush the stream."""
+        with self.lock:  # type: ignore[union-attr]
+            if self._pending:
+                self._write_pending()
+            else:
+                self._flush_quietly()
 
     def _scheduled_flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             self._flush_scheduled = False
-            self._flush_quietly()
+            if self._pending:
+                self._write_pending()
+
+    def _write_pending(self) -> None:
+        lines, self._pending = self._pending, []
+        if not self._explicit:
+            self.stream = sys.stdout
+        try:
+            self.stream.write(self.terminator.join(lines) + self.terminator)
+        except Exception:  # like Handler.handleError: a broken pipe must not fail the request
+            return
+        self._flush_quietly()
 
     def _flush_quietly(self) -> None:
         with contextlib.suppress(Exception):
-            self.flush()
+            if self.stream and hasattr(self.stream, "flush"):
+                self.stream.flush()
 
 
 # The handler configure_logging installed; EventLogger writes through it (None: not configured).
@@ -211,6 +239,7 @@ def configure_logging(*, service: str, instance: str, level: str | int = "INFO",
 
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        old.flush()  # the lines it holds back
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
@@ -229,6 +258,7 @@ def reset_logging() -> None:
     _handler = None
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        old.flush()
         root.removeHandler(old)
     structlog.reset_defaults()
 
@@ -255,16 +285,33 @@ class EventLogger:
         self._logger = logging.getLogger(name)
         self._fallback = get_logger(name)
 
-    def log(self, level: int, event: str, fields: dict[str, Any]) -> None:
-        """Write ``event`` with ``fields`` at ``level`` (a :mod:`logging` level number)."""
+    def log(
+        self,
+        level: int,
+        event: str,
+        fields: dict[str, Any],
+        *,
+        ids: tuple[int, int] | None = None,
+        plain: bool = False,
+    ) -> None:
+        """Write ``event`` with ``fields`` at ``level`` (a :mod:`logging` level number).
+
+        Args:
+            ids: the ``(trace_id, span_id)`` the line belongs to, when the caller holds them (the current span's
+                otherwise).
+            plain: the caller vouches that no key of ``fields`` looks secret and every value is a scalar (the
+                access log's fixed fields): they are written as given, unmasked.
+        """
         handler = _handler
         if handler is None:
             self._fallback.log(level, event, **fields)
             return
         if not self._logger.isEnabledFor(level):
             return
-        span_context = trace.get_current_span().get_span_context()
-        valid = span_context.is_valid
+        if ids is None:
+            span_context = trace.get_current_span().get_span_context()
+            ids = (span_context.trace_id, span_context.span_id) if span_context.is_valid else (0, 0)
+        trace_id, span_id = ids
         line: dict[str, Any] = {
             "timestamp": _timestamp(),
             "level": _LEVEL_NAMES.get(level) or logging.getLevelName(level).lower(),
@@ -272,17 +319,20 @@ class EventLogger:
             "logger": self.name,
             "service": handler.service,
             "instance": handler.instance,
-            "trace_id": format(span_context.trace_id, "032x") if valid else None,
-            "span_id": format(span_context.span_id, "016x") if valid else None,
+            "trace_id": format(trace_id, "032x") if trace_id else None,
+            "span_id": format(span_id, "016x") if trace_id else None,
             "correlation_id": get_correlation_id(),
         }
-        for key, value in fields.items():
-            if _is_secret_key(key):
-                line[key] = MASK
-            elif isinstance(value, Mapping | list | tuple):
-                line[key] = _masked(value)
-            else:
-                line[key] = value
+        if plain:
+            line.update(fields)
+        else:
+            for key, value in fields.items():
+                if _is_secret_key(key):
+                    line[key] = MASK
+                elif isinstance(value, Mapping | list | tuple):
+                    line[key] = _masked(value)
+                else:
+                    line[key] = value
         handler.write_line(orjson.dumps(line, default=repr).decode())
 
 

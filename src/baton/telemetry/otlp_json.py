@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import orjson
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind, StatusCode
 
 __all__ = ["JsonSpanExporter", "encode_spans"]
 
@@ -126,46 +127,56 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     return orjson.dumps(document)
 
 
-_STATUS_CODES = {"UNSET": 0, "OK": 1, "ERROR": 2}
+_STATUS_CODES = {StatusCode.UNSET: 0, StatusCode.OK: 1, StatusCode.ERROR: 2}
+# The SDK counts kinds from INTERNAL = 0, OTLP from UNSPECIFIED = 0.
+_KINDS = {kind: kind.value + 1 for kind in SpanKind}
 
 
 def _span(span: ReadableSpan) -> dict[str, Any]:
+    # Runs on the exporter thread once per exported span, whose CPU the service pays too: enum lookups through
+    # dicts, each property read once, string attributes (nearly all of them) encoded without the type dispatch.
     context = span.context
     assert context is not None  # an SDK span always has one
+    start, end = span.start_time, span.end_time
+    attributes = span.attributes
     encoded: dict[str, Any] = {
         "traceId": format(context.trace_id, "032x"),
         "spanId": format(context.span_id, "016x"),
         "name": span.name,
-        "kind": span.kind.value + 1,  # the SDK counts from INTERNAL = 0, OTLP from UNSPECIFIED = 0
-        "startTimeUnixNano": str(span.start_time or 0),
-        "endTimeUnixNano": str(span.end_time or 0),
-        "attributes": _attributes(span.attributes or {}),
+        "kind": _KINDS.get(span.kind, 0),
+        "startTimeUnixNano": str(start) if start else "0",
+        "endTimeUnixNano": str(end) if end else "0",
+        "attributes": _attributes(attributes) if attributes else [],
         "flags": int(context.trace_flags),
     }
-    if span.parent is not None:
-        encoded["parentSpanId"] = format(span.parent.span_id, "016x")
-    if context.trace_state:
-        encoded["traceState"] = context.trace_state.to_header()
-    if span.events:
+    parent = span.parent
+    if parent is not None:
+        encoded["parentSpanId"] = format(parent.span_id, "016x")
+    trace_state = context.trace_state
+    if trace_state:
+        encoded["traceState"] = trace_state.to_header()
+    events = span.events
+    if events:
         encoded["events"] = [
             {
                 "timeUnixNano": str(event.timestamp),
                 "name": event.name,
                 "attributes": _attributes(event.attributes or {}),
             }
-            for event in span.events
+            for event in events
         ]
-    if span.links:
+    links = span.links
+    if links:
         encoded["links"] = [
             {
                 "traceId": format(link.context.trace_id, "032x"),
                 "spanId": format(link.context.span_id, "016x"),
                 "attributes": _attributes(link.attributes or {}),
             }
-            for link in span.links
+            for link in links
         ]
     status = span.status
-    code = _STATUS_CODES.get(status.status_code.name, 0)
+    code = _STATUS_CODES.get(status.status_code, 0)
     if code or status.description:
         encoded["status"] = {"code": code, **({"message": status.description} if status.description else {})}
     for field, count in (
@@ -178,16 +189,43 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
     return encoded
 
 
+# Encoded attribute lists by their items: a service's spans repeat a few attribute sets (method, route, status,
+# path), and looking one up costs a fraction of encoding it. Shared lists are never mutated (orjson only reads).
+# The key holds the values' types too: 1, 1.0 and True are equal but encode differently.
+_encoded_attributes: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+_ENCODED_ATTRIBUTES_MAX = 2048
+
+
 def _attributes(attributes: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [{"key": key, "value": _value(value)} for key, value in attributes.items()]
+    items = tuple(attributes.items())
+    key = (items, tuple(map(type, attributes.values())))
+    try:
+        cached = _encoded_attributes.get(key)
+    except TypeError:  # an unhashable value (a list): encode, do not remember
+        return _encode_attributes(items)
+    if cached is None:
+        cached = _encode_attributes(items)
+        if len(_encoded_attributes) >= _ENCODED_ATTRIBUTES_MAX:
+            _encoded_attributes.clear()
+        _encoded_attributes[key] = cached
+    return cached
+
+
+def _encode_attributes(items: tuple[tuple[str, Any], ...]) -> list[dict[str, Any]]:
+    return [
+        {"key": key, "value": {"stringValue": value} if type(value) is str else _value(value)} for key, value in items
+    ]
 
 
 def _value(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):  # before int: bool is an int
+    kind = type(value)
+    if kind is str:
+        return {"stringValue": value}
+    if kind is bool or isinstance(value, bool):  # before int: bool is an int
         return {"boolValue": value}
-    if isinstance(value, int):
+    if kind is int or isinstance(value, int):
         return {"intValue": str(value)}
-    if isinstance(value, float):
+    if kind is float or isinstance(value, float):
         return {"doubleValue": value}
     if isinstance(value, bytes):
         return {"bytesValue": base64.b64encode(value).decode()}

@@ -230,21 +230,28 @@ def _promoted(span: ReadableSpan) -> ReadableSpan:
 
 @dataclass(frozen=True, slots=True)
 class Tail:
-    """What a caller taking the head decision itself needs from a provider built with the error tail."""
+    """What a caller taking the head decision itself needs from a provider built by ``build_provider``."""
 
     ratio: float
     bound: int
     """``TraceIdRatioBased``'s bound: a new trace is sampled when the low 64 bits of its id are below it."""
-    processor: ErrorTailProcessor
+    processor: SpanProcessor
+    """Where finished sampled spans go (``on_end``): the error tail, or the exporting processor in head-only mode."""
     resource: Resource
+    errors: ErrorTailProcessor | None = None
+    """The error tail (``keep``/``discard``) when errors are kept past head sampling; ``None``: head sampling only
+    (``BATON_TRACE_KEEP_ERRORS=0``) — an unsampled request builds nothing, whatever its status."""
 
 
 _tails: weakref.WeakKeyDictionary[TracerProvider, Tail] = weakref.WeakKeyDictionary()
 
 
-def register_tail(provider: TracerProvider, *, ratio: float, processor: ErrorTailProcessor) -> None:
-    """Declare that ``provider`` samples with :func:`keep_errors_sampler` and exports through ``processor`` only."""
-    _tails[provider] = Tail(ratio, TraceIdRatioBased.get_bound_for_rate(ratio), processor, provider.resource)
+def register_tail(provider: TracerProvider, *, ratio: float, processor: SpanProcessor) -> None:
+    """Declare that ``provider`` samples new traces at ``ratio`` (parent-based) and exports through ``processor``
+    only: with :func:`keep_errors_sampler` when ``processor`` is an :class:`ErrorTailProcessor`, with
+    ``ParentBased(TraceIdRatioBased(ratio))`` otherwise (head sampling only)."""
+    errors = processor if isinstance(processor, ErrorTailProcessor) else None
+    _tails[provider] = Tail(ratio, TraceIdRatioBased.get_bound_for_rate(ratio), processor, provider.resource, errors)
 
 
 def tail_of(provider: object) -> Tail | None:

@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from baton.telemetry.context import bind_correlation_id
 from baton.telemetry.logging import configure_logging, get_logger, reset_logging
+from baton.testing.waiting import wait_until
 
 
 @pytest.fixture
@@ -123,3 +124,47 @@ def test_event_logger_before_configuration_falls_back_to_structlog(capsys):
     out = capsys.readouterr().out
     assert "request" in out
     assert "200" in out
+
+
+class _CountingStream(io.StringIO):
+    """A line-buffered stream's worst case: every ``write`` is a system call; count them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+async def test_access_lines_written_together_leave_in_one_write_in_order_with_other_records():
+    from baton.telemetry.logging import event_logger
+
+    stream = _CountingStream()
+    configure_logging(service="catalog", instance="catalog-7", stream=stream)
+    try:
+        log = event_logger("baton.access")
+        for n in range(3):
+            log.log(logging.INFO, "request", {"n": n}, plain=True)
+        await wait_until(lambda: stream.writes, message="the batch was never written")
+        assert len(stream.writes) == 1
+        assert [orjson.loads(line)["n"] for line in stream.writes[0].splitlines()] == [0, 1, 2]
+
+        # A record through stdlib logging first writes the lines still waiting: the order is kept.
+        log.log(logging.INFO, "request", {"n": 3}, plain=True)
+        logging.getLogger("catalog").warning("after")
+        events = [orjson.loads(line)["event"] for line in stream.getvalue().splitlines()]
+        assert events[-2:] == ["request", "after"]
+    finally:
+        reset_logging()
+
+
+async def test_lines_held_back_are_written_when_logging_is_reset():
+    from baton.telemetry.logging import event_logger
+
+    stream = io.StringIO()
+    configure_logging(service="catalog", instance="catalog-7", stream=stream)
+    event_logger("baton.access").log(logging.INFO, "held", {}, plain=True)  # in a loop: held for the batch
+    reset_logging()  # as at shutdown, before the batch's timer
+    assert orjson.loads(stream.getvalue())["event"] == "held"

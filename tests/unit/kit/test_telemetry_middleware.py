@@ -146,3 +146,80 @@ def test_ids_differ_between_forked_processes():
     child = int(os.read(read, 64).decode())
     os.close(read)
     assert child != telemetry._getrandbits(64)
+
+
+@pytest.fixture
+def head_only(monkeypatch):
+    """``head_only(ratio)``: the provider ``build_provider`` makes with ``BATON_TRACE_KEEP_ERRORS=0`` (head
+    sampling only), made global for this test, its spans going to an in-memory exporter."""
+    from baton.telemetry import export
+
+    def build(ratio: float) -> InMemorySpanExporter:
+        exporter = InMemorySpanExporter()
+        monkeypatch.setattr(export, "exporters_from_env", lambda **_: [exporter])
+        monkeypatch.setattr(export, "BatchSpanProcessor", SimpleSpanProcessor)
+        from opentelemetry.sdk.resources import Resource
+
+        provider = export.build_provider(Resource.create({}), ratio=ratio, environ={"BATON_TRACE_KEEP_ERRORS": "0"})
+        monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+        return exporter
+
+    return build
+
+
+async def test_head_only_takes_the_light_path_and_exports_sampled_requests(serving, head_only):
+    from baton.telemetry.sampling import tail_of
+
+    exporter = head_only(1.0)
+    tail = tail_of(trace.get_tracer_provider())
+    assert tail is not None
+    assert tail.errors is None  # head sampling only: no error tail
+    outgoing: dict[str, str] = {}
+    async with serving(_service(outgoing)) as client:
+        response = await client.get("/v1/items/5", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+    assert response.status_code == 200
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {"GET /v1/items/{item_id}", "lookup"}
+    server = spans["GET /v1/items/{item_id}"]
+    assert format(server.context.trace_id, "032x") == TRACE_ID
+    assert spans["lookup"].parent is not None
+    assert spans["lookup"].parent.span_id == server.context.span_id
+    assert outgoing["traceparent"] == f"00-{TRACE_ID}-{spans['lookup'].context.span_id:016x}-01"
+
+
+async def test_head_only_drops_an_unsampled_failure_and_still_propagates_the_trace(serving, head_only):
+    exporter = head_only(0.0)
+    outgoing: dict[str, str] = {}
+    async with serving(_service(outgoing)) as client:
+        assert (await client.get("/v1/fail")).status_code == 500
+        response = await client.get("/v1/items/5", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-00"})
+    assert response.status_code == 200
+    assert exporter.get_finished_spans() == ()  # errors are not kept past the head decision in this mode
+    assert outgoing["traceparent"].startswith(f"00-{TRACE_ID}-")
+    assert outgoing["traceparent"].endswith("-00")
+
+
+async def test_the_access_line_names_the_server_span_and_the_callers_trace(serving, pipeline):
+    import io
+
+    import orjson
+
+    from baton.telemetry.logging import configure_logging, reset_logging
+
+    exporter, _ = pipeline(0.0)
+    stream = io.StringIO()
+    configure_logging(service="traced", instance="traced-1", stream=stream)
+    try:
+        async with serving(_service({})) as client:
+            response = await client.get(
+                "/v1/items/5", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01", "X-Correlation-ID": "c-1"}
+            )
+    finally:
+        reset_logging()
+    assert response.status_code == 200
+    (server,) = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    (access,) = [line for line in lines if line.get("logger") == "baton.access"]
+    assert access["trace_id"] == TRACE_ID
+    assert access["span_id"] == f"{server.context.span_id:016x}"
+    assert (access["route"], access["status"], access["correlation_id"]) == ("/v1/items/{item_id}", 200, "c-1")

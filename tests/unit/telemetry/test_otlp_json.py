@@ -91,3 +91,27 @@ def test_the_control_plane_gets_the_json_exporter_collectors_the_reference_one()
     assert [type(e).__name__ for e in exporters] == ["OTLPSpanExporter", "JsonSpanExporter"]
     assert isinstance(exporters[1], JsonSpanExporter)
     assert exporters[1].endpoint == "http://cp:7700/v1/traces"
+
+
+def test_equal_attribute_values_of_different_types_encode_by_their_own_type():
+    """Encoded attribute lists are remembered by their items; 1, 1.0 and True are equal in Python, not in OTLP."""
+    import orjson
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    context = SpanContext(1, 2, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    resource = Resource.create({"service.name": "s"})
+    values = [1, True, 1.0, "1", [1, 2]]
+    spans = [ReadableSpan(name="s", context=context, resource=resource, attributes={"a": v}) for v in values]
+
+    document = orjson.loads(encode_spans(spans))
+    encoded = [span["attributes"][0]["value"] for span in document["resourceSpans"][0]["scopeSpans"][0]["spans"]]
+
+    assert encoded == [
+        {"intValue": "1"},
+        {"boolValue": True},
+        {"doubleValue": 1.0},
+        {"stringValue": "1"},
+        {"arrayValue": {"values": [{"intValue": "1"}, {"intValue": "2"}]}},
+    ]

@@ -4,15 +4,21 @@ It does what :class:`~baton.kit.middleware.tracing.TracingMiddleware`, :class:`~
 RedMetricsMiddleware` and :class:`~baton.kit.middleware.access_log.AccessLogMiddleware` do in that order, with one
 ``send`` wrapper, one clock reading and one route lookup instead of three — this path runs for every request.
 
-The span. With a provider built by :func:`baton.telemetry.export.build_provider` (the kit's; errors kept past
-head sampling) the span is not an SDK ``Span``: the head decision is taken here (the caller's sampled flag, or the
-provider's ratio on the trace id, as ``TraceIdRatioBased`` would), the request runs under a ``NonRecordingSpan``
-carrying the span's ids (so logs, outgoing calls and child spans see them), and at the end:
+The span. With a provider built by :func:`baton.telemetry.export.build_provider` (the kit's) the span is not an
+SDK ``Span``: the head decision is taken here (the caller's sampled flag, or the provider's ratio on the trace id,
+as ``TraceIdRatioBased`` would), the request runs under a ``NonRecordingSpan`` carrying the span's ids (so logs,
+outgoing calls and child spans see them), and at the end:
 
 * sampled — a ``ReadableSpan`` is built once and handed to the exporting processor;
 * not sampled, 5xx — the same, through the error tail (:meth:`~baton.telemetry.sampling.ErrorTailProcessor.keep`),
   with the child spans it buffered for the trace: errors are always kept;
 * not sampled, anything else — nothing is built; the tail drops what it buffered for the trace.
+
+Head sampling only (``BATON_TRACE_KEEP_ERRORS=0``) takes the same path without the error tail: a sampled request
+builds its span, an unsampled one nothing, whatever its status.
+
+The access-log line is written with the span's ids at hand (no lookup of the current span) and its fixed,
+scalar fields as they are (no masking pass: no key of it looks secret).
 
 The SDK ``Span`` (locks, bounded attributes, processor callbacks on start and end) costs several times more than
 this for the same exported data. The price: code that reaches for the current span to set attributes on the
@@ -134,9 +140,10 @@ class TelemetryMiddleware:
         else:
             trace_id = _getrandbits(128) or 1
             sampled = (trace_id & _LOW_64) < tail.bound
+        span_id = _getrandbits(64) or 1
         own = SpanContext(
             trace_id,
-            _getrandbits(64) or 1,
+            span_id,
             is_remote=False,
             trace_flags=_SAMPLED if sampled else _NOT_SAMPLED,
             trace_state=parent.trace_state if parent is not None else None,
@@ -156,9 +163,10 @@ class TelemetryMiddleware:
             code = status.code
             route = route_template(scope)
             self.metrics.observe(route=route, method=method, status=code, seconds=seconds)
-            self._log(scope, method, route, code, seconds)
+            self._log(scope, method, route, code, seconds, (trace_id, span_id))
             otel_context.detach(token)
-            if sampled or code >= 500:
+            errors = tail.errors
+            if sampled or (code >= 500 and errors is not None):
                 span = ReadableSpan(
                     name=f"{method} {route}" if route is not None else method,
                     context=own,
@@ -173,10 +181,10 @@ class TelemetryMiddleware:
                 )
                 if sampled:
                     tail.processor.on_end(span)
-                else:
-                    tail.processor.keep(span)
-            else:
-                tail.processor.discard(trace_id)
+                elif errors is not None:
+                    errors.keep(span)
+            elif errors is not None:
+                errors.discard(trace_id)
 
     async def _sdk_request(
         self, scope: Scope, receive: Receive, send: Send, traceparent: str | None, tracestate: str | None
@@ -216,8 +224,17 @@ class TelemetryMiddleware:
                     span.set_status(_ERROR)
                 self._log(scope, method, route, code, seconds)
 
-    def _log(self, scope: Scope, method: str, route: str | None, code: int, seconds: float) -> None:
+    def _log(
+        self,
+        scope: Scope,
+        method: str,
+        route: str | None,
+        code: int,
+        seconds: float,
+        ids: tuple[int, int] | None = None,
+    ) -> None:
         client = scope.get("client")
+        # Fixed keys, scalar values: written as they are (``plain``), no masking pass.
         self.log.log(
             logging.INFO,
             "request",
@@ -229,6 +246,8 @@ class TelemetryMiddleware:
                 "duration_ms": round(seconds * 1000, 3),
                 "client": client[0] if client else None,
             },
+            ids=ids,
+            plain=True,
         )
 
 
