@@ -74,3 +74,42 @@ async def test_plain_starlette_routes_are_labelled_by_their_path_too(serving):
         assert (await client.get("/openapi.json")).status_code == 200
         counts = await _samples(client, "http_server_request_duration_seconds_count")
     assert [s.labels["http_route"] for s in counts] == ["/openapi.json"]
+
+
+def test_the_exposition_is_what_a_prometheus_client_histogram_and_gauge_render():
+    """The RED numbers are kept by hand for speed; scraped, they must read exactly like the library's instruments."""
+    from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+
+    from baton.telemetry.metrics import DURATION_BUCKETS, HttpServerMetrics
+
+    ours = HttpServerMetrics(service="shop")
+    reference = CollectorRegistry()
+    histogram = Histogram(
+        "http_server_request_duration_seconds",
+        "Duration of HTTP server requests (OTel http.server.request.duration).",
+        ["service", "http_route", "http_request_method", "http_response_status_code"],
+        registry=reference,
+        buckets=DURATION_BUCKETS,
+    )
+    gauge = Gauge(
+        "http_server_active_requests",
+        "Number of HTTP server requests in flight (OTel http.server.active_requests).",
+        ["service", "http_request_method"],
+        registry=reference,
+    )
+    # On bounds, between them, past the last one: ``le`` is inclusive.
+    observations = [("/v1/items/{id}", "GET", 200, s) for s in (0.0, 0.005, 0.0051, 0.3, 10.0, 12.5)]
+    observations += [(None, "POST", 404, 0.02), ("/v1/items/{id}", "GET", 500, 1.0)]
+    for route, method, status, seconds in observations:
+        ours.observe(route=route, method=method, status=status, seconds=seconds)
+        histogram.labels("shop", route or "unmatched", method, str(status)).observe(seconds)
+    ours.request_started("GET")
+    ours.request_started("GET")
+    ours.request_finished("GET")
+    gauge.labels("shop", "GET").inc(2)
+    gauge.labels("shop", "GET").dec()
+
+    def lines(text: bytes) -> list[str]:
+        return sorted(line for line in text.decode().splitlines() if "_created" not in line)
+
+    assert lines(ours.render()[0]) == lines(generate_latest(reference))
