@@ -158,7 +158,7 @@ async def run(requests: int, rounds: int, profile: bool) -> list[float]:
                 profiler.enable()
                 await one_round(requests)
                 profiler.disable()
-                pstats.Stats(profiler).sort_stats("ncalls").print_stats(80)
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(45)
             for _ in range(rounds):
                 figures.append(await one_round(requests))
             return figures

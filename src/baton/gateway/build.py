@@ -58,16 +58,13 @@ def build_route(config: RouteConfig, state: GatewayState) -> Route:
     route.policies = tuple(policies)
     route.chain = compile_chain(route.policies)
     route.bodyless_chain = compile_chain(bodyless)
-    route.extras = {
-        "bodyless_policies": bodyless,
-        "max_body": validator.max_body,
-        "validator": validator,
-        "buffer_body": config.validation.needs_body,
-        "filter": ResponseFilter(config.filter.internal_fields) if config.filter is not None else None,
-        "cache": ResponseCache(config.cache) if config.cache is not None else None,
-        "targets": [state.upstreams.target(b) for b in config.backends],
-        "budget": RetryBudget(config.retry) if config.retry is not None else None,
-    }
+    route.max_body = validator.max_body
+    route.validator = validator
+    route.buffer_body = config.validation.needs_body
+    route.response_filter = ResponseFilter(config.filter.internal_fields) if config.filter is not None else None
+    route.cache = ResponseCache(config.cache) if config.cache is not None else None
+    route.targets = [state.upstreams.target(b) for b in config.backends]
+    route.budget = RetryBudget(config.retry) if config.retry is not None else None
     return route
 
 
@@ -97,7 +94,7 @@ async def load_openapi(route: Route, state: GatewayState) -> bool:
         return False
     source = option if isinstance(option, str) else None
     if source is None:
-        target = route.extras["targets"][0]
+        target = route.targets[0]
         instance = state.upstreams.pick(target)
         if instance is None:
             log.warning("route %s: no instance to read the OpenAPI document from yet", route.name)
@@ -108,9 +105,9 @@ async def load_openapi(route: Route, state: GatewayState) -> bool:
     except Exception as exc:
         log.warning("route %s: OpenAPI document %s not loaded (%s); bodies pass unchecked", route.name, source, exc)
         return False
-    route.extras["validator"].schemas = schemas
+    route.validator.schemas = schemas
     if schemas.internal_fields:
-        current = route.extras["filter"]
+        current = route.response_filter
         names = (current.names if current is not None else frozenset()) | schemas.internal_fields
-        route.extras["filter"] = ResponseFilter(names)
+        route.response_filter = ResponseFilter(names)
     return True

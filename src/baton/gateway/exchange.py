@@ -22,12 +22,12 @@ from baton.gateway.policies.base import RequestInfo, Verdict
 from baton.gateway.pool import PoolKey, UpstreamConnection
 from baton.gateway.responses import HOP_BY_HOP, LAST_CHUNK, PROBLEM_JSON, Rejection, chunk, problem, status_line
 from baton.gateway.routing import MethodNotAllowed, Route
+from baton.gateway.tracing import EdgeSpan, _rng
 from baton.resilience.policies import IDEMPOTENT_METHODS
 from baton.resilience.retry import backoff
 
 if TYPE_CHECKING:
     from baton.gateway.connection import ClientConnection
-    from baton.gateway.tracing import EdgeSpan
 
 POLICY, BODY, UPSTREAM, DONE = 0, 1, 2, 3
 
@@ -143,18 +143,29 @@ class Exchange(RequestInfo):
         peer = self.conn.peer
         self.client_ip = peer if forwarded is None else state.client_ip(peer, forwarded)
         given = headers.get(b"x-correlation-id")
-        self.correlation_id = (given is not None and _valid_correlation_id(given)) or state.new_id()
-        internal = state.internal_endpoints.get(self.path)
-        if internal is not None and self.method in ("GET", "HEAD"):
-            status, ctype, body = internal()
+        correlation_id = given is not None and _valid_correlation_id(given)
+        if not correlation_id:
+            state._id_counter += 1  # GatewayState.new_id, inline
+            correlation_id = f"{state._id_prefix}{state._id_counter:08x}"
+        self.correlation_id = correlation_id
+        path = self.path
+        if path in state.internal_endpoints and self.method in ("GET", "HEAD"):
+            status, ctype, body = state.internal_endpoints[path]()
             self.respond(status, body, content_type=ctype)
             return
-        self.span = state.tracer.start(self.headers.get(b"traceparent"), self.method)
-        if "/." in self.path and any(seg in (".", "..") for seg in self.path.split("/")):
+        tracer = state.tracer
+        incoming = headers.get(b"traceparent")
+        if incoming is None and tracer.ids_only:
+            # EdgeTracer.start for a request without trace context: a new trace, one random draw for both ids.
+            ids = "%048x" % _rng.getrandbits(192)  # noqa: UP031 - one formatting for both ids, the fastest form
+            self.span = EdgeSpan(ids[:32], ids[32:], None, "01")
+        else:
+            self.span = tracer.start(incoming, self.method)
+        if "/." in path and any(seg in (".", "..") for seg in path.split("/")):
             self.reject(problem(400, "dot segments are not allowed in paths"))
             return
         try:
-            route = state.table.match(self.method, self.path, self.headers)
+            route = state.table.match(self.method, path, headers)
         except MethodNotAllowed as exc:
             allow = ", ".join(sorted(exc.allowed)).encode()
             self.reject(Rejection(405, "Method Not Allowed", headers=((b"allow", allow),)))
@@ -163,11 +174,14 @@ class Exchange(RequestInfo):
             self.reject(state.no_route)
             return
         self.route = route
-        self.route_name = route.name
-        self.max_body = route.extras["max_body"]
+        self.route_name = route.config.name
+        self.max_body = route.max_body
         verdict = route.chain(self) if self.has_body else route.bodyless_chain(self)
         if verdict is None:
-            self._admitted()
+            if route.cache is None and not self.expect_continue and not (route.buffer_body and self.has_body):
+                self._dispatch()  # what _admitted comes to without a cache, a body to check or a 100 Continue
+            else:
+                self._admitted()
         elif isinstance(verdict, Rejection):
             self.reject(verdict)
         else:
@@ -191,14 +205,14 @@ class Exchange(RequestInfo):
         assert route is not None
         if self.expect_continue and not self.body_done:
             self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        cache = route.extras.get("cache")
+        cache = route.cache
         if cache is not None and self.method == "GET":
             self.cache_key = key = cache.key(self, self.url)
             entry = cache.get(key)
             if entry is not None:
                 self._answer_cached(entry, hit=True)
                 return
-        if route.extras["buffer_body"] and self.has_body:
+        if route.buffer_body and self.has_body:
             if not self.body_done:
                 self.phase = BODY
                 return
@@ -209,7 +223,7 @@ class Exchange(RequestInfo):
     def _check_body(self) -> None:
         assert self.route is not None
         self.body = b"".join(self.chunks)
-        verdict = self.route.extras["validator"].check_body(self)
+        verdict = self.route.validator.check_body(self)
         if verdict is not None:
             self.reject(verdict)
             return
@@ -279,7 +293,7 @@ class Exchange(RequestInfo):
         route = self.route
         assert route is not None
         state = self.state
-        targets = route.extras["targets"]
+        targets = route.targets
         target = targets[route.picker.pick()] if len(targets) > 1 else targets[0]
         instance = state.upstreams.pick(target)
         if instance is None:
@@ -288,7 +302,7 @@ class Exchange(RequestInfo):
         self.target_obj, self.instance = target, instance
         self.phase = UPSTREAM
         if self.attempt == 0:
-            budget = route.extras.get("budget")
+            budget = route.budget
             if budget is not None:
                 budget.on_request()
             self.target = route.upstream_path(self.url) if route.config.strip_prefix else self.url
@@ -416,7 +430,7 @@ class Exchange(RequestInfo):
                 length = value
         if (
             status >= 500
-            or (route.extras["filter"] is not None and is_json_type(ctype))
+            or (route.response_filter is not None and is_json_type(ctype))
             or (self.cache_key is not None and status == 200)
         ):
             self.status = status
@@ -514,7 +528,7 @@ class Exchange(RequestInfo):
             return False
         if self.method not in IDEMPOTENT_METHODS and b"idempotency-key" not in self.headers:
             return False
-        budget = route.extras.get("budget")
+        budget = route.budget
         return budget is None or bool(budget.try_withdraw())
 
     def _retry_later(self) -> None:
@@ -629,14 +643,14 @@ class Exchange(RequestInfo):
         body = b"".join(self.resp_buffer)
         self.resp_buffer = None
         status, headers, ctype = self.status, self.resp_headers, self.resp_ctype
-        response_filter = route.extras["filter"]
+        response_filter = route.response_filter
         if status >= 500:
             names = response_filter.names if response_filter is not None else frozenset()
             ctype, body = sanitize_error(status, ctype, body, self.correlation_id, names)
         elif response_filter is not None:
             body = response_filter.apply(ctype, body)
         kept = [(n, v) for n, v in headers if n not in _SKIP_BUFFERED_RESPONSE]
-        cache = route.extras.get("cache")
+        cache = route.cache
         if cache is not None and self.cache_key is not None and status == 200:
             entry = cache.put(self.cache_key, status, [*kept, (b"content-type", ctype or b"")], body)
             if entry is not None:

@@ -50,8 +50,23 @@ class Route:
     header_conditions: tuple[tuple[bytes, bytes | None], ...] = ()
     cookie_conditions: tuple[tuple[str, str | None], ...] = ()
     methods: frozenset[str] = frozenset()
+    # Route-scoped helpers attached by :mod:`baton.gateway.build` (attributes: the hot path reads them per request).
+    max_body: int = 0
+    """Request body limit in bytes (the route's validation ``max_body`` or the gateway's)."""
+    validator: Any = None
+    """The route's :class:`~baton.gateway.policies.validation.Validate` (body checks, OpenAPI schemas)."""
+    buffer_body: bool = False
+    """Whether bodies are buffered for validation before the upstream sees them."""
+    response_filter: Any = None
+    """:class:`~baton.gateway.filtering.ResponseFilter` for JSON answers, or ``None``."""
+    cache: Any = None
+    """:class:`~baton.gateway.cache.ResponseCache`, or ``None``."""
+    targets: list[Any] = field(default_factory=list)
+    """:class:`~baton.gateway.upstreams.Target` per backend, in config order (weights index them)."""
+    budget: Any = None
+    """The route's :class:`~baton.resilience.retry.RetryBudget`, or ``None``."""
     extras: dict[str, Any] = field(default_factory=dict)
-    """Route-scoped helpers attached by the gateway (validator, filter, cache, retry budget)."""
+    """Anything else attached to the route by extensions."""
 
     def __post_init__(self) -> None:
         self.prefix = full_prefix(self.config)

@@ -68,6 +68,8 @@ class EdgeTracer:
             provider = trace.get_tracer_provider()
             use_otel = type(provider).__module__.startswith("opentelemetry.sdk")
         self._tracer = trace.get_tracer("baton.gateway") if use_otel else None
+        self.ids_only = self._tracer is None
+        """No OpenTelemetry SDK: spans are ids only (the hot path mints them inline for new traces)."""
 
     def start(self, incoming: bytes | None, name: str) -> EdgeSpan:
         """A span joined to ``incoming`` (a ``traceparent`` header) or starting a new trace."""

@@ -175,12 +175,24 @@ class Quota:
         self.quota = config.name or route_name
         self.limit = config.per_day
         self.store = store
+        self._local = store if type(store) is SqliteQuotaStore else None
+        """The SQLite store, whose in-memory counters the check updates inline (no call per request)."""
 
     def check(self, request: RequestInfo) -> Verdict | Awaitable[Verdict]:
         """Count the request; 429 with ``Retry-After`` (until UTC midnight) once the day's quota is used."""
         principal = request.principal
         who = principal.consumer if principal is not None else "ip:" + request.client_ip
         now = request.now
+        local = self._local
+        if local is not None:  # SqliteQuotaStore.hit, inline
+            key = (self.quota, who, int(now // DAY))
+            counts = local._counts
+            count = counts.get(key, 0)
+            if count >= self.limit:
+                return _exceeded(self.limit, now)
+            counts[key] = count + 1
+            local._dirty.add(key)
+            return None
         used = self.store.hit(self.quota, who, int(now // DAY), self.limit)  # utc_day(now), inlined
         if isinstance(used, int):
             return None if used <= self.limit else _exceeded(self.limit, now)
