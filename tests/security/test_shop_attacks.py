@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -53,20 +52,13 @@ ISSUER, AUDIENCE = "https://identity.shop", "shop"
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShopSystem]:
     """A lighter shop: what carts, orders, prices, stock and logins need (one order replica)."""
-    system = ShopSystem(
+    with ShopSystem(
         tmp_path_factory.mktemp("attacks"),
         without=("analytics",),
         replicas={"order": 1},
         env={"identity": {"IDENTITY_LOGIN_MAX_FAILURES": "5"}},
-    )
-    try:
-        system.start()
-    except BaseException:
-        with contextlib.suppress(Exception):
-            system.stop()
-        raise
-    yield system
-    system.stop()
+    ) as system:
+        yield system
 
 
 @pytest.fixture
@@ -387,13 +379,52 @@ async def test_through_the_gateway_the_same_answers(shop, http):
         assert (await public.get(f"/v1/carts/{cart}", headers=_bearer(str(ada.access_token)))).status_code == 200
 
 
+async def test_the_gateway_verifies_user_tokens_before_any_upstream(shop, http):
+    """``auth: jwt`` routes: identity's keys found through discovery (``baton://identity/...``, over mTLS)."""
+    ada = await _customer(http, shop, "gw-ada")
+    key = _identity_key(shop)
+    attacker = Ed25519PrivateKey.generate()
+    forged = {
+        "none": None,
+        "signed by another key under identity's kid": jwt.encode(
+            _claims("gw-mallory"), attacker, algorithm="EdDSA", headers={"kid": key.kid}
+        ),
+        "alg none": _raw({"alg": "none", "kid": key.kid}, _claims("gw-mallory"), lambda _: b""),
+        "identity's key, wrong audience": jwt.encode(
+            _claims("gw-mallory", aud="catalog"), key.private, algorithm="EdDSA", headers={"kid": key.kid}
+        ),
+    }
+    async with httpx.AsyncClient(base_url=shop.gateway_url, timeout=30) as public:
+        for route in ("/v1/orders", "/v1/me"):
+            for name, token in forged.items():
+                answer = await public.get(route, headers=_bearer(token) if token else {})
+                assert answer.status_code == 401, (route, name, answer.text)
+                assert answer.headers["content-type"].startswith("application/problem+json")
+                # The gateway's challenge (RFC 6750): the upstream was never asked.
+                assert answer.headers["www-authenticate"].startswith('Bearer realm="baton"'), (route, name)
+        cart = await public.post("/v1/carts", json={})
+        assert cart.status_code == 401
+        assert "www-authenticate" in cart.headers
+        # A valid token passes to the services, which check it (and ownership) again.
+        mine = await public.get("/v1/orders", headers=_bearer(str(ada.access_token)))
+        me = await public.get("/v1/me", headers=_bearer(str(ada.access_token)))
+        assert mine.status_code == 200, mine.text
+        assert me.status_code == 200, me.text
+        # Browsing and logging in stay anonymous.
+        assert (await public.get("/v1/products")).status_code == 200
+        wrong = await public.post("/v1/login", json={"email": "nobody@attack.test", "password": "not-it"})
+        assert wrong.status_code == 401
+        assert 'realm="baton"' not in wrong.headers.get("www-authenticate", "")  # identity's own answer
+
+
 # -- nothing leaked ----------------------------------------------------------------------------------------------
 
 
 async def test_no_password_or_token_of_the_run_is_in_any_log_trace_or_metric(shop, http, urls):
     # Its own traffic too (through the gateway: its access log is checked as well), when it runs alone.
     async with httpx.AsyncClient(timeout=30) as plain:
-        own = await Shopper(plain, gateway=shop.gateway_url).register(f"logs-{uuid.uuid4().hex[:8]}@a.test", PASSWORD)
+        email = f"logs-{uuid.uuid4().hex[:8]}@a.test"  # personal data: in no log either
+        own = await Shopper(plain, gateway=shop.gateway_url).register(email, PASSWORD)
         SECRETS.update({str(own.access_token), str(own.refresh_token)})
         await own.refresh()
         await own.open_cart()
@@ -406,6 +437,7 @@ async def test_no_password_or_token_of_the_run_is_in_any_log_trace_or_metric(sho
     for name, text in logs.items():
         for secret in secrets:
             assert secret not in text, f"{name} holds a secret of the run"
+        assert email not in text, f"{name} holds a customer's e-mail address"
     # Nor in the traces the control plane collected, nor in any service's metrics.
     listed = {
         t["trace_id"]

@@ -25,6 +25,7 @@ from baton.discovery.base import Registry
 from baton.errors import ConfigError
 from baton.gateway.config import load_config
 from baton.gateway.overlay import OverlayGateway
+from baton.gateway.policies.jwks import ServiceFetcher, use_service_fetcher
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,6 +82,8 @@ async def run(args: argparse.Namespace) -> int:
 
     security = InstanceSecurity.current()  # None without BATON_TLS_DIR: plain HTTP upstreams
     registry, nats_client = await _registry(args.registry)
+    # Issuers inside the system (jwks_url: baton://identity/...) are found like upstreams, reached like them.
+    use_service_fetcher(ServiceFetcher(registry, security, static=config.services))
     # OverlayGateway: the route table plus the control plane's rollout weights (baton.gateway.overlay).
     gateway = OverlayGateway(
         config,

@@ -35,6 +35,7 @@ _DURATION_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h"
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/|per)\s*(\d*)\s*([a-z]+)\s*(?:burst\s*(\d+))?\s*$", re.IGNORECASE)
 _RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
 _RATE_UNITS |= {"h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0}
+_JWKS_URL = re.compile(r"^(https?://[^/\s]+(/\S*)?|baton://[a-z][a-z0-9-]{0,62}/\S*)$")
 
 
 def parse_size(value: Any) -> int:
@@ -99,6 +100,9 @@ class IssuerConfig:
     audience: tuple[str, ...]
     """Accepted ``aud`` values (one must be present in the token)."""
     jwks_url: str | None = None
+    """``https://…`` (or ``http://``) fixed address, or ``baton://<service>/<path>``: an instance of the service
+    found through the gateway's discovery registry, reached over mutual TLS with a service token under the
+    control plane (``baton://identity/.well-known/jwks.json``)."""
     secret: str | None = None
     """Shared HS256 secret (until the security building block's JWKS lands). Prefer ``secret_env``."""
     secret_env: str | None = None
@@ -115,6 +119,8 @@ class IssuerConfig:
             raise ValueError("leeway must be between 0 and 60 seconds")
         if (self.jwks_url is None) == (self.shared_secret() is None):
             raise ValueError("set exactly one of jwks_url or secret/secret_env")
+        if self.jwks_url is not None and not _JWKS_URL.match(self.jwks_url):
+            raise ValueError(f"jwks_url must be http(s)://host/path or baton://<service>/<path>, got {self.jwks_url!r}")
         if "none" in {a.lower() for a in self.allowed_algorithms()}:
             raise ValueError("the 'none' algorithm is never accepted")
 

@@ -13,6 +13,7 @@ from baton.control.manifest.sections import (
     AlertingSpec,
     Backends,
     EventStreamSpec,
+    GatewaySpec,
     RolloutSpec,
     RouteSpec,
     SagaSpec,
@@ -50,6 +51,8 @@ class Manifest(Section):
     (``service`` or ``service:/route/prefix``) and an optional ``default`` — passed to every instance as
     ``BATON_POLICIES``; a service's own ``policies: [name]`` makes that policy the default of its outgoing calls."""
     routes: list[RouteSpec] = Field(default_factory=list)
+    gateway: GatewaySpec = Field(default_factory=GatewaySpec)
+    """The gateway's issuers (its routes are ``routes``)."""
     events: dict[Name, EventStreamSpec] = Field(default_factory=dict)
     sagas: dict[Name, SagaSpec] = Field(default_factory=dict)
     slos: list[SloSpec] = Field(default_factory=list)
@@ -131,6 +134,10 @@ class Manifest(Section):
                     yield from _reference(("services", name, "allow", prefix, i), caller, callers, "service")
         for i, route in enumerate(self.routes):
             yield from _reference(("routes", i, "service"), route.service, services, "service")
+        for i, issuer in enumerate(self.gateway.issuers):
+            if issuer.jwks_url and issuer.jwks_url.startswith("baton://"):
+                service = issuer.jwks_url.removeprefix("baton://").partition("/")[0]
+                yield from _reference(("gateway", "issuers", i, "jwks_url"), service, services, "service")
         for name, stream in self.events.items():
             if stream.publisher:
                 yield from _reference(("events", name, "publisher"), stream.publisher, services, "service")

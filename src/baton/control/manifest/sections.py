@@ -6,9 +6,10 @@ typed (so a typo is caught with its line) and carry sensible defaults; each buil
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from baton.control.manifest.types import Duration, Name, Section
 
@@ -67,6 +68,54 @@ class RouteSpec(Section):
     """Weighted split by service version (``{v1: 90, v2: 10}``); empty means no split."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Further gateway policy options, validated by the gateway."""
+
+
+_JWKS_URL = re.compile(r"^(https?://[^/\s]+(/\S*)?|baton://[a-z][a-z0-9-]*/\S*)$")
+
+
+class IssuerSpec(Section):
+    """A user-token issuer the gateway trusts (``auth: jwt`` routes verify its tokens before proxying)."""
+
+    name: Name
+    """Short name, used by a route's ``options: {auth: {issuers: [name]}}``."""
+    issuer: str = Field(min_length=1)
+    """Required ``iss`` claim, compared exactly."""
+    audience: str | list[str]
+    """Accepted ``aud`` value(s)."""
+    jwks_url: str | None = Field(default=None, json_schema_extra={"pattern": _JWKS_URL.pattern})
+    """The issuer's keys: a fixed ``https://`` URL, or ``baton://<service>/<path>`` for a service of the system
+    (found through discovery, reached over mutual TLS with a service token), e.g.
+    ``baton://identity/.well-known/jwks.json``."""
+    secret_env: str | None = None
+    """Environment variable holding a shared HS256 secret, instead of a JWKS (never the secret itself here)."""
+    algorithms: list[Literal["EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "HS256"]] = Field(
+        default_factory=list
+    )
+    """Fixed algorithm list; default ``RS256, ES256, EdDSA`` with a JWKS, ``HS256`` with a secret."""
+    leeway: Duration = Field(default=30.0, le=60)
+    """Clock skew tolerated on ``exp``/``nbf`` (at most 60 s)."""
+    jwks_refresh: Duration = 300.0
+    """Scheduled JWKS refresh; an unknown ``kid`` triggers an early one at most every 10 s."""
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _jwks_url(cls, value: str | None) -> str | None:
+        if value is not None and not _JWKS_URL.match(value):
+            raise ValueError("must be https://host/path or baton://<service>/<path>")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> IssuerSpec:
+        if (self.jwks_url is None) == (self.secret_env is None):
+            raise ValueError("set exactly one of jwks_url or secret_env")
+        return self
+
+
+class GatewaySpec(Section):
+    """The gateway's own settings in the manifest (its routes are the top-level ``routes:``)."""
+
+    issuers: list[IssuerSpec] = Field(default_factory=list)
+    """Token issuers the gateway trusts for ``auth: jwt`` routes."""
 
 
 class EventStreamSpec(Section):
