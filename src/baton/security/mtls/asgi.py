@@ -2,7 +2,8 @@
 
 uvicorn does not publish TLS details to the app; this module's protocol does, following the ASGI TLS extension
 (``scope["extensions"]["tls"]``: ``client_cert_chain``, ``tls_version``, ``cipher_suite``), plus the peer's
-SPIFFE ID under ``spiffe_id`` (computed once per connection, not per request)::
+SPIFFE ID under ``spiffe_id`` (computed once per connection, not per request), and a dict per connection under
+``baton.connection`` for middleware memos (:data:`~baton.security.tokens.middleware.CONNECTION_EXTENSION`)::
 
     uvicorn.Config(app, **uvicorn_tls_options(server_context(...)))
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from uvicorn.config import Config
@@ -19,6 +20,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from baton.errors import SecurityError
 from baton.security.spiffe import spiffe_id_of
+from baton.security.tokens.middleware import CONNECTION_EXTENSION
 
 
 def tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
@@ -53,43 +55,58 @@ _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
 class _CoalescingTransport:
-    """Holds a response's first write (status line + headers) until the next one, so both go out together.
+    """A connection's transport that holds a write until the next one, so a response's head and body go out together.
 
-    uvicorn writes headers and body separately; over TLS each write costs its own record, encryption call and
-    send, which for small answers is most of TLS's per-request price. The held bytes are flushed on the next
-    write, on ``close`` or at the next loop iteration at the latest (streaming answers are not held back).
+    uvicorn writes the status line and headers, then the body, separately; over TLS each write costs its own
+    record, encryption call and send, which for small answers is most of TLS's per-request price. A write is
+    held until the next write (both go out as one), ``close`` or the next loop iteration at the latest, so a
+    streamed answer is never held back by more than one iteration. One per connection (not per request): it
+    replaces the protocol's transport, and the methods uvicorn calls per request are the transport's own.
     """
 
-    __slots__ = ("_flush_handle", "_held", "_seen_first", "_transport")
+    __slots__ = ("_flush_handle", "_held", "_loop", "_transport", "get_extra_info", "is_closing")
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
+        self._loop = loop
         self._held: bytes | None = None
-        self._seen_first = False
         self._flush_handle: asyncio.Handle | None = None
+        # Bound methods of the real transport: no Python frame on uvicorn's per-request is_closing().
+        self.is_closing = transport.is_closing
+        self.get_extra_info = transport.get_extra_info
 
     def write(self, data: bytes) -> None:
-        if not self._seen_first:
-            self._seen_first = True
+        held = self._held
+        if held is None:
             self._held = data
-            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+            self._flush_handle = self._loop.call_soon(self._flush)
             return
-        if self._held is not None:
-            data = self._held + data
-            self._held = None
-            if self._flush_handle is not None:
-                self._flush_handle.cancel()
-        self._transport.write(data)
+        self._held = None
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._transport.write(b"".join((held, data)))
+
+    def writelines(self, chunks: Iterable[bytes]) -> None:
+        self.write(b"".join(chunks))
 
     def _flush(self) -> None:
-        if self._held is not None:
-            held, self._held = self._held, None
-            if not self._transport.is_closing():
-                self._transport.write(held)
+        self._flush_handle = None
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
 
     def close(self) -> None:
         self._flush()
         self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
@@ -99,23 +116,23 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, publishing the ``tls`` extension in every request's scope."""
 
     _tls: dict[str, Any] | None = None
+    _connection: dict[Any, Any] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Remember the connection's TLS details (the handshake is complete by now)."""
+        """Remember the connection's TLS details (the handshake is complete by now); coalesce its writes."""
         super().connection_made(transport)
         self._tls = tls_extension(transport)
+        if self._tls is not None:
+            self._connection = {}
+            # Flow control keeps the real transport (uvicorn built it above); everything else writes through.
+            self.transport = _CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
 
     def on_message_begin(self) -> None:
         """Start a request's scope, with the ``tls`` extension."""
         super().on_message_begin()
         if self._tls is not None:
-            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[dict-item]  # uvicorn types it narrowly
-
-    def on_headers_complete(self) -> None:
-        """Create the request's cycle, writing through a :class:`_CoalescingTransport` when over TLS."""
-        super().on_headers_complete()
-        if self._tls is not None and self.cycle is not None:
-            self.cycle.transport = _CoalescingTransport(self.transport)  # type: ignore[assignment]
+            extensions = {"tls": self._tls, CONNECTION_EXTENSION: self._connection}
+            self.scope["extensions"] = extensions  # type: ignore[typeddict-item]  # uvicorn types it narrowly
 
 
 def uvicorn_tls_options(context: ssl.SSLContext) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -19,6 +20,10 @@ TOKEN_HEADER = SERVICE_TOKEN_HEADER
 """Where service tokens travel: ``Authorization`` stays free for the end user's bearer token."""
 
 _CHALLENGE = [(b"www-authenticate", b'Bearer error="invalid_token"')]
+CONNECTION_EXTENSION = "baton.connection"
+"""ASGI extension holding a dict per connection (mutual TLS listeners publish it): middleware memos that must
+die with the connection, like the last verified token of :class:`ServiceTokenAuth`."""
+_NO_EXTENSIONS: dict[str, Any] = {}
 
 
 class ServiceTokenAuth:
@@ -59,14 +64,25 @@ class ServiceTokenAuth:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
-        token = self._token(scope)
+        raw = self._raw_token(scope)
+        # Hot path over mutual TLS: the token this connection sent last, already verified and bound to its peer
+        # by this middleware, is compared byte for byte (no decoding, hashing or peer lookup) and its expiry
+        # checked. The memo lives in the connection's own extension, so it dies with the connection.
+        connection = scope.get("extensions", _NO_EXTENSIONS).get(CONNECTION_EXTENSION)
+        if connection is not None and raw is not None:
+            memo = connection.get(self)
+            if memo is not None and memo[0] == raw and self.verifier.still_valid(memo[1]):
+                scope.setdefault("state", {})["principal"] = memo[1].principal
+                await self.app(scope, receive, send)
+                return
+        token = self._token(raw)
         if token is None:
             if self.trusted_peers and _peer(scope) in self.trusted_peers:
                 await self.app(scope, receive, send)
                 return
             await self._refuse(scope, send, "Authentication required", self._hint)
             return
-        # Hot path: a token seen before is answered from the verifier's cache without a coroutine.
+        # A token seen before is answered from the verifier's cache without a coroutine.
         verified = self.verifier.cached(token)
         try:
             if verified is None:
@@ -77,21 +93,28 @@ class ServiceTokenAuth:
         if self.bind_to_peer and not _matches_peer(scope, verified.principal.subject):
             await self._refuse(scope, send, "Invalid token", "the service token was issued to another service")
             return
+        if connection is not None and raw is not None:
+            connection[self] = (raw, verified)
         scope.setdefault("state", {})["principal"] = verified.principal
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, title: str, detail: str) -> None:
         await send_problem(scope, send, 401, error="InvalidToken", title=title, detail=detail, headers=_CHALLENGE)
 
-    def _token(self, scope: Scope) -> str | None:
+    def _raw_token(self, scope: Scope) -> bytes | None:
         for name, value in scope["headers"]:
             if name == self.header:
-                if self._bearer:
-                    if value[:7].lower() != b"bearer ":
-                        return None
-                    value = value[7:]
-                return value.strip().decode("latin-1") or None
+                return value  # type: ignore[no-any-return]
         return None
+
+    def _token(self, raw: bytes | None) -> str | None:
+        if raw is None:
+            return None
+        if self._bearer:
+            if raw[:7].lower() != b"bearer ":
+                return None
+            raw = raw[7:]
+        return raw.strip().decode("latin-1") or None
 
 
 def _peer(scope: Scope) -> str | None:

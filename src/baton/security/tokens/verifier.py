@@ -99,6 +99,10 @@ class TokenVerifier:
             return verified
         return None
 
+    def still_valid(self, verified: VerifiedToken) -> bool:
+        """Whether an earlier verification has not expired yet (the leeway included)."""
+        return verified.expires_at + self.leeway > self._clock()
+
     async def verify(self, token: str) -> VerifiedToken:
         """Check ``token`` and return who it speaks for.
 
