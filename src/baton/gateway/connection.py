@@ -35,6 +35,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.peer = "0.0.0.0"
+        self.peer_bytes = b"0.0.0.0"
         self.closed = False
         self.current: Exchange | None = None
         """The exchange being answered."""
@@ -47,7 +48,8 @@ class ClientConnection(asyncio.Protocol):
         self._in_message = False
         self._broken: str | None = None
         self._url = b""
-        self._raw: list[tuple[bytes, bytes]] = []
+        self._lines: list[bytes] = []
+        """The request's header block as it goes upstream: ``name, b": ", value, b"\r\n"`` per header."""
         self._headers: dict[bytes, bytes] = {}
 
     # asyncio.Protocol -------------------------------------------------------------------------------------
@@ -59,6 +61,7 @@ class ClientConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer = peer[0]
+            self.peer_bytes = self.peer.encode()
         self.state.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -110,7 +113,7 @@ class ClientConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._in_message = True
         self._url = b""
-        self._raw = []
+        self._lines = []
         self._headers = {}
 
     def on_url(self, url: bytes) -> None:
@@ -118,7 +121,7 @@ class ClientConnection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
-        self._raw.append((name, value))
+        self._lines += (name, b": ", value, b"\r\n")
         self._headers[name] = value
 
     def on_headers_complete(self) -> None:
@@ -134,7 +137,7 @@ class ClientConnection(asyncio.Protocol):
             self,
             method,
             self._url,
-            self._raw,
+            self._lines,
             headers,
             http11=parser.get_http_version() == "1.1",
             keep_alive=parser.should_keep_alive(),

@@ -51,6 +51,8 @@ _OWNED = frozenset(
     }
 )
 _SKIP_UPSTREAM_REQUEST = HOP_BY_HOP | _OWNED
+_RESHAPED = _SKIP_UPSTREAM_REQUEST | {b"content-length"}
+"""Request headers that may be dropped or rewritten on the way upstream (their absence allows the fast path)."""
 _SKIP_CLIENT_RESPONSE = HOP_BY_HOP | {b"content-length"}
 _SKIP_BUFFERED_RESPONSE = _SKIP_CLIENT_RESPONSE | {b"content-type"}
 _NO_BODY_STATUS = frozenset({204, 304})
@@ -102,7 +104,7 @@ class Exchange(RequestInfo):
         conn: ClientConnection,
         method: str,
         url: bytes,
-        raw_headers: list[tuple[bytes, bytes]],
+        header_lines: list[bytes],
         headers: dict[bytes, bytes],
         *,
         http11: bool,
@@ -120,7 +122,8 @@ class Exchange(RequestInfo):
         self.conn = conn
         state = self.state = conn.state
         self.url = self.target = url
-        self.raw_headers = raw_headers
+        self.header_lines = header_lines
+        """The header block as received (names lower-cased): ``name, b": ", value, b"\r\n"`` per header."""
         self.http11 = http11
         self.keep_alive = keep_alive
         self.chunked_in = chunked
@@ -370,35 +373,48 @@ class Exchange(RequestInfo):
                 self._pump_body(upstream)
 
     def _upstream_head(self) -> bytes:
-        state = self.state
+        state, headers, lines = self.state, self.headers, self.header_lines
         parts = [self.method.encode(), b" ", self.target, b" HTTP/1.1\r\n"]
-        skip = _SKIP_UPSTREAM_REQUEST
-        connection_tokens = self.headers.get(b"connection")
-        if connection_tokens and connection_tokens.lower() not in (b"keep-alive", b"close"):
-            skip = skip | {t.strip().lower() for t in connection_tokens.split(b",")}
         whole_body = self.body_done and self.replayable
         self.frame_chunked = self.has_body and not whole_body and self.chunked_in
-        for name, value in self.raw_headers:
-            if name in skip or (whole_body and name == b"content-length"):
-                continue
-            parts += (name, b": ", value, b"\r\n")
-        if b"host" not in self.headers and self.instance is not None:
-            parts += (b"host: ", f"{self.instance.host}:{self.instance.port}".encode(), b"\r\n")
+        if _RESHAPED.isdisjoint(headers):
+            parts += lines  # the common case: every header the client sent goes on as received
+        else:
+            skip = _SKIP_UPSTREAM_REQUEST
+            connection_tokens = headers.get(b"connection")
+            if connection_tokens and connection_tokens.lower() not in (b"keep-alive", b"close"):
+                skip = skip | {t.strip().lower() for t in connection_tokens.split(b",")}
+            for index in range(0, len(lines), 4):
+                name = lines[index]
+                if name in skip or (whole_body and name == b"content-length"):
+                    continue
+                parts += (name, b": ", lines[index + 2], b"\r\n")
+        instance = self.instance
+        if b"host" not in headers and instance is not None:
+            parts += (b"host: ", f"{instance.host}:{instance.port}".encode(), b"\r\n")
         if self.has_body:
             if whole_body:
                 parts += (b"content-length: ", b"%d" % self.body_size, b"\r\n")
             elif self.frame_chunked:
                 parts.append(b"transfer-encoding: chunked\r\n")
-        forwarded = self.headers.get(b"x-forwarded-for")
-        peer = self.conn.peer.encode()
+        forwarded = headers.get(b"x-forwarded-for")
+        conn = self.conn
+        peer = conn.peer_bytes
         # From a trusted proxy the chain is extended; anyone else's claim is dropped, never passed on.
-        trusted_chain = forwarded is not None and self.client_ip != self.conn.peer
-        forwarded = forwarded + b", " + peer if trusted_chain and forwarded is not None else peer
-        parts += (b"x-forwarded-for: ", forwarded, b"\r\n")
-        parts += (b"x-forwarded-proto: ", state.scheme, b"\r\n")
-        parts += (b"x-correlation-id: ", self.correlation_id.encode(), b"\r\n")
-        if self.span is not None:
-            parts += (b"traceparent: ", self.span.traceparent, b"\r\n")
+        if forwarded is not None and self.client_ip != conn.peer:
+            peer = forwarded + b", " + peer
+        span = self.span
+        parts += (
+            b"x-forwarded-for: ",
+            peer,
+            b"\r\nx-forwarded-proto: ",
+            state.scheme,
+            b"\r\nx-correlation-id: ",
+            self.correlation_id.encode(),
+            b"\r\n",
+        )
+        if span is not None:
+            parts += (b"traceparent: ", span.traceparent, b"\r\n")
         principal = self.principal
         if principal is not None:
             parts += (b"x-baton-consumer: ", principal.consumer.encode("latin-1", "replace"), b"\r\n")
