@@ -12,7 +12,7 @@ Phases: ``POLICY`` → (``BODY``: waiting for a body to validate) → ``UPSTREAM
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from baton.errors import BatonError, CallTimeout, SecurityError
@@ -88,6 +88,8 @@ class Exchange(RequestInfo):
     deadline = 0.0
     """Loop time at which the current try times out (checked by the gateway's ticker)."""
     resp_buffer: list[bytes] | None = None
+    resp_lines: Sequence[bytes] = ()
+    """The upstream's header block (pieces) of an answer being buffered; never mutated in place."""
     resp_ctype: bytes | None = None
     token_line: bytes | None = None
     """``x-baton-service-token: ...`` for a mutual-TLS upstream (:mod:`baton.gateway.servicetokens`)."""
@@ -423,7 +425,7 @@ class Exchange(RequestInfo):
         parts.append(b"\r\n")
         return b"".join(parts)
 
-    def upstream_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool) -> None:
+    def upstream_head(self, status: int, lines: list[bytes], named: dict[bytes, bytes], keep_alive: bool) -> None:
         """The upstream's answer headers arrived: retry, buffer or start streaming to the client."""
         if self.phase != UPSTREAM:
             return
@@ -438,19 +440,15 @@ class Exchange(RequestInfo):
             self.state.metrics.upstream_error(route.name, f"status_{status}")
             self._retry_later()
             return
-        ctype = length = None
-        for name, value in headers:
-            if name == b"content-type":
-                ctype = value
-            elif name == b"content-length":
-                length = value
+        ctype = named.get(b"content-type")
+        length = named.get(b"content-length")
         if (
             status >= 500
             or (route.response_filter is not None and is_json_type(ctype))
             or (self.cache_key is not None and status == 200)
         ):
             self.status = status
-            self.resp_headers = headers
+            self.resp_lines = lines
             self.resp_ctype = ctype
             self.resp_buffer = []
             return
@@ -458,12 +456,15 @@ class Exchange(RequestInfo):
         self.status = status
         no_body = self.method == "HEAD" or status in _NO_BODY_STATUS
         parts = [status_line(status)]
-        for name, value in headers:
-            if name not in _SKIP_CLIENT_RESPONSE:
-                parts += (name, b": ", value, b"\r\n")
-        if length is not None:
-            parts += (b"content-length: ", length, b"\r\n")
-        elif not no_body:
+        if HOP_BY_HOP.isdisjoint(named):
+            parts += lines  # the upstream's header block as it came (Content-Length included, if any)
+        else:
+            for index in range(0, len(lines), 4):
+                if lines[index] not in _SKIP_CLIENT_RESPONSE:
+                    parts += lines[index : index + 4]
+            if length is not None:
+                parts += (b"content-length: ", length, b"\r\n")
+        if length is None and not no_body:
             if self.http11:
                 parts.append(b"transfer-encoding: chunked\r\n")
                 self._chunked_resp = True
@@ -497,7 +498,10 @@ class Exchange(RequestInfo):
         if self.phase != UPSTREAM:
             return
         self.upstream = None
-        self._report(failed=self.status >= 500)
+        target, instance = self.target_obj, self.instance
+        if target is not None and instance is not None:  # _report, inline
+            latency = self.conn.loop.time() - self.upstream_started
+            target.balancer.done(instance, latency=latency, failed=self.status >= 500)
         if self.resp_buffer is not None:
             self._answer_buffered()
             return
@@ -624,15 +628,21 @@ class Exchange(RequestInfo):
         *,
         content_type: bytes | None = None,
         headers: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]] = (),
+        lines: list[bytes] | None = None,
     ) -> None:
-        """Answer the client with a complete body (gateway-made or buffered answers)."""
+        """Answer the client with a complete body (gateway-made or buffered answers).
+
+        ``lines``: more headers as header-block pieces (``name, b": ", value, b"\r\n"`` each), after ``headers``.
+        """
         if self.phase == DONE:
             return
-        self._cancel_timer()
+        self.state.timed.discard(self)
         self.status = status
         parts = [status_line(status)]
         for name, value in headers:
             parts += (name, b": ", value, b"\r\n")
+        if lines:
+            parts += lines
         if content_type:
             parts += (b"content-type: ", content_type, b"\r\n")
         no_body = status in _NO_BODY_STATUS or status < 200
@@ -658,21 +668,25 @@ class Exchange(RequestInfo):
         assert self.resp_buffer is not None
         body = b"".join(self.resp_buffer)
         self.resp_buffer = None
-        status, headers, ctype = self.status, self.resp_headers, self.resp_ctype
+        status, lines, ctype = self.status, self.resp_lines, self.resp_ctype
         response_filter = route.response_filter
         if status >= 500:
             names = response_filter.names if response_filter is not None else frozenset()
             ctype, body = sanitize_error(status, ctype, body, self.correlation_id, names)
         elif response_filter is not None:
             body = response_filter.apply(ctype, body)
-        kept = [(n, v) for n, v in headers if n not in _SKIP_BUFFERED_RESPONSE]
+        kept: list[bytes] = []
+        for index in range(0, len(lines), 4):
+            if lines[index] not in _SKIP_BUFFERED_RESPONSE:
+                kept += lines[index : index + 4]
         cache = route.cache
         if cache is not None and self.cache_key is not None and status == 200:
-            entry = cache.put(self.cache_key, status, [*kept, (b"content-type", ctype or b"")], body)
+            pairs = [(kept[i], kept[i + 2]) for i in range(0, len(kept), 4)]
+            entry = cache.put(self.cache_key, status, [*pairs, (b"content-type", ctype or b"")], body)
             if entry is not None:
                 self._answer_cached(entry, hit=False)
                 return
-        self.respond(status, body, content_type=ctype, headers=kept)
+        self.respond(status, body, content_type=ctype, lines=kept)
 
     def _answer_cached(self, entry: CachedResponse, *, hit: bool) -> None:
         headers = [(n, v) for n, v in entry.headers if n != b"content-type"]

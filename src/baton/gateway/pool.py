@@ -28,8 +28,12 @@ so a connection opened for one service is never handed to a request for another 
 class UpstreamHandler(Protocol):
     """What an upstream connection reports to the exchange it serves."""
 
-    def upstream_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool) -> None:
-        """The answer's status line and headers arrived."""
+    def upstream_head(self, status: int, lines: list[bytes], named: dict[bytes, bytes], keep_alive: bool) -> None:
+        """The answer's status line and headers arrived.
+
+        ``lines`` is the header block as pieces (``name, b": ", value, b"\r\n"`` per header, names lower-case,
+        every header in order); ``named`` maps each lower-case name to its last value.
+        """
 
     def upstream_body(self, data: bytes) -> None:
         """A piece of the (de-chunked) answer body arrived."""
@@ -53,7 +57,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.handler: UpstreamHandler | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.lines: list[bytes] = []
+        """The answer's header block so far: ``name, b": ", value, b"\r\n"`` per header (names lower-case)."""
+        self.named: dict[bytes, bytes] = {}
         self.idle_since = 0.0
         self.requests = 0
         """Requests sent on this connection so far (> 1 means it was reused from the pool)."""
@@ -97,18 +103,21 @@ class UpstreamConnection(asyncio.Protocol):
     # httptools callbacks ----------------------------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
+        name = name.lower()
+        self.lines += (name, b": ", value, b"\r\n")
+        self.named[name] = value
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
-        headers, self.headers = self.headers, []
+        lines, named = self.lines, self.named
+        self.lines, self.named = [], {}
         if 100 <= status < 200 and status != 101:
             self._informational = True  # 100 Continue / 103 Early Hints: wait for the real answer
             return
         handler = self.handler
         if handler is None:
             return
-        handler.upstream_head(status, headers, self.parser.should_keep_alive())
+        handler.upstream_head(status, lines, named, self.parser.should_keep_alive())
         if self.no_body and self.handler is handler:
             # llhttp cannot be told "this answered a HEAD": finish here and never reuse the connection.
             self.handler = None
