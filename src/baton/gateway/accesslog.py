@@ -159,7 +159,8 @@ class AccessLog:
                 dumps(exchange.correlation_id),
             )
             if span is not None:
-                line = _REQUEST_LINE % (*values, span.trace_id.encode(), span.span_id.encode())
+                traceparent = span.traceparent  # b"00-<trace id>-<span id>-<flags>": the ids without encoding
+                line = _REQUEST_LINE % (*values, traceparent[3:35], traceparent[36:52])
             else:
                 line = _UNTRACED_LINE % values
             lines.append(line)

@@ -20,7 +20,16 @@ from baton.gateway.cache import CachedResponse, etag_matches
 from baton.gateway.filtering import is_json_type, sanitize_error
 from baton.gateway.policies.base import RequestInfo, Verdict
 from baton.gateway.pool import PoolKey, UpstreamConnection
-from baton.gateway.responses import HOP_BY_HOP, LAST_CHUNK, PROBLEM_JSON, Rejection, chunk, problem, status_line
+from baton.gateway.responses import (
+    HOP_BY_HOP,
+    LAST_CHUNK,
+    PROBLEM_JSON,
+    STATUS_LINES,
+    Rejection,
+    chunk,
+    problem,
+    status_line,
+)
 from baton.gateway.routing import MethodNotAllowed, Route
 from baton.gateway.tracing import EdgeSpan, _rng
 from baton.resilience.policies import IDEMPOTENT_METHODS
@@ -94,6 +103,8 @@ class Exchange(RequestInfo):
     token_line: bytes | None = None
     """``x-baton-service-token: ...`` for a mutual-TLS upstream (:mod:`baton.gateway.servicetokens`)."""
     resp_size = 0
+    correlation_line = b"x-correlation-id: \r\n"
+    """``x-correlation-id: <id>\\r\\n``, for the upstream and the answer (set with the id)."""
     frame_chunked = False
     terminated = False
     expect_continue = False
@@ -153,6 +164,7 @@ class Exchange(RequestInfo):
             state._id_counter += 1  # GatewayState.new_id, inline
             correlation_id = f"{state._id_prefix}{state._id_counter:08x}"
         self.correlation_id = correlation_id
+        self.correlation_line = b"x-correlation-id: %b\r\n" % correlation_id.encode()
         path = self.path
         if path in state.internal_endpoints and self.method in ("GET", "HEAD"):
             status, ctype, body = state.internal_endpoints[path]()
@@ -411,9 +423,8 @@ class Exchange(RequestInfo):
             peer,
             b"\r\nx-forwarded-proto: ",
             state.scheme,
-            b"\r\nx-correlation-id: ",
-            self.correlation_id.encode(),
             b"\r\n",
+            self.correlation_line,
         )
         if span is not None:
             parts += (b"traceparent: ", span.traceparent, b"\r\n")
@@ -608,7 +619,7 @@ class Exchange(RequestInfo):
     # answers ----------------------------------------------------------------------------------------------
 
     def _common_headers(self, parts: list[bytes]) -> None:
-        parts += (b"x-correlation-id: ", self.correlation_id.encode(), b"\r\n")
+        parts.append(self.correlation_line)
         extra = self.response_headers
         if extra:
             for name, value in extra:
@@ -638,7 +649,7 @@ class Exchange(RequestInfo):
             return
         self.state.timed.discard(self)
         self.status = status
-        parts = [status_line(status)]
+        parts = [STATUS_LINES.get(status) or status_line(status)]
         for name, value in headers:
             parts += (name, b": ", value, b"\r\n")
         if lines:

@@ -42,9 +42,11 @@ def is_json_type(content_type: bytes | None) -> bool:
 def strip_fields(value: Any, names: frozenset[str]) -> Any:
     """``value`` without any mapping key in ``names``, at any depth."""
     if isinstance(value, dict):
-        return {k: strip_fields(v, names) for k, v in value.items() if k not in names}
+        return {
+            k: strip_fields(v, names) if isinstance(v, dict | list) else v for k, v in value.items() if k not in names
+        }
     if isinstance(value, list):
-        return [strip_fields(v, names) for v in value]
+        return [strip_fields(v, names) if isinstance(v, dict | list) else v for v in value]
     return value
 
 

@@ -72,3 +72,54 @@ def test_edge_spans_join_the_callers_trace_or_start_one():
     assert fresh.parent_id is None
     assert fresh.traceparent == f"00-{fresh.trace_id}-{fresh.span_id}-01".encode()
     assert tracer.start(None, "GET").trace_id != fresh.trace_id
+
+
+def test_batched_lines_and_metrics_equal_the_per_request_ones():
+    from types import SimpleNamespace
+
+    from baton.gateway.metrics import RedMetrics
+    from baton.gateway.policies.base import Principal
+    from baton.gateway.tracing import EdgeSpan
+
+    span = EdgeSpan("a" * 32, "b" * 16, None, "01")
+    traced = SimpleNamespace(
+        route_name="r",
+        method="GET",
+        path='/v1/"x"',
+        status=200,
+        principal=Principal(consumer="carol"),
+        client_ip="10.0.0.1",
+        instance=SimpleNamespace(id="hello-1"),
+        attempt=1,
+        correlation_id="c1",
+        span=span,
+    )
+    untraced = SimpleNamespace(
+        route_name="",
+        method="POST",
+        path="/",
+        status=503,
+        principal=None,
+        client_ip="::1",
+        instance=None,
+        attempt=0,
+        correlation_id="c2",
+        span=None,
+    )
+    now = 1_795_743_422.0456
+    one, batch = io.BytesIO(), io.BytesIO()
+    single, batched = AccessLog(one), AccessLog(batch)
+    single.request(now, "GET", '/v1/"x"', 200, 0.002, "r", "carol", "10.0.0.1", "hello-1", 1, "c1", "a" * 32, "b" * 16)
+    single.request(now, "POST", "/", 503, 0.5, "-", None, "::1", None, 0, "c2", None, None)
+    batched.exchanges([(traced, 0.002), (untraced, 0.5)], now)
+    single.flush()
+    batched.flush()
+    assert batch.getvalue() == one.getvalue()
+    assert orjson.loads(batch.getvalue().splitlines()[0])["trace_id"] == "a" * 32
+
+    each, together = RedMetrics(), RedMetrics()
+    each.observe("r", "GET", 200, 0.002, "carol")
+    each.observe("-", "POST", 503, 0.5, None)
+    together.observe_exchanges([(traced, 0.002), (untraced, 0.5)])
+    assert together.render() == each.render()
+    assert together.requests() == 2
