@@ -168,16 +168,32 @@ def load_keyring(home: Path, *, environ: Mapping[str, str] | None = None) -> tup
         return _parse_keys(text.replace(",", "\n"), MASTER_KEY_ENV), None
     path = home / MASTER_KEY_FILE
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        try:
-            # O_EXCL: two processes starting at once must not each create (and use) a different key.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(MasterKey.generate().to_base64() + "\n")
+        _create_exclusive(path, MasterKey.generate().to_base64() + "\n")
     return _parse_keys(path.read_text(), str(path)), path
+
+
+def _create_exclusive(path: Path, text: str) -> bool:
+    """Create ``path`` (0600) holding ``text`` unless it exists; whether this call created it.
+
+    Two processes starting at once (replicas of one service) must neither each use a different key nor read the
+    other's file before its key is written: the key is written and synced to a private temporary file first, then
+    hard-linked into place, which fails if the name exists. Exactly one key wins; the loser reads the winner's,
+    complete file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:  # mkstemp: already 0600
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(tmp)
 
 
 def _parse_keys(text: str, origin: str) -> Keyring:
