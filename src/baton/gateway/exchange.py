@@ -140,7 +140,7 @@ class Exchange(RequestInfo):
         self.http11 = http11
         self.keep_alive = keep_alive
         self.chunked_in = chunked
-        self.start = conn.loop.time()
+        self.start = conn.last_activity  # the loop time the headers' last bytes arrived (set just before)
         self.body_done = not has_body
         self.chunks: list[bytes] = []
         self.max_body = state.config.max_body
@@ -268,10 +268,11 @@ class Exchange(RequestInfo):
         if self.phase == DONE:
             return
         self.body_done = True
-        self.conn.pause("buffer", False)
+        if self.conn._paused:
+            self.conn.pause("buffer", False)
         if self.phase == BODY:
             self._check_body()
-        elif self.phase == UPSTREAM and self.upstream is not None:
+        elif self.has_body and self.phase == UPSTREAM and self.upstream is not None:
             self._pump_body(self.upstream)
 
     def _unsent_bytes(self) -> int:
@@ -312,7 +313,8 @@ class Exchange(RequestInfo):
         state = self.state
         targets = route.targets
         target = targets[route.picker.pick()] if len(targets) > 1 else targets[0]
-        instance = state.upstreams.pick(target)
+        candidates = target.candidates  # Upstreams.pick, inline
+        instance = target.balancer.pick(candidates) if candidates else None
         if instance is None:
             self.reject(state.no_instance)
             return
@@ -659,9 +661,22 @@ class Exchange(RequestInfo):
         no_body = status in _NO_BODY_STATUS or status < 200
         if not no_body:
             parts += (b"content-length: ", b"%d" % len(body), b"\r\n")
-        self._common_headers(parts)
-        if not (no_body or self.method == "HEAD"):
-            parts.append(body)
+        # _common_headers, inline
+        parts.append(self.correlation_line)
+        extra = self.response_headers
+        if extra:
+            for name, value in extra:
+                parts += (name, b": ", value, b"\r\n")
+        if not self.body_done:
+            self.keep_alive = False  # the rest of the body is still on the wire: the connection cannot be reused
+        if not self.keep_alive:
+            parts.append(b"connection: close\r\n")
+        elif not self.http11:
+            parts.append(b"connection: keep-alive\r\n")
+        if no_body or self.method == "HEAD":
+            parts.append(b"\r\n")
+        else:
+            parts += (b"\r\n", body)
         self.response_started = True
         self.conn.write(b"".join(parts))
         self._finish()

@@ -156,8 +156,12 @@ class RouteTable:
             MethodNotAllowed: routes match the path and conditions but none allows ``method``.
         """
         allowed: set[str] = set()
-        for route in self._by_segment.get(_first_segment(path), self._root):
-            if not route.matches_path(path):
+        end = path.find("/", 1)  # _first_segment and matches_path, inline
+        for route in self._by_segment.get(path[1:] if end < 0 else path[1:end], self._root):
+            prefix = route.prefix
+            if prefix != "/" and not (
+                path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
+            ):
                 continue
             if (route.header_conditions or route.cookie_conditions) and not route.matches_conditions(headers):
                 continue
