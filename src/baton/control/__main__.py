@@ -7,11 +7,15 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from baton.control.daemon import Daemon, DaemonOptions
-from baton.control.home import DEFAULT_CONTROL_PORT, DEFAULT_PORT_BASE, resolve_home
+from baton.control.home import DEFAULT_CONTROL_PORT, DEFAULT_PORT_BASE, Home, resolve_home
+from baton.control.zygote import ForkServer, fork_enabled, start_fork_server
 from baton.errors import BatonError
 from baton.events.server import DEFAULT_MONITOR_PORT, DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from baton.control.daemon import DaemonOptions
 
 
 def _env_int(name: str, default: int) -> int:
@@ -35,6 +39,8 @@ def parse_options(argv: list[str] | None = None) -> DaemonOptions:
     )
     parser.add_argument("--environment", default=os.environ.get("BATON_ENVIRONMENT", "local"))
     args = parser.parse_args(argv)
+    from baton.control.daemon import DaemonOptions
+
     manifest = Path(args.file)
     return DaemonOptions(
         manifest=manifest,
@@ -48,18 +54,43 @@ def parse_options(argv: list[str] | None = None) -> DaemonOptions:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the daemon until it is shut down or signalled; exit status 1 on a Baton error."""
-    options = parse_options(argv)
-    from baton.telemetry.logging import configure_logging
+    """Run the daemon until it is shut down or signalled; exit status 1 on a Baton error.
 
-    configure_logging(service="control", instance="control")
+    The zygote is started before the daemon's own imports (about 0.6 CPU-second), so its preload runs beside them
+    on another core instead of after them; the daemon closes it if the manifest has no ``module:`` service.
+    """
+    zygote = _early_zygote(argv)
     try:
-        daemon = Daemon(options)
+        from baton.control.daemon import Daemon
+        from baton.telemetry.logging import configure_logging
+
+        options = parse_options(argv)
+        configure_logging(service="control", instance="control")
+        daemon = Daemon(options, zygote=zygote)
+        zygote = None  # the daemon's now
         asyncio.run(daemon.run())
     except BatonError as exc:
         print(f"baton control plane: {exc.message}", file=sys.stderr)
         return 1
+    finally:
+        if zygote is not None:
+            zygote.close()
     return 0
+
+
+def _early_zygote(argv: list[str] | None) -> ForkServer | None:
+    """A zygote for the daemon's home, started now; ``None`` when forking is off or the arguments are bad."""
+    if not fork_enabled():
+        return None
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-f", "--file", default="baton.yaml")
+    parser.add_argument("--home", default=None)
+    known, _ = parser.parse_known_args(argv)
+    manifest = Path(known.file).resolve()
+    if not manifest.is_file():
+        return None  # the daemon reports it
+    home = Home(Path(known.home).resolve() if known.home else resolve_home(manifest))
+    return start_fork_server(home.root, home.log_file("zygote"))
 
 
 if __name__ == "__main__":

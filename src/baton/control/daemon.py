@@ -40,6 +40,7 @@ from baton.control.process import InstanceProcess
 from baton.control.rotation import Rotation
 from baton.control.state import ProcessRecord, StateFile
 from baton.control.supervisor import Supervisor, SupervisorOptions, start_zygote, wants_zygote
+from baton.control.zygote import ForkServer
 from baton.errors import BrokerUnavailable, ControlError
 from baton.events.server import DEFAULT_MONITOR_PORT, DEFAULT_PORT, EmbeddedNats, NatsServerConfig
 from baton.security.plane import ControlPlaneSecurity
@@ -67,8 +68,11 @@ class DaemonOptions:
 class Daemon:
     """One control plane process for one manifest and home."""
 
-    def __init__(self, options: DaemonOptions) -> None:
+    def __init__(self, options: DaemonOptions, *, zygote: ForkServer | None = None) -> None:
+        """``zygote``: one already started for this home (``python -m baton.control`` starts it before importing
+        this module); it is used when the manifest has ``module:`` services and closed otherwise."""
         self.options = options
+        self._early_zygote = zygote
         self.manifest_path = options.manifest.resolve()
         self.manifest: Manifest = load_manifest(self.manifest_path)
         self.home = Home(options.home.resolve() if options.home else resolve_home(self.manifest_path))
@@ -95,7 +99,13 @@ class Daemon:
         self.home.root.mkdir(parents=True, exist_ok=True)
         with self._exclusive():
             # The zygote's preload (about a CPU-second) overlaps the CA, NATS and the rest of this start-up.
-            zygote = start_zygote(self.home) if wants_zygote(self.manifest) else None
+            zygote, self._early_zygote = self._early_zygote, None
+            if not wants_zygote(self.manifest):
+                if zygote is not None:
+                    zygote.close()
+                zygote = None
+            elif zygote is None:
+                zygote = start_zygote(self.home)
             self.token = self.home.admin_token(create=True) or ""
             control_url = f"http://127.0.0.1:{self.options.control_port}"
             self.security = await asyncio.to_thread(_open_security, self.home.root, control_url)

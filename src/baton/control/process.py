@@ -86,14 +86,22 @@ class InstanceProcess:
 
     @classmethod
     def fork(
-        cls, server: ForkServer, target: str, *, env: Mapping[str, str], cwd: Path, log_file: Path
+        cls,
+        server: ForkServer,
+        target: str,
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        log_file: Path,
+        argv: Sequence[str] | None = None,
     ) -> InstanceProcess:
-        """Have the zygote fork an instance running the kit service ``target``.
+        """Have the zygote fork an instance running the kit service ``target`` (or the module command ``argv``,
+        see :func:`~baton.control.zygote.forkable_command`).
 
         Raises:
             ZygoteUnavailable: the zygote cannot fork now (the caller spawns instead).
         """
-        pid = server.spawn(target, env=env, cwd=cwd, log_file=log_file)
+        pid = server.spawn(target, env=env, cwd=cwd, log_file=log_file, argv=argv)
         try:
             record = ProcessRecord.of(pid)
         except psutil.NoSuchProcess:

@@ -10,9 +10,11 @@ Releases (:mod:`baton.delivery`) run a second version of a service beside the st
 discovery), :meth:`Supervisor.adopt_track` makes them the stable replicas and stops the old ones, and
 :meth:`Supervisor.stop_track` stops them. ``scale`` and ``restart`` only ever touch the stable track.
 
-Instances of ``module:`` services are forked from the zygote (:mod:`baton.control.zygote`), started when the
-supervisor is created so that its preload overlaps the control plane's own start-up; ``command:`` services, and
-every instance while the zygote is unavailable or ``BATON_SPAWN=exec``, are spawned as processes.
+Instances of ``module:`` services, and of ``command:`` services running one of Baton's own modules with this
+interpreter (the gateway: :func:`~baton.control.zygote.forkable_command`), are forked from the zygote
+(:mod:`baton.control.zygote`), started as early as the control plane can so that its preload overlaps the control
+plane's own start-up; other ``command:`` services, and every instance while the zygote is unavailable or
+``BATON_SPAWN=exec``, are spawned as processes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,24 +31,27 @@ from baton.control.adoption import adopt_instances, kill_strays
 from baton.control.backoff import RestartPolicy
 from baton.control.home import DEFAULT_PORT_BASE, Home
 from baton.control.instance import InstanceSlot, SlotState
-from baton.control.launch import CONTROLLED, LaunchContext, SecretsSource, argv_for, cwd_for, environment_for
+from baton.control.launch import LaunchContext, SecretsSource, argv_for, cwd_for, environment_for
 from baton.control.manifest import Manifest, ServiceSpec
 from baton.control.ports import next_free_port
 from baton.control.probe import HttpProber, Prober
 from baton.control.process import InstanceProcess
 from baton.control.rotation import Rotation
 from baton.control.state import InstanceRecord, ProcessRecord, ScaleOverride, StateFile, SupervisorState
-from baton.control.zygote import MARKER_ENV, ForkServer, ZygoteUnavailable, fork_enabled
+from baton.control.zygote import (
+    INSTANCE_DEFAULTS,
+    ForkServer,
+    ZygoteUnavailable,
+    fork_enabled,
+    forkable_command,
+    start_fork_server,
+)
 from baton.errors import ControlError
 
 log = logging.getLogger("baton.control.supervisor")
 
 STABLE = "stable"
 """The track of a service's regular replicas (what ``scale`` and ``restart`` manage)."""
-
-INSTANCE_DEFAULTS = {"MALLOC_ARENA_MAX": "2"}
-"""Environment defaults of every instance (the operator's own value wins): an asyncio instance has a handful of
-threads (SQLite, span export), and glibc's default of one malloc arena per thread costs megabytes each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +335,8 @@ class Supervisor:
     async def _bring_up_service(self, service: str) -> None:
         for dep in self._spec(service).depends_on:
             await self._serving[dep].wait()
-        if self._spec(service).module is not None:
+        spec = self._spec(service)
+        if spec.module is not None or forkable_command(argv_for(spec)) is not None:
             await self._wait_zygote()
         async with self._locks[service]:
             self._started[service].set()
@@ -384,16 +389,19 @@ class Supervisor:
             env.setdefault(key, value)
         cwd, log_file = cwd_for(spec, self.ctx), self.home.log_file(slot.id)
         zygote = self._zygote
-        if spec.module is not None and zygote is not None:
+        argv = argv_for(spec)
+        command = None if spec.module is not None else forkable_command(argv)
+        if (spec.module is not None or command is not None) and zygote is not None:
             if zygote.ready:
                 try:
-                    return InstanceProcess.fork(zygote, spec.module, env=env, cwd=cwd, log_file=log_file)
+                    target = spec.module or ""
+                    return InstanceProcess.fork(zygote, target, env=env, cwd=cwd, log_file=log_file, argv=command)
                 except ZygoteUnavailable as exc:
                     log.warning("%s: spawning instead of forking: %s", slot.id, exc)
             if zygote.failed:
                 # It died after it had worked (a crash, an OOM kill): a new one serves the next launches.
                 self._start_zygote()
-        return InstanceProcess.launch(argv_for(spec), env=env, cwd=cwd, log_file=log_file)
+        return InstanceProcess.launch(argv, env=env, cwd=cwd, log_file=log_file)
 
     def _start_zygote(self) -> None:
         self._zygote, self._zygote_ready = start_zygote(self.home), None
@@ -492,16 +500,7 @@ def wants_zygote(manifest: Manifest) -> bool:
 
 def start_zygote(home: Home) -> ForkServer | None:
     """Start a zygote for ``home`` (it preloads in the background); ``None`` when it cannot be started."""
-    env = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
-    env.update(INSTANCE_DEFAULTS | {k: v for k, v in os.environ.items() if k in INSTANCE_DEFAULTS})
-    env.update({"BATON_HOME": str(home.root), MARKER_ENV: "1", "PYTHONUNBUFFERED": "1"})
-    zygote = ForkServer(env=env, log_file=home.log_file("zygote"))
-    try:
-        zygote.start()
-    except OSError as exc:
-        log.warning("no zygote (instances are spawned): %s", exc)
-        return None
-    return zygote
+    return start_fork_server(home.root, home.log_file("zygote"))
 
 
 def _with_service(ctx: LaunchContext, service: str, spec: ServiceSpec) -> LaunchContext:

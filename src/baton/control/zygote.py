@@ -12,18 +12,21 @@ control plane — that imports :data:`PRELOAD` with no thread, loop or socket op
 2. takes the full environment the supervisor computed (:func:`baton.control.launch.environment_for`), its working
    directory, ``sys.path`` as ``python -m`` in that directory with that ``PYTHONPATH`` would have it, and appends
    stdout and stderr to the instance's log file;
-3. runs :func:`baton.kit.serve.main` for the module target and exits with its code.
+3. runs :func:`baton.kit.serve.main` for the module target — or, for a ``command:`` service that runs one of
+   Baton's own modules (``["{python}", "-m", "baton.gateway", ...]``, see :func:`forkable_command`), that module
+   as ``python -m`` would with those arguments — and exits with its code.
 
 Only Baton's and third-party modules are preloaded, never a service's own code, so a restarted instance always
 runs the service's current code (a change to Baton itself needs a new control plane, as with any preloading
 server). Modules a service imports beyond :data:`PRELOAD` are imported in the child as usual.
 
 The protocol is one JSON object per line: requests on the zygote's stdin (``{"id", "target", "env", "cwd",
-"log"}``), answers on its stdout (``{"ready": pid}`` once, ``{"id", "pid"}`` or ``{"id", "error"}`` per request,
-``{"exit": pid, "code": c}`` whenever it reaped a child, ``code`` negative for a signal as in
+"log"}``, plus ``"argv"`` — module and arguments — for a command), answers on its stdout (``{"ready": pid}``
+once, ``{"id", "pid"}`` or ``{"id", "error"}`` per request, ``{"exit": pid, "code": c}`` whenever it reaped a
+child, ``code`` negative for a signal as in
 :attr:`subprocess.Popen.returncode`). The zygote exits when its stdin closes (the control plane stopped or died);
 its children keep running and are re-adopted by the next control plane like any instance. The zygote's
-environment is the operator's minus every variable the control plane decides (no ``BATON_MASTER_KEY``), plus
+environment is the operator's minus every ``BATON_*`` variable (so no ``BATON_MASTER_KEY``), plus
 ``BATON_HOME`` and ``BATON_ZYGOTE=1`` so :func:`baton.control.adoption.find_strays` recognises it and its children.
 
 :class:`ForkServer` is the supervisor's side. ``BATON_SPAWN=exec`` turns the zygote off (``fork``, the default on
@@ -41,6 +44,7 @@ import io
 import json
 import logging
 import os
+import runpy
 import select
 import signal
 import subprocess
@@ -48,7 +52,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +131,50 @@ class ZygoteUnavailable(RuntimeError):
     """The zygote cannot fork right now (not ready, gone, or the fork failed); spawn the instance instead."""
 
 
+INSTANCE_DEFAULTS = {"MALLOC_ARENA_MAX": "2"}
+"""Environment defaults of every instance (the operator's own value wins): an asyncio instance has a handful of
+threads (SQLite, span export), and glibc's default of one malloc arena per thread costs megabytes each."""
+
+
+def zygote_environment(home: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The zygote's own environment: the operator's minus every ``BATON_*`` variable, plus the instance defaults,
+    ``BATON_HOME`` and the marker.
+
+    Dropping all of ``BATON_*`` (not only what the control plane decides, :data:`baton.control.launch.CONTROLLED`)
+    keeps this module light enough to start the zygote before the control plane's own imports; an instance gets
+    its complete environment at fork anyway, and the master key never reaches the zygote.
+    """
+    source = os.environ if environ is None else environ
+    env = {key: value for key, value in source.items() if not key.startswith("BATON_")}
+    for key, value in INSTANCE_DEFAULTS.items():
+        env.setdefault(key, value)
+    env.update({"BATON_HOME": str(home), MARKER_ENV: "1", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def start_fork_server(home: Path, log_file: Path) -> ForkServer | None:
+    """Start a zygote for the home ``home`` (it preloads in the background); ``None`` when it cannot be started."""
+    zygote = ForkServer(env=zygote_environment(home), log_file=log_file)
+    try:
+        zygote.start()
+    except OSError as exc:
+        log.warning("no zygote (instances are spawned): %s", exc)
+        return None
+    return zygote
+
+
+def forkable_command(argv: Sequence[str]) -> list[str] | None:
+    """Module and arguments of a command the zygote can fork instead of spawning: ``python -m baton.<module> ...``
+    with this interpreter (the gateway); ``None`` for anything else, which is spawned as written.
+
+    Only Baton's own modules: they expect what a kit instance gets (a fresh asyncio loop, the preloaded
+    libraries); a third-party program keeps its exec.
+    """
+    if len(argv) >= 3 and argv[0] == sys.executable and argv[1] == "-m" and argv[2].startswith("baton."):
+        return list(argv[2:])
+    return None
+
+
 def fork_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """Whether ``module:`` instances are forked from the zygote (``BATON_SPAWN``; default: on Linux)."""
     choice = (os.environ if environ is None else environ).get(SPAWN_ENV, "").strip().lower()
@@ -202,8 +250,11 @@ class ForkServer:
                 return False
         return self.ready
 
-    def spawn(self, target: str, *, env: Mapping[str, str], cwd: Path, log_file: Path) -> int:
-        """Fork an instance running ``target``; its pid.
+    def spawn(
+        self, target: str, *, env: Mapping[str, str], cwd: Path, log_file: Path, argv: Sequence[str] | None = None
+    ) -> int:
+        """Fork an instance running the kit service ``target`` — or, given ``argv`` (see :func:`forkable_command`),
+        the module ``argv[0]`` with the arguments ``argv[1:]``; its pid.
 
         Raises:
             ZygoteUnavailable: not ready, gone, or the fork failed.
@@ -215,7 +266,15 @@ class ForkServer:
         with self._lock:
             self._next_id += 1
             request_id = self._next_id
-        request = {"id": request_id, "target": target, "env": dict(env), "cwd": str(cwd), "log": str(log_file)}
+        request: dict[str, Any] = {
+            "id": request_id,
+            "target": target,
+            "env": dict(env),
+            "cwd": str(cwd),
+            "log": str(log_file),
+        }
+        if argv is not None:
+            request["argv"] = list(argv)
         try:
             process.stdin.write(json.dumps(request).encode() + b"\n")
             process.stdin.flush()
@@ -393,6 +452,7 @@ def _handle(line: bytes, channel: _Channel, *, base_path: list[str], private: tu
         request = json.loads(line)
         request_id = request["id"]
         target, env, cwd, log_file = request["target"], request["env"], request["cwd"], request["log"]
+        argv = request.get("argv")
     except (ValueError, KeyError, TypeError) as exc:
         channel.send({"id": None, "error": f"bad request: {exc}"})
         return
@@ -402,12 +462,19 @@ def _handle(line: bytes, channel: _Channel, *, base_path: list[str], private: tu
         channel.send({"id": request_id, "error": str(exc)})
         return
     if pid == 0:
-        _child(target, env=env, cwd=cwd, log_file=log_file, base_path=base_path, private=private)
+        _child(target, argv=argv, env=env, cwd=cwd, log_file=log_file, base_path=base_path, private=private)
     channel.send({"id": request_id, "pid": pid})
 
 
 def _child(
-    target: str, *, env: dict[str, str], cwd: str, log_file: str, base_path: list[str], private: tuple[int, ...]
+    target: str,
+    *,
+    argv: list[str] | None,
+    env: dict[str, str],
+    cwd: str,
+    log_file: str,
+    base_path: list[str],
+    private: tuple[int, ...],
 ) -> None:
     """Become the instance; never returns."""
     code = 1
@@ -431,10 +498,16 @@ def _child(
         os.environ.update(env)
         sys.path[:] = _child_path(cwd, env.get("PYTHONPATH", ""), base_path)
         importlib.invalidate_caches()
-        sys.argv = ["baton.kit.serve", target]
-        from baton.kit.serve import main as serve_main
+        if argv:
+            # As `python -m module args...`: runpy sets sys.argv[0] to the module's file.
+            sys.argv = list(argv)
+            runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
+            code = 0
+        else:
+            sys.argv = ["baton.kit.serve", target]
+            from baton.kit.serve import main as serve_main
 
-        code = serve_main([target])
+            code = serve_main([target])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:

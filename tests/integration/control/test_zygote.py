@@ -174,3 +174,48 @@ def test_zygote_exits_when_its_stdin_closes(tmp_path: Path) -> None:
     with pytest.raises(psutil.NoSuchProcess):
         psutil.Process(pid).status()
     assert server.failed  # worked, then went away: a supervisor would start a new one
+
+
+def test_zygote_forks_a_module_command_with_its_arguments(tmp_path: Path) -> None:
+    """A command (the gateway's ``{python} -m baton.gateway ...``) forked: run as ``python -m`` with its argv, in its
+    cwd and environment, and its exit status reported."""
+    from baton.control.zygote import ForkServer
+
+    (tmp_path / "s2_command.py").write_text(
+        "import os, sys\n"
+        "print('argv', sys.argv[1:], 'name', __name__, 'cwd', os.getcwd(), 'env', os.environ.get('S2_VALUE'))\n"
+        "sys.exit(3)\n"
+    )
+    server = ForkServer(env={**os.environ, "BATON_HOME": str(tmp_path)}, log_file=tmp_path / "zygote.log")
+    server.start()
+    try:
+        assert server.wait_ready(60)
+        log_file = tmp_path / "logs" / "cmd-1.log"
+        env = {"PATH": os.environ.get("PATH", ""), "S2_VALUE": "seen"}
+        pid = server.spawn("", env=env, cwd=tmp_path, log_file=log_file, argv=["s2_command", "--flag", "x"])
+        assert server.exit_code(pid, wait=30) == 3
+    finally:
+        server.close()
+    assert f"argv ['--flag', 'x'] name __main__ cwd {tmp_path} env seen" in log_file.read_text()
+
+
+async def test_early_zygote_closed_when_nothing_forks(tmp_path: Path) -> None:
+    """``python -m baton.control`` starts the zygote before reading the manifest; a manifest of commands that are
+    not Baton modules does not keep it."""
+    from .conftest import toy_service
+
+    plane = ControlPlane(tmp_path, {"toy": toy_service()})
+    try:
+        await plane.start()
+        await wait_until(lambda: plane.all_ready(1), timeout=60, message="ready")
+        assert plane.process is not None
+        daemon = psutil.Process(plane.process.pid)
+        await wait_until(
+            lambda: not [p for p in daemon.children() if "baton.control.zygote" in " ".join(p.cmdline())],
+            timeout=10,
+            message="the early zygote gone",
+        )
+        [view] = await plane.instances()
+        assert psutil.Process(view["pid"]).ppid() == daemon.pid  # spawned, not forked
+    finally:
+        await plane.shutdown()

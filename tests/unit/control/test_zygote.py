@@ -75,3 +75,34 @@ def test_a_zygote_that_was_never_started_forks_nothing(tmp_path: Path):
     assert not server.failed
     with pytest.raises(ZygoteUnavailable):
         server.spawn("apps.hello.service:service", env={}, cwd=tmp_path, log_file=tmp_path / "x.log")
+
+
+def test_only_commands_running_batons_own_modules_with_this_interpreter_are_forked():
+    from baton.control.zygote import forkable_command
+
+    assert forkable_command([sys.executable, "-m", "baton.gateway", "--config", "b.yaml"]) == [
+        "baton.gateway",
+        "--config",
+        "b.yaml",
+    ]
+    assert forkable_command([sys.executable, "-m", "uvicorn", "app:app"]) is None  # a third-party program
+    assert forkable_command(["/other/python", "-m", "baton.gateway"]) is None  # another interpreter
+    assert forkable_command([sys.executable, "toyapp.py"]) is None
+    assert forkable_command([sys.executable, "-m"]) is None
+
+
+def test_zygote_environment_drops_every_baton_variable(tmp_path):
+    from baton.control.zygote import MARKER_ENV, zygote_environment
+
+    env = zygote_environment(
+        tmp_path, {"PATH": "/bin", "BATON_MASTER_KEY": "k", "BATON_LOG_LEVEL": "debug", "MALLOC_ARENA_MAX": "4"}
+    )
+
+    assert env == {
+        "PATH": "/bin",
+        "MALLOC_ARENA_MAX": "4",  # the operator's value wins over the instance default
+        "BATON_HOME": str(tmp_path),
+        MARKER_ENV: "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    assert zygote_environment(tmp_path, {})["MALLOC_ARENA_MAX"] == "2"
