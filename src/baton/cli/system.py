@@ -30,8 +30,9 @@ from baton.control.logtail import tail_lines
 from baton.control.manifest import load_manifest
 from baton.control.state import StateFile
 
-POLL = 0.2
-"""Seconds between progress polls of the API."""
+POLL = 0.05
+"""Seconds between progress polls of the API while waiting for readiness (two small GETs on a local socket): the
+user waits for the last instance, and a slower poll adds up to its length to every ``baton up``."""
 
 
 @command

@@ -198,7 +198,15 @@ class InstanceSlot:
                 await self._launch()
             else:
                 await self._probe()
-            await asyncio.sleep(STARTUP_PROBE_INTERVAL if not self._seen_live else self.spec.probes.interval)
+            await asyncio.sleep(STARTUP_PROBE_INTERVAL if self._starting() else self.spec.probes.interval)
+
+    def _starting(self) -> bool:
+        """Probe fast until the instance is first ready (not merely live: dependants wait for readiness), within
+        its start timeout."""
+        if not self._seen_live:
+            return True
+        since_launch = time.monotonic() - self._launched_at
+        return self._ready_since < self._launched_at and since_launch < self.spec.probes.start_timeout
 
     async def _launch(self) -> None:
         self._move_if_port_taken()

@@ -22,6 +22,13 @@ __all__ = ["MONITOR_INTERVAL", "ReadinessListener", "ReadinessMonitor"]
 MONITOR_INTERVAL = 0.5
 """Seconds between two readiness evaluations: how long a failing check stays in rotation at most."""
 
+STARTUP_INTERVAL = 0.05
+"""Seconds between evaluations until the instance is first ready (a dependency check failing once at start-up,
+e.g. before discovery has listed the dependency, must not delay the announcement by a whole interval)."""
+
+STARTUP_WINDOW = 30.0
+"""Seconds after serving during which evaluations run at :data:`STARTUP_INTERVAL` while never yet ready."""
+
 _log = get_logger("baton.kit.monitor")
 
 
@@ -63,9 +70,14 @@ class ReadinessMonitor:
     async def run(self, serving: asyncio.Event) -> None:
         """Wait for ``serving`` (the HTTP server listens), then evaluate every ``interval`` until cancelled."""
         await serving.wait()
+        loop = asyncio.get_running_loop()
+        fast_until = loop.time() + STARTUP_WINDOW
+        announced = False
         while True:
             await self.evaluate()
-            await asyncio.sleep(self.interval)
+            announced = announced or self.ready
+            fast = not announced and loop.time() < fast_until
+            await asyncio.sleep(min(STARTUP_INTERVAL, self.interval) if fast else self.interval)
 
     async def evaluate(self) -> bool:
         """Run the checks once and tell the listeners if the outcome changed; return the outcome."""

@@ -175,3 +175,43 @@ async def test_rotation_attached_late_registers_what_is_already_ready(registry) 
     await rotation.attach(registry)  # type: ignore[arg-type]
     assert registry.live == {"web-1": web}
     assert rotation.ready("web") == [web]
+
+
+async def test_live_but_not_yet_ready_is_probed_at_the_startup_pace(tmp_path: Path, registry) -> None:
+    """An instance answering /livez before /readyz (its dependencies still settling) is probed at the start-up
+    pace until first ready: dependants wait on that readiness, so it must not fall back to the slow interval."""
+
+    class SettlingProber:
+        def __init__(self) -> None:
+            self.not_ready = 3
+
+        async def status(self, url: str, *, timeout: float) -> int | None:
+            if url.endswith("/readyz") and self.not_ready:
+                self.not_ready -= 1
+                return 503
+            return 200
+
+    spec = ServiceSpec.model_validate(
+        {"command": ["sleep"], "drain_delay": 0, "stop_timeout": 2, "probes": {"interval": 3600, "start_timeout": 60}}
+    )
+
+    def launch(s: InstanceSlot) -> InstanceProcess:
+        argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+        return InstanceProcess.launch(argv, env=dict(os.environ), cwd=tmp_path, log_file=tmp_path / f"{s.id}.log")
+
+    slot = InstanceSlot(
+        service="web",
+        index=1,
+        port=7999,
+        spec=spec,
+        launcher=launch,
+        prober=SettlingProber(),
+        rotation=Rotation(registry),  # type: ignore[arg-type]
+        policy=RestartPolicy(),
+    )
+    try:
+        slot.start()
+        assert await slot.wait_ready(10)  # at the hour-long interval this would take three hours
+        assert "web-1" in registry.live
+    finally:
+        await slot.stop()

@@ -148,3 +148,34 @@ def test_baton_discovery_env_is_read(monkeypatch) -> None:
 
     monkeypatch.setenv("BATON_DISCOVERY", "off")
     assert InstanceSettings().discovery == "off"
+
+
+async def test_retries_quickly_until_first_ready_then_keeps_its_interval() -> None:
+    """A check failing at start-up (a dependency not yet listed) is retried at the start-up pace, not after a whole
+    interval; once announced, the monitor evaluates at its own interval."""
+    import asyncio
+
+    from baton.kit.monitor import STARTUP_INTERVAL
+
+    failures = 3
+    evaluations = 0
+
+    async def dependency() -> None:
+        nonlocal failures, evaluations
+        evaluations += 1
+        if failures:
+            failures -= 1
+            raise RuntimeError("not listed yet")
+
+    readiness = Readiness()
+    announcer = Announcer()
+    readiness.add("dependency:catalog", dependency)
+    monitor = ReadinessMonitor(readiness, [announcer], interval=3600.0)  # a slow pace would never get there
+    serving = asyncio.Event()
+    serving.set()
+    task = asyncio.create_task(monitor.run(serving))
+    try:
+        await wait_until(lambda: announcer.events == ["ready"], timeout=20 * STARTUP_INTERVAL * 4, message="announced")
+        assert evaluations == 4
+    finally:
+        task.cancel()
