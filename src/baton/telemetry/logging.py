@@ -135,7 +135,7 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.service = service
         self.instance = instance
         self._pending: list[str] = []
-        self._flush_scheduled = False
+        self._flush_loop: asyncio.AbstractEventLoop | None = None  # the loop whose timer will write ``_pending``
 
     def emit(self, record: logging.LogRecord) -> None:
         if not self._explicit:
@@ -155,18 +155,17 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """
         with self.lock:  # type: ignore[union-attr]
             self._pending.append(line)
-            if self._flush_scheduled:
-                if len(self._pending) >= FLUSH_LINES:
-                    self._write_pending()
-                return
             try:
-                loop = asyncio.get_running_loop()
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
             except RuntimeError:
                 loop = None
-            if loop is None:
+            if loop is None or len(self._pending) >= FLUSH_LINES:
                 self._write_pending()
                 return
-            self._flush_scheduled = True
+            if self._flush_loop is loop:
+                return  # this loop flushes them soon
+            # (a loop that closed before its timer fired left its lines here: this loop's timer takes them too)
+            self._flush_loop = loop
         loop.call_later(FLUSH_DELAY, self._scheduled_flush)
 
     def flush(self) -> None:
@@ -179,7 +178,7 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def _scheduled_flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
-            self._flush_scheduled = False
+            self._flush_loop = None
             if self._pending:
                 self._write_pending()
 

@@ -168,3 +168,27 @@ async def test_lines_held_back_are_written_when_logging_is_reset():
     event_logger("baton.access").log(logging.INFO, "held", {}, plain=True)  # in a loop: held for the batch
     reset_logging()  # as at shutdown, before the batch's timer
     assert orjson.loads(stream.getvalue())["event"] == "held"
+
+
+def test_lines_left_by_a_closed_loop_leave_with_the_next_loops_batch():
+    import asyncio
+
+    from baton.telemetry.logging import event_logger
+
+    stream = io.StringIO()
+    configure_logging(service="catalog", instance="catalog-7", stream=stream)
+    log = event_logger("baton.access")
+
+    async def write(n: int) -> None:
+        log.log(logging.INFO, "request", {"n": n}, plain=True)
+
+    async def write_and_wait(n: int) -> None:
+        await write(n)
+        await wait_until(lambda: stream.getvalue(), message="the batch was never written")
+
+    try:
+        asyncio.run(write(1))  # the loop closes before its flush timer fires
+        asyncio.run(write_and_wait(2))
+        assert [orjson.loads(line)["n"] for line in stream.getvalue().splitlines()] == [1, 2]
+    finally:
+        reset_logging()
