@@ -80,37 +80,64 @@ def _valid_correlation_id(value: bytes | None) -> str | None:
 class Exchange(RequestInfo):
     """A request in flight and its answer."""
 
-    # Class-level defaults: a request only stores what differs from them (this object is built per request).
-    phase = POLICY
-    route: Route | None = None
-    span: EdgeSpan | None = None
-    status = 0
-    body_size = 0
-    sent = 0
-    cache_key: Any = None
-    upstream: UpstreamConnection | None = None
-    instance: Any = None
-    target_obj: Any = None
-    attempt = 0
-    response_started = False
-    upstream_started = 0.0
-    deadline = 0.0
+    __slots__ = (
+        "_chunked_resp",
+        "_progress",
+        "_seen_progress",
+        "attempt",
+        "body_done",
+        "body_size",
+        "cache_key",
+        "chunked_in",
+        "chunks",
+        "conn",
+        "correlation_line",
+        "deadline",
+        "expect_continue",
+        "frame_chunked",
+        "header_lines",
+        "http11",
+        "instance",
+        "keep_alive",
+        "max_body",
+        "phase",
+        "replayable",
+        "resp_buffer",
+        "resp_ctype",
+        "resp_lines",
+        "resp_size",
+        "response_started",
+        "route",
+        "sent",
+        "span",
+        "start",
+        "state",
+        "status",
+        "target",
+        "target_obj",
+        "terminated",
+        "token_line",
+        "upstream",
+        "upstream_started",
+        "url",
+    )
+
+    route: Route | None
+    span: EdgeSpan | None
+    cache_key: Any
+    upstream: UpstreamConnection | None
+    instance: Any
+    target_obj: Any
+    deadline: float
     """Loop time at which the current try times out (checked by the gateway's ticker)."""
-    resp_buffer: list[bytes] | None = None
-    resp_lines: Sequence[bytes] = ()
+    resp_buffer: list[bytes] | None
+    resp_lines: Sequence[bytes]
     """The upstream's header block (pieces) of an answer being buffered; never mutated in place."""
-    resp_ctype: bytes | None = None
-    token_line: bytes | None = None
+    resp_ctype: bytes | None
+    token_line: bytes | None
     """``x-baton-service-token: ...`` for a mutual-TLS upstream (:mod:`baton.gateway.servicetokens`)."""
-    resp_size = 0
-    correlation_line = b"x-correlation-id: \r\n"
+    correlation_line: bytes
     """``x-correlation-id: <id>\\r\\n``, for the upstream and the answer (set with the id)."""
-    frame_chunked = False
-    terminated = False
-    expect_continue = False
-    _chunked_resp = False
-    _progress = 0
-    _seen_progress = -1
 
     def __init__(
         self,
@@ -148,7 +175,20 @@ class Exchange(RequestInfo):
             self.expect_continue = headers.get(b"expect", b"").lower() == b"100-continue"
             self.replayable = content_length is None or content_length <= REPLAY_LIMIT
         else:
+            self.expect_continue = False
             self.replayable = True
+        # Every other slot starts here (RequestInfo's included): phases, the answer, the upstream side.
+        self.client_ip = self.route_name = self.correlation_id = ""
+        self.body = self.principal = self.response_headers = None
+        self.phase = POLICY
+        self.route = self.span = self.cache_key = self.upstream = self.instance = self.target_obj = None
+        self.status = self.body_size = self.sent = self.attempt = self.resp_size = self._progress = 0
+        self._seen_progress = -1
+        self.response_started = self.frame_chunked = self.terminated = self._chunked_resp = False
+        self.upstream_started = self.deadline = 0.0
+        self.resp_buffer = self.resp_ctype = self.token_line = None
+        self.resp_lines = ()
+        self.correlation_line = b"x-correlation-id: \r\n"
 
     # request side ---------------------------------------------------------------------------------------
 

@@ -39,27 +39,42 @@ class Principal:
 class RequestInfo:
     """What policies see of a request, and the few things they may set on it.
 
-    The hot path's exchange is a subclass; unit tests build this class directly. Attributes default at class
-    level so that the hot path only sets what differs (fewer stores per request).
+    The hot path's exchange is a subclass; unit tests build this class directly. Slotted: a request's
+    attributes are stored and read without an instance dict (the exchange has too many for a shared-key one).
     """
 
-    method: str = "GET"
-    path: str = "/"
+    __slots__ = (
+        "body",
+        "client_ip",
+        "content_length",
+        "correlation_id",
+        "has_body",
+        "headers",
+        "method",
+        "now",
+        "path",
+        "principal",
+        "response_headers",
+        "route_name",
+    )
+
+    method: str
+    path: str
     headers: dict[bytes, bytes]
     """Request headers by lower-case name (the last value wins)."""
-    client_ip: str = "127.0.0.1"
+    client_ip: str
     """The caller's address after trusted-proxy resolution."""
-    route_name: str = ""
-    content_length: int | None = None
-    has_body: bool = False
+    route_name: str
+    content_length: int | None
+    has_body: bool
     """Whether the request carries a body (Content-Length > 0 or chunked)."""
-    body: bytes | None = None
+    body: bytes | None
     """The whole body, when the route buffers it (validation phase only)."""
-    principal: Principal | None = None
-    response_headers: Sequence[tuple[bytes, bytes]] | None = None
+    principal: Principal | None
+    response_headers: Sequence[tuple[bytes, bytes]] | None
     """Headers policies add to the eventual answer (``RateLimit-*``); treat as read-only (it may be shared)."""
-    correlation_id: str = ""
-    now: float = 0.0
+    correlation_id: str
+    now: float
     """Wall-clock time (unix seconds) the request arrived; one ``time.time()`` shared by every policy."""
 
     def __init__(
@@ -86,6 +101,8 @@ class RequestInfo:
         self.body = body
         self.correlation_id = correlation_id
         self.now = time.time() if now is None else now
+        self.principal = None
+        self.response_headers = None
 
     @property
     def consumer(self) -> str | None:
