@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -31,11 +32,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from baton.security.ca import CertificateAuthority
+from baton.security.crypto import write_private
 from baton.security.mtls.credentials import Credentials, LocalCertificateSource
 from baton.security.mtls.nats import nats_tls_block
 from baton.security.tokens.issuer import TokenIssuer
 from baton.security.tokens.provider import LocalTokenSource
-from baton.security.wiring import CONTROL_SERVICE, NATS_SERVICE, InstanceSecurity
+from baton.security.wiring import CONTROL_SERVICE, JWKS_FILE, NATS_SERVICE, InstanceSecurity
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -79,10 +81,26 @@ class ControlPlaneSecurity:
         return cls(home, CertificateAuthority.open(home), TokenIssuer.open(home, issuer=control_url))
 
     def issue(self, service: str, instance: str) -> Path:
-        """Issue a fresh leaf for ``instance`` of ``service``, write it to ``certs/<instance>/`` and return that."""
+        """Issue a fresh leaf for ``instance`` of ``service``, write it to ``certs/<instance>/`` and return that.
+
+        The token issuer's current JWKS goes beside it (:data:`~baton.security.wiring.JWKS_FILE`): an instance
+        (re)started while the control plane is down still verifies service tokens.
+        """
         directory = self.certs / instance
         Credentials(self.ca.issue_leaf(service, instance), self.ca.trust_bundle()).write(directory)
+        self._write_jwks(directory)
         return directory
+
+    def rotate_signing_key(self) -> str:
+        """Rotate the token issuer's keys and rewrite the JWKS beside every issued leaf; the new active ``kid``."""
+        kid = self.issuer.rotate()
+        for directory in sorted(self.certs.iterdir()) if self.certs.is_dir() else ():
+            if (directory / JWKS_FILE).is_file():
+                self._write_jwks(directory)
+        return kid
+
+    def _write_jwks(self, directory: Path) -> None:
+        write_private(directory / JWKS_FILE, json.dumps(self.issuer.jwks()))
 
     def nats_block(self, services: Iterable[str]) -> str:
         """Issue the NATS server's leaf and render its ``tls`` block admitting ``services`` (by SPIFFE ID).

@@ -38,6 +38,7 @@ the CA and the token issuer, so a token would prove nothing more than its certif
 from __future__ import annotations
 
 import json
+import logging
 import os
 import ssl
 from collections.abc import Collection, Mapping
@@ -58,10 +59,13 @@ if TYPE_CHECKING:
 
     from baton.security.tokens.verifier import TokenVerifier
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "ALLOW_ENV",
     "CONTROL_SERVICE",
     "CONTROL_TLS_URL_ENV",
+    "JWKS_FILE",
     "NATS_SERVICE",
     "TLS_DIR_ENV",
     "TOKEN_HEADER",
@@ -71,6 +75,10 @@ __all__ = [
 ]
 
 TLS_DIR_ENV = "BATON_TLS_DIR"
+JWKS_FILE = "jwks.json"
+"""The token issuer's JWKS as the control plane last wrote it into ``BATON_TLS_DIR`` (at the leaf's issue and on
+every key rotation): the verifier starts from it, so an instance started while the control plane is down accepts
+valid tokens; a ``kid`` it lacks is still fetched from the issuer."""
 CONTROL_TLS_URL_ENV = "BATON_CONTROL_TLS_URL"
 ALLOW_ENV = "BATON_ALLOW"
 TOKEN_HEADER = SERVICE_TOKEN_HEADER
@@ -133,6 +141,7 @@ class InstanceSecurity:
         self.issuer = issuer
         self.allow = {prefix: list(names) for prefix, names in allow.items()} if allow is not None else None
         self.renewer = CertificateRenewer(certificates, initial=credentials, store=store)
+        self._store = store
         self.token_provider: ServiceTokenProvider | None = ServiceTokenProvider(tokens) if tokens else None
         self._server: MtlsContext | None = None
         self._clients: dict[str | None, MtlsContext] = {}
@@ -249,7 +258,24 @@ class InstanceSecurity:
             from baton.security.tokens.verifier import TokenVerifier
 
             self._verifier = TokenVerifier.for_issuer(self.issuer, audience=self.service)
+            self._seed_jwks(self._verifier)
         return self._verifier
+
+    def _seed_jwks(self, verifier: TokenVerifier) -> None:
+        """Seed the verifier's keys from :data:`JWKS_FILE`, when the control plane wrote one (unreadable: skipped,
+        the issuer is asked as before)."""
+        if self._store is None:
+            return
+        path = self._store / JWKS_FILE
+        try:
+            document = json.loads(path.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring %s: %s", path, exc)
+            return
+        if isinstance(document, dict):
+            verifier.keys.seed(document)
 
     def protect(self, app: ASGIApp) -> ASGIApp:
         """``app`` behind the route allow rules (403 for a caller not listed) and service tokens (401).

@@ -97,6 +97,17 @@ class JwksCache:
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
 
+    def seed(self, document: Mapping[str, Any]) -> int:
+        """Start from ``document`` (the JWKS the control plane wrote beside the instance's credentials), so tokens
+        verify while the issuer cannot be reached; how many keys it held.
+
+        A seed is not a fetch: a ``kid`` it lacks still triggers an immediate refresh from the issuer, which
+        then replaces every key.
+        """
+        keys = parse_jwks(document)
+        self._keys = {**keys, **self._keys}
+        return len(keys)
+
     async def get(self, kid: str) -> Ed25519PublicKey | None:
         """The key for ``kid``; ``None`` when unknown even after a (rate-limited) refresh.
 
