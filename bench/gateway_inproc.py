@@ -165,7 +165,7 @@ async def run(requests: int, rounds: int, profile: bool, bare: bool = False) -> 
                 profiler.enable()
                 await one_round(requests)
                 profiler.disable()
-                pstats.Stats(profiler).sort_stats("ncalls").print_stats(45)
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(45)
                 collections = sum(generation["collections"] for generation in gc.get_stats())
                 print(f"garbage collections so far: {collections}")
             for _ in range(rounds):

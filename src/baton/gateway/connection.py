@@ -139,10 +139,10 @@ class ClientConnection(asyncio.Protocol):
             self._url,
             self._lines,
             headers,
-            http11=parser.get_http_version() == "1.1",
-            keep_alive=parser.should_keep_alive(),
-            chunked=chunked,
-            content_length=int(length) if length is not None and not chunked else None,
+            parser.get_http_version() == "1.1",  # http11
+            parser.should_keep_alive(),  # keep_alive
+            chunked,
+            int(length) if length is not None and not chunked else None,  # content_length
         )
         self.receiving = exchange
         if self.current is None:

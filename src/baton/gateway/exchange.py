@@ -146,7 +146,6 @@ class Exchange(RequestInfo):
         url: bytes,
         header_lines: list[bytes],
         headers: dict[bytes, bytes],
-        *,
         http11: bool,
         keep_alive: bool,
         chunked: bool,
