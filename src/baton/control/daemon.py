@@ -49,6 +49,8 @@ from baton.security.wiring import NATS_SERVICE, InstanceSecurity
 log = logging.getLogger("baton.control.daemon")
 
 GATEWAY_PORT = 7780
+BUS_CLOSE_TIMEOUT = 5.0
+"""Seconds the daemon waits for its discovery registry and NATS client to close on exit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,12 +309,15 @@ class Daemon:
         return saved if saved is not None and saved.alive() else None
 
     async def _close_bus(self) -> None:
+        # Bounded: a client stuck reconnecting must not keep `baton down` waiting.
         if self._registry is not None:
             with contextlib.suppress(Exception):
-                await self._registry.aclose()
+                async with asyncio.timeout(BUS_CLOSE_TIMEOUT):
+                    await self._registry.aclose()
         if self._nats_client is not None:
             with contextlib.suppress(Exception):
-                await self._nats_client.close()
+                async with asyncio.timeout(BUS_CLOSE_TIMEOUT):
+                    await self._nats_client.close()
         if not self._stop_system:
             return
         if self._nats_server is not None and self._nats_server.pid is not None:

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("baton.control.instance")
 
+DETACH_TIMEOUT = 10.0
+"""Seconds :meth:`InstanceSlot.detach` waits for the cancelled supervising task (a backstop; it ends at once)."""
+
 STARTUP_PROBE_INTERVAL = 0.05
 """Seconds between probes until an instance is first ready: start-up latency is what users feel."""
 
@@ -163,8 +166,12 @@ class InstanceSlot:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # asyncio.wait, not `suppress(CancelledError): await task`, which would swallow a cancellation of
+            # the caller too; bounded: the supervising task's own awaits end at cancellation, but a stop must
+            # never hang on one that does not.
+            await asyncio.wait({task}, timeout=DETACH_TIMEOUT)
+            if not task.done():
+                log.warning("%s: its supervising task did not stop within %gs", self.id, DETACH_TIMEOUT)
 
     def view(self) -> dict[str, Any]:
         """JSON view for the API, ``baton ps`` and the dashboard."""

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_BUCKET = "baton_instances"
+OP_TIMEOUT = 3.0
+"""Seconds one registry operation may take (nats-py's own request timeout is 5 s, and a lookup then a delete
+made two of those): deregistration sits on every shutdown path."""
 _KEY_SAFE = re.compile(r"[^-_=a-zA-Z0-9]")
 _REMOVED = ("DEL", "PURGE")
 SPLIT_ID = "_split"
@@ -58,11 +61,16 @@ class NatsKvRegistry:
         bucket: str = DEFAULT_BUCKET,
         ttl: float = 5.0,
         heartbeat: float | None = None,
+        op_timeout: float = OP_TIMEOUT,
     ) -> None:
         """Args: nc: a connected NATS client; bucket; ttl: seconds an instance lives without a heartbeat;
-        heartbeat: seconds between puts (default ``ttl / 3``, so two may be lost before expiry)."""
+        heartbeat: seconds between puts (default ``ttl / 3``, so two may be lost before expiry); op_timeout:
+        seconds one registry operation (bucket lookup, put, delete) may take before it counts as failed."""
         if ttl <= 0:
             raise ConfigError("discovery ttl must be > 0")
+        if op_timeout <= 0:
+            raise ConfigError("discovery op_timeout must be > 0")
+        self.op_timeout = op_timeout
         self._nc = nc
         self.bucket = bucket
         self.ttl = ttl
@@ -73,6 +81,15 @@ class NatsKvRegistry:
         """What each heartbeat puts (a re-registration with new metadata replaces it: rollout weights)."""
 
     async def _bucket(self) -> Any:
+        if self._kv is None:
+            try:
+                async with asyncio.timeout(self.op_timeout):
+                    await self._open_bucket()
+            except TimeoutError as exc:
+                raise BrokerUnavailable(f"discovery bucket {self.bucket!r} did not answer: {exc!r}") from exc
+        return self._kv
+
+    async def _open_bucket(self) -> None:
         if self._kv is None:
             js = self._nc.jetstream()
             try:
@@ -92,7 +109,6 @@ class NatsKvRegistry:
                     self._kv = await js.key_value(self.bucket)  # another instance created it meanwhile
             except nats.errors.Error as exc:
                 raise BrokerUnavailable(f"discovery bucket {self.bucket!r} unavailable: {exc}") from exc
-        return self._kv
 
     async def register(self, instance: Instance) -> None:
         """Put ``instance`` now and keep heartbeating it until :meth:`deregister` or :meth:`aclose`.
@@ -104,9 +120,10 @@ class NatsKvRegistry:
         key = instance_key(instance)
         payload = encode_instance(instance)
         try:
-            await kv.put(key, payload)
-        except nats.errors.Error as exc:
-            raise BrokerUnavailable(f"could not register {instance.id}: {exc}") from exc
+            async with asyncio.timeout(self.op_timeout):
+                await kv.put(key, payload)
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise BrokerUnavailable(f"could not register {instance.id}: {exc!r}") from exc
         if key in self._beats and self._payloads.get(key) != payload:
             await self._stop_beat(key)  # registered again with other metadata: beat the new record
         if key not in self._beats:
@@ -114,15 +131,17 @@ class NatsKvRegistry:
             self._beats[key] = asyncio.create_task(self._beat(kv, key, instance), name=f"heartbeat:{key}")
 
     async def deregister(self, instance: Instance) -> None:
-        """Stop heartbeating ``instance`` and delete its key (watchers drop it at once)."""
+        """Stop heartbeating ``instance`` and delete its key (watchers drop it at once); bounded by
+        ``op_timeout`` per step, since shutdown waits on it and the TTL removes the key anyway."""
         key = instance_key(instance)
         await self._stop_beat(key)
-        kv = await self._bucket()
         try:
-            await kv.delete(key)
-        except nats.errors.Error as exc:
+            kv = await self._bucket()
+            async with asyncio.timeout(self.op_timeout):
+                await kv.delete(key)
+        except (nats.errors.Error, BrokerUnavailable, TimeoutError) as exc:
             # The TTL removes it anyway; a failed delete only makes its exit slower.
-            log.warning("deregister of %s failed (%s); it leaves rotation within %.1fs", key, exc, self.ttl)
+            log.warning("deregister of %s failed (%r); it leaves rotation within %.1fs", key, exc, self.ttl)
 
     async def split(self, service: str, shares: Mapping[str, int] | None) -> None:
         """Publish (and keep alive) a rollout's traffic split of ``service`` — ``{version: percent}`` — or withdraw
@@ -184,17 +203,21 @@ class NatsKvRegistry:
         while True:
             await asyncio.sleep(self.heartbeat)
             try:
-                await kv.put(key, payload)
-            except nats.errors.Error as exc:
-                log.warning("heartbeat of %s failed: %s", key, exc)
+                async with asyncio.timeout(self.op_timeout):
+                    await kv.put(key, payload)
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning("heartbeat of %s failed: %r", key, exc)
 
     async def _stop_beat(self, key: str) -> None:
         self._payloads.pop(key, None)
         task = self._beats.pop(key, None)
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Not `suppress(CancelledError): await task`: that would also swallow a cancellation of the caller
+            # (a supervisor detaching a slot mid-deregistration), which then never ends.
+            await asyncio.wait({task})
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("heartbeat of %s had failed: %r", key, task.exception())
 
     def _apply(self, live: dict[str, tuple[Instance, float]], entry: Any, *, initial: bool) -> bool:
         if entry.operation in _REMOVED:
