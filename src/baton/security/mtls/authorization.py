@@ -14,13 +14,14 @@ Health and metrics paths are exempt (the TLS handshake still requires a valid ce
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from baton.security.responses import send_problem
 from baton.security.spiffe import ANY_SERVICE, SERVICE_PREFIX, spiffe_id
+from baton.security.tokens.middleware import asgi_callable
 
 DEFAULT_EXEMPT = ("/livez", "/readyz", "/metrics")
 """Paths any authenticated peer may reach (probes and scrapes)."""
@@ -75,15 +76,16 @@ class SpiffeAuthorization:
         # carry ids; when full it starts over rather than tracking recency (cheaper on the hot path).
         self._decisions: dict[tuple[str, str], bool] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the caller, then pass the request on."""
+    @asgi_callable
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Check the caller, then pass the request on (as the inner app's own awaitable: no frame of ours)."""
         if scope["type"] != "http" or scope["path"] in self.exempt:
-            await self.app(scope, receive, send)
-            return
-        tls = scope.get("extensions", {}).get("tls") or {}
-        identity = tls.get("spiffe_id")
+            return self.app(scope, receive, send)
+        extensions = scope.get("extensions")
+        tls = extensions.get("tls") if extensions else None
+        identity = tls.get("spiffe_id") if tls else None
         if identity is None:
-            await send_problem(
+            return send_problem(
                 scope,
                 send,
                 401,
@@ -91,7 +93,6 @@ class SpiffeAuthorization:
                 title="Client certificate required",
                 detail="call this service over mutual TLS with a certificate from the Baton CA",
             )
-            return
         key = (scope["path"], identity)
         allowed = self._decisions.get(key)
         if allowed is None:
@@ -99,7 +100,7 @@ class SpiffeAuthorization:
                 self._decisions.clear()
             allowed = self._decisions[key] = self.rules.allowed(*key)
         if not allowed:
-            await send_problem(
+            return send_problem(
                 scope,
                 send,
                 403,
@@ -107,9 +108,11 @@ class SpiffeAuthorization:
                 title="Caller not allowed",
                 detail="this caller's identity is not in the route's allow list (baton.yaml: allow)",
             )
-            return
-        scope.setdefault("state", {})["peer"] = identity
-        await self.app(scope, receive, send)
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["peer"] = identity
+        return self.app(scope, receive, send)
 
 
 def _identities(names: Collection[str]) -> frozenset[str]:

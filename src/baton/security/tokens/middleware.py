@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, TypeVar
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,6 +26,17 @@ CONNECTION_EXTENSION = "baton.connection"
 """ASGI extension holding a dict per connection (mutual TLS listeners publish it): middleware memos that must
 die with the connection, like the last verified token of :class:`ServiceTokenAuth`."""
 _NO_EXTENSIONS: dict[str, Any] = {}
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def asgi_callable(function: _F) -> _F:
+    """Mark a plain ``__call__`` returning an awaitable as an ASGI 3 coroutine function for servers that inspect it
+    (uvicorn's interface detection): ``inspect.markcoroutinefunction`` from 3.12, asyncio's marker before."""
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    if mark is not None:
+        return mark(function)  # type: ignore[no-any-return]
+    function._is_coroutine = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]
+    return function
 
 
 class ServiceTokenAuth:
@@ -59,22 +72,35 @@ class ServiceTokenAuth:
         self._hint = f"send a service token: {header}" + (": Bearer" if self._bearer else "")
         self.trusted_peers = frozenset(trusted_peers)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Verify the bearer token, then pass the request on."""
+    @asgi_callable
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Verify the service token, then pass the request on.
+
+        Returns the awaitable to run: on the hot paths the inner app's own coroutine (no frame of ours stays on
+        the stack for the request), else this middleware's check.
+        """
         if scope["type"] != "http" or scope["path"] in self.exempt:
-            await self.app(scope, receive, send)
-            return
-        raw = self._raw_token(scope)
+            return self.app(scope, receive, send)
+        header = self.header
+        raw: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == header:
+                raw = value
+                break
         # Hot path over mutual TLS: the token this connection sent last, already verified and bound to its peer
         # by this middleware, is compared byte for byte (no decoding, hashing or peer lookup) and its expiry
         # checked. The memo lives in the connection's own extension, so it dies with the connection.
-        connection = scope.get("extensions", _NO_EXTENSIONS).get(CONNECTION_EXTENSION)
-        if connection is not None and raw is not None:
-            memo = connection.get(self)
-            if memo is not None and memo[0] == raw and self.verifier.still_valid(memo[1]):
-                scope.setdefault("state", {})["principal"] = memo[1].principal
-                await self.app(scope, receive, send)
-                return
+        if raw is not None:
+            extensions = scope.get("extensions")
+            connection = extensions.get(CONNECTION_EXTENSION) if extensions else None
+            if connection is not None:
+                memo = connection.get(self)
+                if memo is not None and memo[0] == raw and self.verifier.still_valid(memo[1]):
+                    _state(scope)["principal"] = memo[1].principal
+                    return self.app(scope, receive, send)
+        return self._check(scope, receive, send, raw)
+
+    async def _check(self, scope: Scope, receive: Receive, send: Send, raw: bytes | None) -> None:
         token = self._token(raw)
         if token is None:
             if self.trusted_peers and _peer(scope) in self.trusted_peers:
@@ -93,19 +119,14 @@ class ServiceTokenAuth:
         if self.bind_to_peer and not _matches_peer(scope, verified.principal.subject):
             await self._refuse(scope, send, "Invalid token", "the service token was issued to another service")
             return
+        connection = scope.get("extensions", _NO_EXTENSIONS).get(CONNECTION_EXTENSION)
         if connection is not None and raw is not None:
             connection[self] = (raw, verified)
-        scope.setdefault("state", {})["principal"] = verified.principal
+        _state(scope)["principal"] = verified.principal
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, send: Send, title: str, detail: str) -> None:
         await send_problem(scope, send, 401, error="InvalidToken", title=title, detail=detail, headers=_CHALLENGE)
-
-    def _raw_token(self, scope: Scope) -> bytes | None:
-        for name, value in scope["headers"]:
-            if name == self.header:
-                return value  # type: ignore[no-any-return]
-        return None
 
     def _token(self, raw: bytes | None) -> str | None:
         if raw is None:
@@ -115,6 +136,13 @@ class ServiceTokenAuth:
                 return None
             raw = raw[7:]
         return raw.strip().decode("latin-1") or None
+
+
+def _state(scope: Scope) -> dict[str, Any]:
+    state: dict[str, Any] | None = scope.get("state")
+    if state is None:
+        state = scope["state"] = {}
+    return state
 
 
 def _peer(scope: Scope) -> str | None:
