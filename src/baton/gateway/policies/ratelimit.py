@@ -99,8 +99,11 @@ class RateLimit:
         self._ip_tag = (route_name, "ip")
         self._consumer_tag = (route_name, "consumer")
         steps = ((0, config.route), (1, config.ip), (2, config.consumer))
-        self._steps: tuple[tuple[int, RateSpec], ...] = tuple((i, spec) for i, spec in steps if spec is not None)
-        """Route, address and consumer buckets in that order, the configured ones only."""
+        self._steps: tuple[tuple[int, RateSpec, float, float], ...] = tuple(
+            (i, spec, spec.rate, float(spec.burst)) for i, spec in steps if spec is not None
+        )
+        """``(scope, spec, rate, burst)`` for the route, address and consumer buckets in order (configured ones)."""
+        self._with_headers = config.consumer is not None and config.headers
         self._headers: dict[int, tuple[tuple[bytes, bytes], ...]] = {}
         """Success headers by remaining whole tokens (most answers repeat a handful of values)."""
 
@@ -113,7 +116,7 @@ class RateLimit:
         store = buckets._buckets
         now = buckets.clock.now()
         left = 0.0
-        for scope, spec in self._steps:
+        for scope, spec, rate, burst in self._steps:
             if scope == 0:
                 key: Hashable = self._route_key
             elif scope == 1:
@@ -125,27 +128,31 @@ class RateLimit:
             if bucket is None:
                 if len(store) >= buckets.max_keys:
                     buckets.prune()
-                left = spec.burst - 1.0
+                left = burst - 1.0
                 store[key] = [left, now]
                 continue
-            tokens = bucket[0] + (now - bucket[1]) * spec.rate
-            if tokens > spec.burst:
-                tokens = spec.burst
+            tokens = bucket[0] + (now - bucket[1]) * rate
+            if tokens > burst:
+                tokens = burst
             bucket[1] = now
             if tokens >= 1.0:
                 left = bucket[0] = tokens - 1.0
                 continue
             bucket[0] = tokens
-            return too_many(spec, (1.0 - tokens) / spec.rate, _SCOPES[scope])
-        consumer = self.config.consumer
-        if consumer is not None and self.config.headers:
+            return too_many(spec, (1.0 - tokens) / rate, _SCOPES[scope])
+        if self._with_headers:
             # Memoised by whole tokens left; the reset is computed from them too (at most one token's refill
             # time later than from the exact fraction: a conservative answer).
             whole = int(left)
             headers = self._headers.get(whole)
             if headers is None:
+                consumer = self.config.consumer
+                assert consumer is not None
                 if len(self._headers) >= _HEADER_MEMO_LIMIT:
                     self._headers.clear()
                 headers = self._headers[whole] = _limit_headers(consumer, whole)
-            request.add_response_headers(headers)
+            if request.response_headers is None:  # RequestInfo.add_response_headers, inline
+                request.response_headers = headers
+            else:
+                request.add_response_headers(headers)
         return None
