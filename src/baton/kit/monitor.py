@@ -26,7 +26,7 @@ STARTUP_INTERVAL = 0.05
 """Seconds between evaluations until the instance is first ready (a dependency check failing once at start-up,
 e.g. before discovery has listed the dependency, must not delay the announcement by a whole interval)."""
 
-STARTUP_WINDOW = 30.0
+STARTUP_WINDOW = 10.0
 """Seconds after serving during which evaluations run at :data:`STARTUP_INTERVAL` while never yet ready."""
 
 _log = get_logger("baton.kit.monitor")
