@@ -21,6 +21,9 @@ machine req/s and p99 swing with other work, CPU per request much less.
 
     .venv/bin/python bench/gateway.py [--quick]
 
+``bench/gateway_inproc.py`` measures the gateway's own Python per request without sockets or a load generator
+(CPU time, and ``--compare`` against another tree): the tool for work on the hot path on a shared machine.
+
 nginx and wrk come from Debian (``apt-get install -y nginx-light wrk``); the bench installs them when run as
 root and they are missing, otherwise it says what to install and exits.
 """
