@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import psutil
 import pytest
 
 from baton.control.adoption import find_strays
@@ -192,6 +193,12 @@ class ReleaseSystem:
             if record.alive():
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(record.pid, signal.SIGKILL)
+        # The broker outlives a killed control plane on purpose; after a failed test nothing may own it any more.
+        home = str(self.home.root)
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            if proc.info["name"] == "nats-server" and any(home in part for part in proc.info["cmdline"] or ()):
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
 
 
 @pytest.fixture(scope="module")
