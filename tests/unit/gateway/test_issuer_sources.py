@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -151,3 +152,25 @@ async def test_a_service_jwks_url_without_discovery_is_a_clear_error(fetcher_slo
     use_service_fetcher(None)
     with pytest.raises(SecurityError, match="needs the gateway's discovery"):
         await JwksKeys("baton://identity/.well-known/jwks.json").refresh(force=True)
+
+
+async def test_a_token_right_after_a_failed_first_fetch_waits_for_the_next_one_instead_of_a_401(
+    identity_like, fetcher_slot
+):
+    # The gateway started before identity was in its discovery view: the first fetch failed. A customer's token
+    # arriving a moment later must not be refused for "an unknown key" until the next scheduled retry.
+    url, issuer, seen = identity_like
+    fetcher = ServiceFetcher(static={})
+    use_service_fetcher(fetcher)
+    keys = JwksKeys("baton://identity/.well-known/jwks.json")
+    with pytest.raises(SecurityError):
+        await keys.refresh(force=True)
+    fetcher.static = {"identity": (url,)}  # identity registered meanwhile
+    kid = jwt.get_unverified_header(issuer.issue(sub="ada", aud="shop"))["kid"]
+    found = await asyncio.gather(*(keys.key_for(kid) for _ in range(20)))
+    assert all(key is not None for key in found)
+    assert len(seen) == 1  # twenty waiting tokens, one fetch
+    # Once a set is loaded, unknown key ids are refused without waiting and fetch at most once per 10 s.
+    assert await keys.key_for("made-up-kid") is None
+    assert await keys.key_for("another-made-up-kid") is None
+    assert len(seen) == 1

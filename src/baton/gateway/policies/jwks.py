@@ -36,6 +36,9 @@ log = logging.getLogger("baton.gateway")
 MIN_REFRESH_INTERVAL = 10.0
 """Seconds between two refreshes triggered by unknown key ids."""
 
+FIRST_LOAD_SPACING = 0.25
+"""While no key set is loaded yet: seconds between two fetches asked for by tokens (each waits for the next one)."""
+
 RETRY_CAP = 30.0
 """Longest wait between scheduled retries after failed fetches (never longer than the refresh interval)."""
 
@@ -151,17 +154,28 @@ class JwksKeys:
         interval = min(self._retry_in, self.refresh_interval) if self._retry_in else self.refresh_interval
         return time.monotonic() - self._fetched_at >= interval
 
-    async def refresh(self, *, force: bool = False) -> None:
-        """Fetch the JWKS again (unless not ``force`` and fetched in the last 10 s — 1 s while none is loaded).
+    async def refresh(self, *, force: bool = False, wait: bool = False) -> None:
+        """Fetch the JWKS again (unless not ``force`` and fetched in the last 10 s).
+
+        Callers that queued behind a fetch started after they asked take its result instead of fetching again.
+        While no key set is loaded yet (the issuer was not up, or not yet in discovery, when the gateway started)
+        a ``wait``-ing caller — a token with an unknown ``kid`` — waits for the next fetch, at most
+        :data:`FIRST_LOAD_SPACING` after the previous one, instead of being refused for a whole spacing.
 
         Raises:
             SecurityError: the JWKS could not be fetched or parsed.
         """
+        asked = time.monotonic()
         async with self._lock:
-            # Until a first set is loaded (the issuer was not up yet), a token may ask again after a second.
-            spacing = MIN_REFRESH_INTERVAL if self.keys else 1.0
-            if not force and time.monotonic() - self._fetched_at < spacing:
-                return
+            if not force and self._fetched_at > asked:
+                return  # a fetch began after we asked: its outcome is ours
+            spacing = MIN_REFRESH_INTERVAL if self.keys else FIRST_LOAD_SPACING
+            since = time.monotonic() - self._fetched_at
+            if not force and since < spacing:
+                if self.keys or not wait:
+                    return
+                # Pacing, not synchronisation: fetches for a set that never loaded stay FIRST_LOAD_SPACING apart.
+                await asyncio.sleep(spacing - since)
             self._fetched_at = time.monotonic()
             self.fetches += 1
             try:
@@ -190,7 +204,7 @@ class JwksKeys:
         key = self.get(kid)
         if key is None:
             try:
-                await self.refresh()
+                await self.refresh(wait=True)
             except SecurityError as exc:
                 log.warning("%s", exc)
             key = self.get(kid)
