@@ -1,5 +1,6 @@
-"""Catalog verifies order's message pact: the ``product.price_changed`` event it really emits (read from its
-outbox after a price change through its API) must be what order expects."""
+"""Catalog verifies its consumers' message pacts: the ``product.price_changed`` and ``product.created`` events it
+really emits (read from its outbox after a price change and a new product through its API) must be what order and
+analytics expect."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from apps.shop.catalog.events import PRODUCT_PRICE_CHANGED
+from apps.shop.catalog.events import PRODUCT_CREATED, PRODUCT_PRICE_CHANGED
 from apps.shop.common.testusers import STAFF, USERS
 
 from baton.delivery.contracts import message, service_version, verify_provider
@@ -19,15 +20,19 @@ REPO = Path(__file__).resolve().parents[5]
 SHOP = REPO / "apps" / "shop" / "baton.yaml"
 
 
-async def test_catalog_emits_the_price_change_order_expects(client, outbox_events, contract_store) -> None:
-    require_pacts(
-        contract_store,
-        consumer="order",
-        provider="catalog",
-        version=service_version(SHOP, "order"),
-        tests=REPO / "apps/shop/order/tests/contracts/test_consumer_catalog_events.py",
-        cwd=REPO,
-    )
+async def test_catalog_emits_the_events_order_and_analytics_expect(client, outbox_events, contract_store) -> None:
+    for consumer, tests in (
+        ("order", "apps/shop/order/tests/contracts/test_consumer_catalog_events.py"),
+        ("analytics", "apps/shop/analytics/tests/contracts/test_consumer_catalog_events.py"),
+    ):
+        require_pacts(
+            contract_store,
+            consumer=consumer,
+            provider="catalog",
+            version=service_version(SHOP, consumer),
+            tests=REPO / tests,
+            cwd=REPO,
+        )
     # Provider state "product p-espresso exists": the demo catalog the service seeds at start.
     changed = await client.put(
         "/v1/products/p-espresso/price", json={"price_cents": 1390}, headers=USERS.headers("staff-1", roles=STAFF)
@@ -37,17 +42,37 @@ async def test_catalog_emits_the_price_change_order_expects(client, outbox_event
     assert len(emitted) == 1
     produced = emitted[0].to_dict()
 
+    # Provider state "no product p-contract yet": staff add it through the API.
+    added = await client.post(
+        "/v1/products",
+        json={
+            "id": "p-contract",
+            "sku": "CON-TRACT-1",
+            "name": "Contract Blend",
+            "price_cents": 990,
+            "category_id": "c-coffee",
+        },
+        headers=USERS.headers("staff-1", roles=STAFF),
+    )
+    assert added.status_code == 201, added.text
+    created = [e for e in await outbox_events() if e.type == PRODUCT_CREATED and e.subject == "p-contract"]
+    assert len(created) == 1
+    new_product = created[0].to_dict()
+
     def price_change() -> dict[str, object]:
         return message(produced)
+
+    def product_created() -> dict[str, object]:
+        return message(new_product)
 
     verdicts = await asyncio.to_thread(
         verify_provider,
         contract_store,
         "catalog",
         service_version(SHOP, "catalog"),
-        states={"product p-espresso exists": lambda: None},
-        messages={"a product price change": price_change},
-        consumers=["order"],
+        states={"product p-espresso exists": lambda: None, "no product p-contract yet": lambda: None},
+        messages={"a product price change": price_change, "a new product": product_created},
+        consumers=["order", "analytics"],
     )
     assert verdicts
     assert all(v.success for v in verdicts), [v.failures for v in verdicts]

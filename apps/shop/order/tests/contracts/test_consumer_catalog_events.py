@@ -1,7 +1,7 @@
-"""Order ← catalog: the ``product.price_changed`` event feeding order's price read model (a message pact).
+"""Order ← catalog: ``product.created`` and ``product.price_changed`` feed order's price read model (message pacts).
 
-The consumer side proves order's real decoding (:func:`apps.shop.order.events._price`, what the inbox handler
-applies) understands the event as the pact describes it; catalog verifies it produces exactly that.
+The consumer side proves order's real decoding (:func:`apps.shop.order.events._price`, what both inbox handlers
+apply) understands the events as the pact describes them; catalog verifies it produces exactly that.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from apps.shop.order.events import PRODUCT_PRICE_CHANGED, _price
+from apps.shop.order.events import PRODUCT_CREATED, PRODUCT_PRICE_CHANGED, _price
 from pact import match
 
 from baton.delivery.contracts import consumer_pact, publish
@@ -18,7 +18,7 @@ from baton.events import CloudEvent
 pytestmark = pytest.mark.integration
 
 
-def test_order_reads_a_price_change(contract_store, order_version) -> None:
+def test_order_reads_a_new_product_and_a_price_change(contract_store, order_version) -> None:
     pact = consumer_pact("order", "catalog")
     (
         pact.upon_receiving("a product price change", "Async")
@@ -41,16 +41,36 @@ def test_order_reads_a_price_change(contract_store, order_version) -> None:
             content_type="application/json",
         )
     )
-    read: list[object] = []
+    (
+        pact.upon_receiving("a new product", "Async")
+        .given("no product p-contract yet")
+        .with_body(
+            {
+                "specversion": "1.0",
+                "id": match.str("6c1f0a8e-2d4b-4f7a-9e3c-5b8d7a6f4e21"),
+                "source": "catalog",
+                "type": PRODUCT_CREATED,
+                "subject": match.str("p-contract"),
+                "data": {
+                    "product_id": match.str("p-contract"),
+                    "price_cents": match.int(990),
+                    "currency": match.str("EUR"),
+                    "version": match.int(1),
+                },
+            },
+            content_type="application/json",
+        )
+    )
+    read: dict[str, object] = {}
 
     def handle(body: str | bytes | None, metadata: dict[str, object]) -> None:
         assert body is not None
         event = CloudEvent.from_dict(json.loads(body))
-        assert event.type == PRODUCT_PRICE_CHANGED
-        read.append(_price(event))
+        assert event.type in (PRODUCT_CREATED, PRODUCT_PRICE_CHANGED)
+        read[event.type] = _price(event)
 
     pact.verify(handle, "Async")
-    assert len(read) == 1
-    price = read[0]
+    price, new = read[PRODUCT_PRICE_CHANGED], read[PRODUCT_CREATED]
     assert (price.product_id, price.price_cents, price.currency, price.version) == ("p-espresso", 1390, "EUR", 2)
+    assert (new.product_id, new.price_cents, new.currency, new.version) == ("p-contract", 990, "EUR", 1)
     publish(pact, contract_store, consumer_version=order_version)
