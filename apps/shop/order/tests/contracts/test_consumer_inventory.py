@@ -1,21 +1,27 @@
-"""Order → inventory: the reservation calls of the checkout saga, made by order's real HTTP peers.
+"""Order → inventory: the reservation calls of the checkout saga, made by order's real HTTP peers, and the
+``reservation.expired`` event order consumes (a message interaction in the same pact).
 
-Each test declares one interaction on a fresh pact and plays it against Pact's mock server; :func:`publish`
-merges them into the one ``order → inventory`` pact of this order version.
+Each test declares one interaction on a fresh pact and plays it against Pact's mock server (or, for the event,
+hands the message to order's decoding); :func:`publish` merges them into the one ``order → inventory`` pact of this
+order version. Inventory verifies the event from the outbox of a real inventory process whose short-lived
+reservation expired (``apps/shop/inventory/tests/contracts/test_provider.py``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+from apps.shop.order.events import RESERVATION_EXPIRED
 from apps.shop.order.peers import HttpPeers
 from pact import Pact, match
 
 from baton.client import ServiceClient
 from baton.delivery.contracts import consumer_pact, publish
 from baton.errors import UpstreamRejected
+from baton.events import CloudEvent
 
 pytestmark = pytest.mark.integration
 
@@ -112,3 +118,32 @@ async def test_a_held_reservation_is_released(inventory_pact) -> None:
     )
     async with inventory_pact(pact) as inventory:
         await inventory.release("r-held", key="k")  # answers nothing to the saga: a 200 is all it needs
+
+
+def test_order_reads_a_reservation_expiry(contract_store, order_version) -> None:
+    pact = consumer_pact("order", "inventory")
+    (
+        pact.upon_receiving("a reservation expiry", "Async")
+        .given("reservation r-expiring has expired")
+        .with_body(
+            {
+                "specversion": "1.0",
+                "id": match.str("3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b"),
+                "source": "inventory",
+                "type": RESERVATION_EXPIRED,
+                "data": {"reservation_id": match.str("r-expiring"), "order_id": match.str("o-expiring")},
+            },
+            content_type="application/json",
+        )
+    )
+    read: list[str] = []
+
+    def handle(body: str | bytes | None, metadata: dict[str, object]) -> None:
+        assert body is not None
+        event = CloudEvent.from_dict(json.loads(body))
+        assert event.type == RESERVATION_EXPIRED
+        read.append(str(event.data["order_id"]))  # what on_reservation_expired passes on
+
+    pact.verify(handle, "Async")
+    assert read == ["o-expiring"]
+    publish(pact, contract_store, consumer_version=order_version)
