@@ -158,7 +158,7 @@ class TelemetryMiddleware:
         try:
             await self.app(scope, receive, status)
         finally:
-            seconds = time.perf_counter() - started
+            seconds = (status.ended or time.perf_counter()) - started
             active.dec()
             code = status.code
             route = route_template(scope)
