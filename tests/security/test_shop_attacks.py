@@ -36,6 +36,7 @@ from apps.shop.common.system import ShopSystem
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from baton.cli.demo import DEMO_STAFF_PASSWORD
+from baton.gateway.config import load_config
 from baton.security.crypto import load_keyring
 from baton.security.tokens.keys import SigningKey, b64url, load_keys, public_jwk
 
@@ -47,6 +48,7 @@ PASSWORD = f"attack-suite-{uuid.uuid4().hex[:8]}"
 SECRETS: set[str] = {PASSWORD, DEMO_STAFF_PASSWORD}
 """Every password, access and refresh token of the run: none may appear in a log."""
 ISSUER, AUDIENCE = "https://identity.shop", "shop"
+SHOP_MANIFEST = Path(__file__).resolve().parents[2] / "apps" / "shop" / "baton.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -395,7 +397,8 @@ async def test_the_gateway_verifies_user_tokens_before_any_upstream(shop, http):
         ),
     }
     async with httpx.AsyncClient(base_url=shop.gateway_url, timeout=30) as public:
-        for route in ("/v1/orders", "/v1/me"):
+        # The staff-only notification log as well: no valid token, no upstream (analytics' routes: see below).
+        for route in ("/v1/orders", "/v1/me", "/v1/notifications"):
             for name, token in forged.items():
                 answer = await public.get(route, headers=_bearer(token) if token else {})
                 assert answer.status_code == 401, (route, name, answer.text)
@@ -410,11 +413,23 @@ async def test_the_gateway_verifies_user_tokens_before_any_upstream(shop, http):
         me = await public.get("/v1/me", headers=_bearer(str(ada.access_token)))
         assert mine.status_code == 200, mine.text
         assert me.status_code == 200, me.text
+        # ... and the services still decide: the notification log is staff's, never a customer's.
+        log = await public.get("/v1/notifications", headers=_bearer(str(ada.access_token)))
+        assert log.status_code == 403, log.text
         # Browsing and logging in stay anonymous.
         assert (await public.get("/v1/products")).status_code == 200
         wrong = await public.post("/v1/login", json={"email": "nobody@attack.test", "password": "not-it"})
         assert wrong.status_code == 401
         assert 'realm="baton"' not in wrong.headers.get("www-authenticate", "")  # identity's own answer
+
+
+def test_every_public_route_to_a_user_only_service_needs_a_user_token_at_the_gateway():
+    """The manifest's ``auth: jwt`` routes: the services behind them require a user's token on every path they
+    expose (``require_scope``/``current_user`` in their api.py; this module's shop runs without analytics, so its
+    /sales and /loyalty are pinned here rather than called)."""
+    routes = load_config(SHOP_MANIFEST).routes
+    guarded = {route.prefix for route in routes if route.auth is not None and route.auth.required and route.auth.jwt}
+    assert guarded == {"/carts", "/orders", "/me", "/notifications", "/sales", "/loyalty"}
 
 
 # -- nothing leaked ----------------------------------------------------------------------------------------------
