@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -211,35 +212,43 @@ http {{
     return conf
 
 
+def gateway_config(upstream: int, quota_db: Path, *, bare: bool = False) -> dict[str, Any]:
+    """The gateway's config in this bench, also ``bench/gateway_inproc.py``'s (both measure the same chain).
+
+    ``bare``: the proxy alone, no policies and no response filtering (access log, metrics and trace ids stay on).
+    """
+    services = {"hello": [f"http://127.0.0.1:{upstream}"]}
+    if bare:
+        return {"services": services, "routes": [{"prefix": "/hello", "version": "v1", "service": "hello"}]}
+    return {
+        "issuers": [{"name": "bench", "issuer": "bench-idp", "audience": "gateway", "secret": SECRET}],
+        "services": services,
+        "quota_db": str(quota_db),
+        "routes": [
+            {
+                "prefix": "/hello",
+                "version": "v1",
+                "service": "hello",
+                "allow": ["127.0.0.0/8"],
+                "auth": "jwt",
+                "scopes": ["hello:read"],
+                "rate_limit": {"consumer": "1000000/s", "ip": "1000000/s", "route": "1000000/s"},
+                "quota": {"per_day": 1_000_000_000},
+                "validation": {"max_body": "1MiB"},
+                "filter": {"internal_fields": ["internal_note"]},
+            }
+        ],
+    }
+
+
 def gateway_conf(tmp: Path, upstream: int) -> Path:
     conf = tmp / "gateway.yaml"
-    conf.write_text(
-        json.dumps(
-            {
-                "issuers": [{"name": "bench", "issuer": "bench-idp", "audience": "gateway", "secret": SECRET}],
-                "services": {"hello": [f"http://127.0.0.1:{upstream}"]},
-                "quota_db": str(tmp / "quotas.db"),
-                "routes": [
-                    {
-                        "prefix": "/hello",
-                        "version": "v1",
-                        "service": "hello",
-                        "allow": ["127.0.0.0/8"],
-                        "auth": "jwt",
-                        "scopes": ["hello:read"],
-                        "rate_limit": {"consumer": "1000000/s", "ip": "1000000/s", "route": "1000000/s"},
-                        "quota": {"per_day": 1_000_000_000},
-                        "validation": {"max_body": "1MiB"},
-                        "filter": {"internal_fields": ["internal_note"]},
-                    }
-                ],
-            }
-        )
-    )
+    conf.write_text(json.dumps(gateway_config(upstream, tmp / "quotas.db")))
     return conf
 
 
 def token() -> str:
+    """A bearer token the bench's gateway accepts (HS256, an hour's validity, the ``hello:read`` scope)."""
     import jwt
 
     now = int(time.time())

@@ -1,7 +1,7 @@
 """In-process gateway harness: the gateway's Python per request, without sockets, kernel or load generator.
 
-The gateway runs with the same config as ``bench/gateway.py`` (allowlist ▸ JWT ▸ scopes ▸ rate limits ▸ quota ▸
-validation ▸ proxy ▸ response filtering, access log, metrics and trace ids on). Its protocols are fed directly:
+The gateway runs with ``bench/gateway.py``'s config, imported from it (allowlist ▸ JWT ▸ scopes ▸ rate limits ▸
+quota ▸ validation ▸ proxy ▸ response filtering, access log, metrics and trace ids on). Its protocols are fed directly:
 a client connection gets a request's bytes (``data_received``), its pooled upstream connection gets the bytes
 uvicorn would answer with, and the fake transports keep what the gateway writes. So the CPU time measured is
 the gateway's own Python per request (parsing, chain, both header blocks, filtering, telemetry), the part of
@@ -31,8 +31,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gateway import gateway_config, token  # bench/gateway.py: the socket bench's config, so both measure one chain
+
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "bench-secret-0123456789abcdef0123456789"
 UPSTREAM_PORT = 18080
 TICK = 25
 """Requests fed per event-loop iteration (``bench/gateway.py`` keeps 50 connections busy)."""
@@ -73,39 +74,6 @@ class FakeTransport:
         self.closed = True
 
 
-def config_dict(tmp: Path, *, bare: bool = False) -> dict[str, Any]:
-    if bare:  # the proxy alone: no policies, no filtering (access log, metrics and trace ids stay on)
-        route = {"prefix": "/hello", "version": "v1", "service": "hello"}
-        return {"services": {"hello": [f"http://127.0.0.1:{UPSTREAM_PORT}"]}, "routes": [route]}
-    return {
-        "issuers": [{"name": "bench", "issuer": "bench-idp", "audience": "gateway", "secret": SECRET}],
-        "services": {"hello": [f"http://127.0.0.1:{UPSTREAM_PORT}"]},
-        "quota_db": str(tmp / "quotas.db"),
-        "routes": [
-            {
-                "prefix": "/hello",
-                "version": "v1",
-                "service": "hello",
-                "allow": ["127.0.0.0/8"],
-                "auth": "jwt",
-                "scopes": ["hello:read"],
-                "rate_limit": {"consumer": "1000000/s", "ip": "1000000/s", "route": "1000000/s"},
-                "quota": {"per_day": 1_000_000_000},
-                "validation": {"max_body": "1MiB"},
-                "filter": {"internal_fields": ["internal_note"]},
-            }
-        ],
-    }
-
-
-def token() -> str:
-    import jwt
-
-    now = int(time.time())
-    claims = {"iss": "bench-idp", "aud": "gateway", "sub": "bench-client", "scope": "hello:read", "iat": now}
-    return jwt.encode({**claims, "exp": now + 3600}, SECRET, algorithm="HS256")
-
-
 async def run(requests: int, rounds: int, profile: bool, bare: bool = False) -> list[float]:
     """CPU microseconds per request for each round (after a warm-up round)."""
     from baton.gateway.config import load_config
@@ -115,7 +83,7 @@ async def run(requests: int, rounds: int, profile: bool, bare: bool = False) -> 
 
     with tempfile.TemporaryDirectory(prefix="baton-gw-inproc-") as tmpdir:
         tmp = Path(tmpdir)
-        (tmp / "gateway.yaml").write_text(json.dumps(config_dict(tmp, bare=bare)))
+        (tmp / "gateway.yaml").write_text(json.dumps(gateway_config(UPSTREAM_PORT, tmp / "quotas.db", bare=bare)))
         log = io.BytesIO()
         gateway = Gateway(load_config(tmp / "gateway.yaml"), home=tmp, access_log=log)
         await gateway.start("127.0.0.1", 0)
