@@ -3,11 +3,15 @@ step the traffic while the analyzer watches, and apply what it decides.
 
 ::
 
-    launch (Fleet) ─▶ pin traffic to stable + open the preview route (TrafficRouter)
+    pin traffic to stable + open the preview route (TrafficRouter) ─▶ launch (Fleet)
                    ─▶ preview check: requests with the tester headers must reach the new version, none 5xx
                    ─▶ controller.start ─▶ loop every check_every: analyse ▸ controller.observe ▸ apply actions
     SetWeight ─▶ router.route          Complete ─▶ fleet.adopt, overlay removed
     Rollback  ─▶ fleet.retire, overlay removed, incident (when analysis failed)
+
+Traffic is pinned *before* the launch: the new instances join discovery as soon as they are ready, under the
+service's name, and a route or caller not yet told to keep them at 0 % would balance over them by instance count
+(half the traffic with two replicas of each version) until the pin lands.
 
 Operator commands (``promote``, ``abort``, ``undo``) take the same lock as the loop, so a command and an analysis
 never act on the controller at the same time. The runner is one task; the manager owns it.
@@ -188,6 +192,8 @@ class RolloutRunner:
             f"releasing {state.new_version} ({self.policy.strategy}) beside {state.stable_version}",
         )
         await self._emit()
+        # Pinned first (see the module docstring): the new version must never be served by instance count.
+        await self.router.route(self.service, self._split(0))
         members = await self.fleet.launch(self.service, self.spec, replicas=self.replicas)
         self._launched = True
         state.note(
@@ -196,7 +202,6 @@ class RolloutRunner:
             f"{len(members)} instance(s) of {state.new_version} ready: " + ", ".join(m.id for m in members),
         )
         self._persist()
-        await self.router.route(self.service, self._split(0))
         await self._verify_and_start()
 
     async def _resume(self) -> None:

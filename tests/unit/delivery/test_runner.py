@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import deque
 
+import pytest
+
 from baton.control.manifest import ServiceSpec
 from baton.delivery import (
     AnalysisPolicy,
@@ -18,6 +20,7 @@ from baton.delivery import (
     RolloutRunner,
     RolloutState,
     Stats,
+    TrafficSplit,
     judge,
 )
 
@@ -156,3 +159,29 @@ async def test_operator_undo_during_keep_warm_switches_back() -> None:
     assert state.phase is Phase.ABORTED
     assert weights(router)[-2:] == [0, None]
     assert fleet.log[-1] == "retire web"
+
+
+class WatchedFleet(MemoryFleet):
+    """Records what the router had made live when each instance of the new version was started."""
+
+    def __init__(self, router: MemoryRouter) -> None:
+        super().__init__({"web": [Member("web-1", "http://127.0.0.1:1", "1.0")]})
+        self.router = router
+        self.routed_at_launch: TrafficSplit | None = None
+
+    async def launch(self, service, spec, *, replicas):
+        self.routed_at_launch = self.router.splits.get(service)
+        return await super().launch(service, spec, replicas=replicas)
+
+
+@pytest.mark.parametrize("strategy", ["canary", "blue_green"])
+async def test_traffic_is_pinned_to_stable_before_the_new_version_starts(strategy) -> None:
+    # The new instances join discovery under the service's name as soon as they are ready: launched before the pin,
+    # they took half of the gateway's traffic (two replicas of each version) until it landed — a bad canary at its
+    # 10% step was seen by ~15% of the requests over the rollout.
+    runner, _, router, _, _ = make(strategy, [GOOD])
+    fleet = runner.fleet = WatchedFleet(router)
+    await runner.run()
+    assert fleet.routed_at_launch == TrafficSplit(
+        stable="1.0", canary="1.1", weight=0, preview={"x-baton-version": "canary", "x-baton-preview": "tok"}
+    )
