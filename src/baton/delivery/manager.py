@@ -11,7 +11,8 @@ Rollouts survive a control-plane restart (even ``kill -9``), as Argo's survive a
 is saved to ``$BATON_HOME/rollouts.json`` (:mod:`~baton.delivery.journal`), the supervisor re-adopts the new
 version's instances on their release track, and :meth:`RolloutManager.resume` carries each saved rollout on from
 its step, weight and preview token. A saved rollout whose new instances did not survive is rolled back with an
-incident; a release track without a saved rollout is stopped, and the overlay keeps only resumed rollouts.
+incident; a release track without a saved rollout is stopped, and the overlay and discovery keep the traffic
+splits of resumed rollouts only.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ class RolloutManager:
         whose rollout carries on.
 
         A saved rollout whose new instances still run resumes; one whose instances are gone ends rolled back with an
-        incident; a release track without a saved rollout is stopped; the gateway overlay keeps only the resumed.
+        incident; a release track without a saved rollout is stopped; the gateway overlay and the traffic splits in
+        discovery keep only the resumed.
         """
         saved, self._saved = self._saved, Journal()
         resumed: list[str] = []
@@ -133,8 +135,12 @@ class RolloutManager:
             if service not in resumed and self.supervisor.track_slots(service, RELEASE_TRACK):
                 log.info("stopping the release track of %s: no saved rollout runs it", service)
                 self._spawn(f"{service} cleanup", self.supervisor.stop_track(service, RELEASE_TRACK))
-        # Whatever an earlier control plane routed for rollouts that do not carry on is void.
+        # Whatever an earlier control plane routed for rollouts that do not carry on is void: at the edge, and in
+        # discovery, where its split outlives it on purpose (callers keep it while nobody supervises).
         self.router.keep(resumed)
+        for service in saved.active:
+            if service not in resumed:
+                self._spawn(f"{service} split", DiscoveryRouter(self.supervisor.rotation).route(service, None))
         self._save()
         return resumed
 

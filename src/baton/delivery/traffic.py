@@ -145,7 +145,6 @@ class OverlayRouter:
         self.wait = wait
         self.timeout = timeout
         self.poll = poll
-        self._lock = asyncio.Lock()
 
     def current(self) -> Overlay:
         """The overlay as written now (empty when there is none or it is unreadable)."""
@@ -167,23 +166,25 @@ class OverlayRouter:
         Raises:
             DeliveryError: the gateway did not acknowledge within ``timeout`` seconds.
         """
-        async with self._lock:
-            current = self.current()
-            services = dict(current.services)
-            if split is None:
-                services.pop(service, None)
-            else:
-                services[service] = ServiceOverlay(
-                    stable=split.stable, canary=split.canary, weight=split.weight, preview=dict(split.preview)
-                )
-            # A generation above both the file's and the acknowledged one: a gateway restarted on an older
-            # file must never look as if it had already applied this change.
-            generation = max(current.generation, self.acknowledged()) + 1
-            overlay = Overlay(generation=generation, services=services)
-            # 0600: the preview route's tester token is in the file.
-            await asyncio.to_thread(atomic_write, self.path, json.dumps(overlay.as_json(), indent=2), mode=0o600)
-            if self.wait:
-                await self._acknowledged(generation)
+        current = self.current()
+        services = dict(current.services)
+        if split is None:
+            services.pop(service, None)
+        else:
+            services[service] = ServiceOverlay(
+                stable=split.stable, canary=split.canary, weight=split.weight, preview=dict(split.preview)
+            )
+        # A generation above both the file's and the acknowledged one: a gateway restarted on an older
+        # file must never look as if it had already applied this change.
+        generation = max(current.generation, self.acknowledged()) + 1
+        overlay = Overlay(generation=generation, services=services)
+        # 0600: the preview route's tester token is in the file. Read, changed and written without yielding to the
+        # loop (so two rollouts' changes need no lock), and above all with no await between the runner's decision,
+        # which the API already shows, and the file: a kill -9 during a thread hop here could lose a weight the
+        # operator had seen set, and the gateway would keep the previous one while nobody supervises.
+        atomic_write(self.path, json.dumps(overlay.as_json(), indent=2), mode=0o600)
+        if self.wait:
+            await self._acknowledged(generation)
 
     async def _acknowledged(self, generation: int) -> None:
         deadline = time.monotonic() + self.timeout

@@ -5,6 +5,11 @@ live ``ttl`` seconds. Clients hold a watch on ``<service>.*``, so a new instance
 as its first put is delivered (no polling) and a deregistration (a delete) leaves at once. A killed instance
 stops heartbeating; watchers drop it when its last heartbeat is ``ttl`` old (a local timer per watcher, so
 this does not depend on when the server ages the key out; the server's own age-out markers are honoured too).
+
+A rollout's traffic split (:meth:`NatsKvRegistry.split`) is not an instance and does not heartbeat: it lives in a
+sibling bucket without a TTL (``<bucket>_splits``, one key per service) until its publisher replaces or withdraws
+it, like Linkerd's TrafficSplit or an Argo Rollout's weights — the data plane keeps the last split it was given even
+while the control plane that gave it is dead, and a caller that (re)starts meanwhile still finds it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import logging
 import re
 import time
@@ -38,8 +44,8 @@ OP_TIMEOUT = 3.0
 made two of those): deregistration sits on every shutdown path."""
 _KEY_SAFE = re.compile(r"[^-_=a-zA-Z0-9]")
 _REMOVED = ("DEL", "PURGE")
-SPLIT_ID = "_split"
-"""The record id of a service's traffic split during a rollout (``metadata``: version → percent)."""
+SPLITS_SUFFIX = "_splits"
+"""The splits bucket is named after the instances bucket plus this suffix (``baton_instances_splits``)."""
 
 
 def instance_key(instance: Instance) -> str:
@@ -75,40 +81,52 @@ class NatsKvRegistry:
         self.bucket = bucket
         self.ttl = ttl
         self.heartbeat = heartbeat if heartbeat is not None else ttl / 3
+        self.split_bucket = f"{bucket}{SPLITS_SUFFIX}"
         self._kv: Any = None
+        self._splits: Any = None
         self._beats: dict[str, asyncio.Task[None]] = {}
         self._payloads: dict[str, bytes] = {}
         """What each heartbeat puts (a re-registration with new metadata replaces it: rollout weights)."""
 
     async def _bucket(self) -> Any:
         if self._kv is None:
-            try:
-                async with asyncio.timeout(self.op_timeout):
-                    await self._open_bucket()
-            except TimeoutError as exc:
-                raise BrokerUnavailable(f"discovery bucket {self.bucket!r} did not answer: {exc!r}") from exc
+            self._kv = await self._opened(self.bucket, ttl=self.ttl)
         return self._kv
 
-    async def _open_bucket(self) -> None:
-        if self._kv is None:
-            js = self._nc.jetstream()
-            try:
-                self._kv = await js.key_value(self.bucket)
-            except nats.js.errors.BucketNotFoundError:
+    async def _split_bucket(self) -> Any:
+        if self._splits is None:
+            self._splits = await self._opened(self.split_bucket, ttl=None)
+        return self._splits
+
+    async def _opened(self, bucket: str, *, ttl: float | None) -> Any:
+        try:
+            async with asyncio.timeout(self.op_timeout):
+                return await self._open_bucket(bucket, ttl)
+        except TimeoutError as exc:
+            raise BrokerUnavailable(f"discovery bucket {bucket!r} did not answer: {exc!r}") from exc
+
+    async def _open_bucket(self, bucket: str, ttl: float | None) -> Any:
+        js = self._nc.jetstream()
+        try:
+            return await js.key_value(bucket)
+        except nats.js.errors.BucketNotFoundError:
+            if ttl is None:
+                config = KeyValueConfig(bucket=bucket, history=1, storage=StorageType.MEMORY)
+            else:
                 config = KeyValueConfig(
-                    bucket=self.bucket,
+                    bucket=bucket,
                     history=1,
-                    ttl=self.ttl,
+                    ttl=ttl,
                     storage=StorageType.MEMORY,
                     # Server-placed markers (nats-server >= 2.11) tell watchers when a key aged out.
-                    limit_marker_ttl=max(1.0, self.ttl),
+                    limit_marker_ttl=max(1.0, ttl),
                 )
-                try:
-                    self._kv = await js.create_key_value(config=config)
-                except nats.js.errors.BadRequestError:
-                    self._kv = await js.key_value(self.bucket)  # another instance created it meanwhile
-            except nats.errors.Error as exc:
-                raise BrokerUnavailable(f"discovery bucket {self.bucket!r} unavailable: {exc}") from exc
+            try:
+                return await js.create_key_value(config=config)
+            except nats.js.errors.BadRequestError:
+                return await js.key_value(bucket)  # another instance created it meanwhile
+        except nats.errors.Error as exc:
+            raise BrokerUnavailable(f"discovery bucket {bucket!r} unavailable: {exc}") from exc
 
     async def register(self, instance: Instance) -> None:
         """Put ``instance`` now and keep heartbeating it until :meth:`deregister` or :meth:`aclose`.
@@ -144,19 +162,26 @@ class NatsKvRegistry:
             log.warning("deregister of %s failed (%r); it leaves rotation within %.1fs", key, exc, self.ttl)
 
     async def split(self, service: str, shares: Mapping[str, int] | None) -> None:
-        """Publish (and keep alive) a rollout's traffic split of ``service`` — ``{version: percent}`` — or withdraw
-        it (``None``). Watchers put each version's share into its instances' ``metadata["weight"]``, which every
-        caller's balancer honours (:class:`baton.balancing.tracks.TrackWeighted`). The record lives as long as
-        its publisher heartbeats it: a control plane that dies takes the split with it after one TTL.
+        """Publish a rollout's traffic split of ``service`` — ``{version: percent}`` — or withdraw it (``None``).
+
+        Watchers put each version's share into its instances' ``metadata["weight"]``, which every caller's
+        balancer honours (:class:`baton.balancing.tracks.TrackWeighted`). The record has no TTL: it holds until
+        the next call replaces or withdraws it, so a control plane that dies mid-rollout leaves its last split in
+        force (its successor resumes the rollout, or withdraws the split of one it does not carry on).
 
         Raises:
-            BrokerUnavailable: the first put failed.
+            BrokerUnavailable: the bucket did not take the change.
         """
-        record = Instance(service, SPLIT_ID, "", 0, version="split")
-        if shares is None:
-            await self.deregister(record)
-            return
-        await self.register(dataclasses.replace(record, metadata={v: str(int(w)) for v, w in shares.items()}))
+        kv = await self._split_bucket()
+        key = _KEY_SAFE.sub("_", service)
+        try:
+            async with asyncio.timeout(self.op_timeout):
+                if shares is None:
+                    await kv.delete(key)
+                else:
+                    await kv.put(key, json.dumps({v: int(w) for v, w in shares.items()}).encode())
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise BrokerUnavailable(f"could not publish the traffic split of {service}: {exc!r}") from exc
 
     async def resolve(self, service: str) -> list[Instance]:
         """The instances of ``service`` whose heartbeat is younger than the TTL."""
@@ -166,32 +191,39 @@ class NatsKvRegistry:
         return []
 
     async def watch(self, service: str) -> AsyncGenerator[list[Instance], None]:
-        """The live list of ``service``, then again on every join, leave or expiry."""
-        kv = await self._bucket()
-        try:
-            watcher = await kv.watch(f"{_KEY_SAFE.sub('_', service)}.*")
-        except nats.errors.Error as exc:
-            raise BrokerUnavailable(f"cannot watch discovery bucket {self.bucket!r}: {exc}") from exc
-        live: dict[str, tuple[Instance, float]] = {}
-        ready = False
-        try:
+        """The live list of ``service``, then again on every join, leave, expiry or change of its traffic split."""
+        prefix = _KEY_SAFE.sub("_", service)
+        instances_kv = await self._bucket()
+        splits_kv = await self._split_bucket()
+        async with contextlib.AsyncExitStack() as stack:
+            instances = await _watcher(stack, instances_kv, f"{prefix}.*", self.bucket)
+            splits = await _watcher(stack, splits_kv, prefix, self.split_bucket)
+            live: dict[str, tuple[Instance, float]] = {}
+            split: dict[str, str] | None = None
+            replaying = {instances, splits}  # still replaying what their bucket held (each replay ends with None)
+            nexts: dict[asyncio.Future[Any], Any] = {}  # the pending read of each watcher
+            stack.push_async_callback(_cancel, nexts)
             while True:
-                try:
-                    entry = await watcher.updates(timeout=self._until_next_expiry(live))
-                except nats.errors.TimeoutError:
-                    entry = _SWEEP
+                for watcher in (instances, splits):
+                    if watcher not in nexts.values():
+                        nexts[asyncio.ensure_future(watcher.updates(timeout=None))] = watcher
+                done, _ = await asyncio.wait(
+                    nexts, timeout=self._until_next_expiry(live), return_when=asyncio.FIRST_COMPLETED
+                )
                 changed = self._sweep(live)
-                if entry is None:
-                    ready = True
-                    yield _listing(live)
-                    continue
-                if entry is not _SWEEP:
-                    changed |= self._apply(live, entry, initial=not ready)
-                if ready and changed:
-                    yield _listing(live)
-        finally:
-            with contextlib.suppress(Exception):
-                await watcher.stop()
+                for future in done:
+                    watcher = nexts.pop(future)
+                    entry = future.result()
+                    if entry is None:
+                        replaying.discard(watcher)
+                        changed |= not replaying  # both replays ended: the first listing (nats-py marks it once)
+                    elif watcher is splits:
+                        before, split = split, _decode_split(entry)
+                        changed |= split != before
+                    else:
+                        changed |= self._apply(live, entry, initial=watcher in replaying)
+                if not replaying and changed:
+                    yield _listing(live, split)
 
     async def aclose(self) -> None:
         """Stop every heartbeat this registry runs (keys are left to expire)."""
@@ -234,8 +266,6 @@ class NatsKvRegistry:
             seen -= min(max(age, 0.0), self.ttl)
         previous = live.get(entry.key)
         live[entry.key] = (instance, seen)
-        if instance.id == SPLIT_ID:  # Instance equality ignores metadata, where the split is
-            return previous is None or previous[0].metadata != instance.metadata
         return previous is None or previous[0] != instance
 
     def _sweep(self, live: dict[str, tuple[Instance, float]]) -> bool:
@@ -252,15 +282,43 @@ class NatsKvRegistry:
         return max(0.01, oldest + self.ttl - time.monotonic())
 
 
-_SWEEP: Any = object()
+async def _watcher(stack: contextlib.AsyncExitStack, kv: Any, keys: str, bucket: str) -> Any:
+    try:
+        watcher = await kv.watch(keys)
+    except nats.errors.Error as exc:
+        raise BrokerUnavailable(f"cannot watch discovery bucket {bucket!r}: {exc}") from exc
+    stack.push_async_callback(_stop, watcher)
+    return watcher
 
 
-def _listing(live: dict[str, tuple[Instance, float]]) -> list[Instance]:
-    found = sorted((instance for instance, _ in live.values() if instance.id != SPLIT_ID), key=lambda i: i.id)
-    split = next((instance for instance, _ in live.values() if instance.id == SPLIT_ID), None)
+async def _stop(watcher: Any) -> None:
+    with contextlib.suppress(Exception):
+        await watcher.stop()
+
+
+async def _cancel(futures: Mapping[asyncio.Future[Any], Any]) -> None:
+    for future in futures:
+        future.cancel()
+    if futures:
+        await asyncio.wait(futures)  # not gather: a cancellation of the caller must not be swallowed here
+
+
+def _decode_split(entry: Any) -> dict[str, str] | None:
+    if entry.operation in _REMOVED:
+        return None
+    try:
+        shares = json.loads(entry.value)
+        return {str(version): str(int(percent)) for version, percent in shares.items()}
+    except (ValueError, TypeError, AttributeError) as exc:
+        log.warning("ignoring bad traffic split record %s: %s", entry.key, exc)
+        return None
+
+
+def _listing(live: dict[str, tuple[Instance, float]], split: Mapping[str, str] | None) -> list[Instance]:
+    found = sorted((instance for instance, _ in live.values()), key=lambda i: i.id)
     if split is None:
         return found
-    from baton.balancing.tracks import WEIGHT
+    from baton.balancing.tracks import WEIGHT  # late: an instance that only registers never loads the balancers
 
     # A rollout's split: each instance carries its version's share (absent version: 0) for the caller's balancer.
-    return [dataclasses.replace(i, metadata={**i.metadata, WEIGHT: split.metadata.get(i.version, "0")}) for i in found]
+    return [dataclasses.replace(i, metadata={**i.metadata, WEIGHT: split.get(i.version, "0")}) for i in found]

@@ -4,7 +4,9 @@ instances — and everything back to balancing by instance once the split is wit
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -87,3 +89,52 @@ async def test_callers_inside_the_system_follow_the_canary_weight(nats_url, paym
     finally:
         await rotation.registry.aclose()  # type: ignore[union-attr]
         await nc.close()
+
+
+async def test_the_split_outlives_the_control_plane_that_published_it(nats_url, payment) -> None:
+    """Linkerd's TrafficSplit, Argo's weights: the data plane keeps the last split until told otherwise. The
+    control plane's kill -9 ends its heartbeats: the instances only it registered expire one TTL later, as before,
+    but the split stays in force for current callers and for a caller that starts after the expiry."""
+    bucket = f"split_{uuid.uuid4().hex[:8]}"  # its own bucket: a 1 s TTL, no neighbour's records
+    plane_nc, caller_nc = await nats.connect(nats_url), await nats.connect(nats_url)
+    plane = Rotation(NatsKvRegistry(plane_nc, ttl=1.0, bucket=bucket))
+    instances = NatsKvRegistry(caller_nc, ttl=1.0, bucket=bucket)  # the replicas' own registrations (the kit's)
+    caller = NatsKvRegistry(caller_nc, ttl=1.0, bucket=bucket)
+    views: list[list[Instance]] = []
+
+    async def follow() -> None:
+        async for listing in caller.watch("payment"):
+            views.append(listing)
+
+    def weights(listing: list[Instance]) -> dict[str, str | None]:
+        return {i.id: i.metadata.get("weight") for i in listing}
+
+    stale = Instance("payment", "payment-gone", "127.0.0.1", 1, version="1.1")  # nobody but the plane beats it
+    expected = {i.id: "90" if i.version == "1.0" else "10" for i in payment}
+    watching = asyncio.create_task(follow())
+    try:
+        for instance in payment:
+            await instances.register(instance)
+            await plane.add(instance)
+        await plane.add(stale)
+        await DiscoveryRouter(plane).route("payment", TrafficSplit(stable="1.0", canary="1.1", weight=10))
+        await wait_until(lambda: views and weights(views[-1]) == {**expected, stale.id: "10"}, timeout=5)
+
+        await plane.registry.aclose()  # type: ignore[union-attr]  # kill -9: no heartbeat, no deregistration
+        await plane_nc.close()
+        await wait_until(lambda: stale.id not in weights(views[-1]), timeout=5, message="the stale instance expires")
+        assert weights(views[-1]) == expected
+        later = await NatsKvRegistry(caller_nc, ttl=1.0, bucket=bucket).resolve("payment")
+        assert weights(later) == expected  # a caller (re)starting meanwhile finds the split too
+
+        # The next control plane withdraws it (a rollout it does not carry on): back to balancing by instance.
+        successor = Rotation(NatsKvRegistry(caller_nc, ttl=1.0, bucket=bucket))
+        await DiscoveryRouter(successor).route("payment", None)
+        await wait_until(lambda: set(weights(views[-1]).values()) == {None}, timeout=5)
+    finally:
+        watching.cancel()
+        await asyncio.wait({watching})
+        await instances.aclose()
+        await caller_nc.close()
+        if not plane_nc.is_closed:
+            await plane_nc.close()

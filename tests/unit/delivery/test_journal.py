@@ -194,6 +194,16 @@ async def test_a_restored_rollout_cut_short_before_its_preview_is_verified_again
     assert fleet.log == ["adopt web"]
 
 
+class Rotation:
+    """Where the supervisor publishes traffic splits in discovery (records them)."""
+
+    def __init__(self) -> None:
+        self.splits: list[tuple[str, dict[str, int] | None]] = []
+
+    async def split(self, service: str, shares: dict[str, int] | None) -> None:
+        self.splits.append((service, shares))
+
+
 class Supervisor:
     """What the manager reads from the supervisor when it takes over saved rollouts."""
 
@@ -201,7 +211,7 @@ class Supervisor:
         self.release = release
         self.stopped: list[str] = []
         self.manifest = type("M", (), {"services": {"web": None, "api": None}})()
-        self.rotation = None
+        self.rotation = Rotation()
 
     def track_slots(self, service: str, track: str) -> list[str]:
         return self.release.get(service, [])
@@ -245,6 +255,7 @@ async def test_a_saved_rollout_whose_instances_died_ends_rolled_back_with_an_inc
     assert len(await incidents.list(state="open")) == 1
     assert supervisor.stopped == ["api"]
     assert not overlay.exists()  # no rollout carries on: the gateway serves what runs
+    assert supervisor.rotation.splits == [("web", None)]  # and callers inside drop the split the dead plane left
     assert RolloutJournal(tmp_path).load().active == {}
     assert RolloutJournal(tmp_path).load().history["web"][-1].phase is Phase.ROLLED_BACK
 
