@@ -14,6 +14,9 @@ plane injects; rotating = putting a new key first and keeping the old ones until
 it, a key is generated into ``<home>/data/<service>-field-keys/master.key`` (0600) with a warning: fine on a
 developer's machine, where the data sits beside it anyway. Values written before encryption (no ``enc1:``
 prefix) are read as they are.
+
+A migration makes a column roomy enough for sealed values with :func:`widen_for_sealing` (and
+:func:`narrow_from_sealing` in its ``downgrade()``); it seals no existing row (those stay readable as they are).
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ log = logging.getLogger(__name__)
 
 PREFIX = "enc1:"
 """Marks a sealed value: ``enc1:<key id>:<nonce>:<ciphertext>`` (base64url, unpadded)."""
+
+SEALED_LENGTH = 1024
+"""Characters a column of sealed values holds: an e-mail address (320 at most) sealed is under 500."""
 
 
 def _b64(data: bytes) -> str:
@@ -105,3 +111,29 @@ class FieldKeys:
     async def stop(self) -> None:
         """Forget the keys (unless they were given)."""
         self.keyring = self._given
+
+
+def widen_for_sealing(table: str, column: str, *, plaintext_length: int) -> None:
+    """Migration step (in ``upgrade()``): let ``table.column``, a ``String(plaintext_length)``, hold sealed values.
+
+    Rows written before stay readable as they are (no ``enc1:`` prefix); new ones are sealed.
+    """
+    comment = "sealed (AES-GCM, apps.shop.common.fields)"
+    _alter_length(table, column, old=plaintext_length, new=SEALED_LENGTH, comment=comment)
+
+
+def narrow_from_sealing(table: str, column: str, *, plaintext_length: int) -> None:
+    """Migration step (in ``downgrade()``): the reverse of :func:`widen_for_sealing`."""
+    _alter_length(table, column, old=SEALED_LENGTH, new=plaintext_length, comment=None)
+
+
+def _alter_length(table: str, column: str, *, old: int, new: int, comment: str | None) -> None:
+    # Imported here: a service imports this module at start, and Alembic loads only when a history has to move.
+    import sqlalchemy as sa
+    from alembic import op
+
+    extra = {} if comment is None else {"comment": comment}
+    with op.batch_alter_table(table) as batch:
+        batch.alter_column(
+            column, existing_type=sa.String(length=old), type_=sa.String(length=new), existing_nullable=False, **extra
+        )

@@ -7,8 +7,7 @@ Create Date: 2026-11-27T02:05:00+00:00
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
+from apps.shop.common.fields import narrow_from_sealing, widen_for_sealing
 
 revision = "0003"
 down_revision = "0002"
@@ -17,19 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Rows written before stay readable as they are (no ``enc1:`` prefix); new ones are sealed.
-    with op.batch_alter_table("notifications") as batch:
-        batch.alter_column(
-            "email",
-            existing_type=sa.String(length=320),
-            type_=sa.String(length=1024),
-            existing_nullable=False,
-            comment="sealed (AES-GCM, apps.shop.common.fields)",
-        )
+    widen_for_sealing("notifications", "email", plaintext_length=320)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("notifications") as batch:
-        batch.alter_column(
-            "email", existing_type=sa.String(length=1024), type_=sa.String(length=320), existing_nullable=False
-        )
+    narrow_from_sealing("notifications", "email", plaintext_length=320)
