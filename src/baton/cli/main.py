@@ -14,6 +14,7 @@ from importlib import metadata
 import typer
 
 from baton.cli import (
+    cert,
     contracts,
     demo,
     doctor,
@@ -57,6 +58,7 @@ app.add_typer(saga.app, name="saga")
 app.add_typer(rollout.app, name="rollout")
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(pipeline.app, name="pipeline")
+app.add_typer(cert.app, name="cert")
 app.command("demo")(demo.demo)
 
 

@@ -150,6 +150,10 @@ def print_urls(system: dict[str, Any]) -> None:
     for service, docs in sorted(urls.get("services", {}).items()):
         table.add_row(service, docs)
     console.print(table)
+    if any(str(docs).startswith("https://") for docs in urls.get("services", {}).values()):
+        console.print(
+            "[dim]instances serve mutual TLS: `baton cert operator` exports a certificate to open their /docs[/]"
+        )
 
 
 def _explain(target: Target, failure: dict[str, Any]) -> None:

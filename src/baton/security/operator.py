@@ -13,27 +13,138 @@ admin token asks the control plane for both, in the name of the ``operator`` ide
 The target service of a request is found from its address through ``GET /v1/instances`` (cached; refreshed
 on an unknown address); its token comes from ``POST /v1/tokens`` and is reused until 30 s before expiry.
 The operator identity is admitted by NATS and by every route that has no ``allow:`` list of its own.
+
+For a person rather than a script (``baton cert operator``), :func:`export_operator_certificate` writes a
+short-lived operator leaf to a directory: PEM files for curl and a PKCS#12 bundle for a browser, so an
+instance's ``/docs`` opens there (the docs need the certificate, not a service token)::
+
+    exported = export_operator_certificate(control_url, admin_token, Path("operator"))
+    # curl --cert operator/cert.pem --key operator/key.pem --cacert operator/bundle.pem https://127.0.0.1:7701/docs
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import ssl
 import threading
 import time
 from collections.abc import AsyncGenerator, Generator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from baton.errors import ControlError
-from baton.security.certs import LeafCertificate
+from baton.security.certs import LeafCertificate, certs_from_pem, key_from_pem
 from baton.security.mtls.contexts import MtlsContext, client_context, in_trust_domain, only
 from baton.security.mtls.credentials import Credentials
 from baton.security.wiring import NATS_SERVICE, TOKEN_HEADER
 
 OPERATOR = "operator"
+
+EXPORT_TTL = timedelta(hours=12)
+"""How long an exported operator certificate is valid: a working day, then ask for a new one."""
+
+
+def request_certificate(
+    control_url: str,
+    admin_token: str,
+    *,
+    service: str = OPERATOR,
+    instance: str | None = None,
+    ttl: timedelta | None = None,
+) -> Credentials:
+    """A fresh leaf of ``service`` (and the trust bundle) from the control plane's CA, asked with the admin token.
+
+    Raises:
+        ControlError: the control plane refused or is unreachable.
+    """
+    body: dict[str, Any] = {"service": service, "instance": instance or f"{service}-{os.getpid()}"}
+    if ttl is not None:
+        body["ttl_seconds"] = int(ttl.total_seconds())
+    try:
+        answer = httpx.post(
+            control_url.rstrip("/") + "/v1/certificates",
+            json=body,
+            headers={"Authorization": f"Bearer {admin_token}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        raise ControlError(f"control plane unreachable for a certificate: {exc}") from exc
+    if answer.status_code != 200:
+        raise ControlError(f"control plane refused a certificate: HTTP {answer.status_code}")
+    data = answer.json()
+    return Credentials(LeafCertificate.from_json(data["certificate"]), data["bundle"])
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedCertificate:
+    """Where :func:`export_operator_certificate` put an operator's credentials, and the PKCS#12 password."""
+
+    directory: Path
+    cert: Path
+    """The leaf and its issuer (PEM): ``curl --cert``."""
+    key: Path
+    """Its private key (PEM, unencrypted, owner-only): ``curl --key``."""
+    ca: Path
+    """The trust bundle (the roots instances chain to): ``curl --cacert``."""
+    pkcs12: Path
+    """Certificate, chain and key in one file for a browser's or the system's certificate store."""
+    password: str = field(repr=False)
+    """The PKCS#12 file's password: random, shown once, stored nowhere."""
+    spiffe_id: str
+    not_after: datetime
+
+
+def export_operator_certificate(
+    control_url: str, admin_token: str, directory: Path, *, ttl: timedelta = EXPORT_TTL, name: str = "baton operator"
+) -> ExportedCertificate:
+    """Ask the control plane for an operator leaf valid ``ttl`` and write it to ``directory`` (owner-only files).
+
+    Writes ``cert.pem`` (leaf + issuer), ``key.pem``, ``bundle.pem`` (the CA), ``leaf.json`` and ``operator.p12``
+    (encrypted with AES-256 under a fresh random password, which only the returned value holds; ``name`` is its
+    friendly name in a certificate store).
+
+    Raises:
+        ControlError: the control plane refused or is unreachable.
+    """
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import PrivateFormat, pkcs12
+
+    credentials = request_certificate(control_url, admin_token, instance=f"{OPERATOR}-export-{os.getpid()}", ttl=ttl)
+    credentials.write(directory)
+    leaf = credentials.leaf
+    password = secrets.token_urlsafe(18)
+    # PBES2 with AES-256 and an SHA-256 MAC: what current browsers and OS keychains import (not legacy RC2/3DES).
+    encryption = (
+        PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(50_000)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(password.encode("ascii"))
+    )
+    cert, *chain = certs_from_pem(leaf.fullchain_pem)
+    bundle = pkcs12.serialize_key_and_certificates(
+        name.encode("utf-8"), key_from_pem(leaf.key_pem), cert, chain, encryption
+    )
+    p12 = directory / "operator.p12"
+    p12.unlink(missing_ok=True)  # a fresh file, created owner-only (never a moment with wider permissions)
+    with os.fdopen(os.open(p12, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+        handle.write(bundle)
+    return ExportedCertificate(
+        directory=directory,
+        cert=directory / "cert.pem",
+        key=directory / "key.pem",
+        ca=directory / "bundle.pem",
+        pkcs12=p12,
+        password=password,
+        spiffe_id=leaf.spiffe_id,
+        not_after=leaf.not_after,
+    )
 
 
 class OperatorAccess:
@@ -61,21 +172,9 @@ class OperatorAccess:
         Raises:
             ControlError: the control plane refused or is unreachable.
         """
-        body = {"service": service, "instance": f"{service}-{os.getpid()}"}
-        try:
-            answer = httpx.post(
-                control_url.rstrip("/") + "/v1/certificates",
-                json=body,
-                headers={"Authorization": f"Bearer {admin_token}"},
-                timeout=30,
-            )
-        except httpx.HTTPError as exc:
-            raise ControlError(f"control plane unreachable for a certificate: {exc}") from exc
-        if answer.status_code != 200:
-            raise ControlError(f"control plane refused a certificate: HTTP {answer.status_code}")
-        data = answer.json()
-        credentials = Credentials(LeafCertificate.from_json(data["certificate"]), data["bundle"])
-        return cls(control_url, admin_token, credentials, service=service)
+        return cls(
+            control_url, admin_token, request_certificate(control_url, admin_token, service=service), service=service
+        )
 
     def ssl_context(self, target: str | None = None) -> MtlsContext:
         """A client context presenting the leaf; accepts ``target``'s identity only (``None``: any Baton

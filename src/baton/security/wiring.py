@@ -65,6 +65,7 @@ __all__ = [
     "ALLOW_ENV",
     "CONTROL_SERVICE",
     "CONTROL_TLS_URL_ENV",
+    "DOCS_PATHS",
     "JWKS_FILE",
     "NATS_SERVICE",
     "TLS_DIR_ENV",
@@ -81,6 +82,8 @@ every key rotation): the verifier starts from it, so an instance started while t
 valid tokens; a ``kid`` it lacks is still fetched from the issuer."""
 CONTROL_TLS_URL_ENV = "BATON_CONTROL_TLS_URL"
 ALLOW_ENV = "BATON_ALLOW"
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+"""FastAPI's API documentation: behind mutual TLS, but without a service token (a browser cannot add one)."""
 TOKEN_HEADER = SERVICE_TOKEN_HEADER
 """The header service tokens travel in (``Authorization`` stays the end user's)."""
 CONTROL_SERVICE = "control"
@@ -281,16 +284,20 @@ class InstanceSecurity:
         """``app`` behind the route allow rules (403 for a caller not listed) and service tokens (401).
 
         Order: the certificate's identity first (401 without one, 403 when not allowed), then the token, whose
-        subject must be that identity. ``/livez``, ``/readyz`` and ``/metrics`` need neither (mTLS still).
+        subject must be that identity. ``/livez``, ``/readyz`` and ``/metrics`` need neither (mTLS still); the API
+        docs (``/docs``, ``/openapi.json``) need no token, so an operator's browser holding the certificate of
+        ``baton cert operator`` opens them.
         """
         from baton.security.mtls.authorization import SpiffeAuthorization
-        from baton.security.tokens.middleware import ServiceTokenAuth
+        from baton.security.tokens.middleware import DEFAULT_EXEMPT, ServiceTokenAuth
 
         control = spiffe_id(CONTROL_SERVICE)
         rules: dict[str, list[str]] = {"/": [ANY_SERVICE]}
         for prefix, names in (self.allow or {}).items():
             rules[prefix] = [*names, control]
-        inner = ServiceTokenAuth(app, self.verifier(), header=TOKEN_HEADER, trusted_peers=(control,))
+        inner = ServiceTokenAuth(
+            app, self.verifier(), header=TOKEN_HEADER, trusted_peers=(control,), exempt=(*DEFAULT_EXEMPT, *DOCS_PATHS)
+        )
         return SpiffeAuthorization(inner, allow=rules)
 
     # -- calling -------------------------------------------------------------------------------------------------
