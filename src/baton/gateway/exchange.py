@@ -660,6 +660,7 @@ class Exchange(RequestInfo):
     # answers ----------------------------------------------------------------------------------------------
 
     def _common_headers(self, parts: list[bytes]) -> None:
+        """The headers every answer carries (correlation id, policies' headers, connection), then the blank line."""
         parts.append(self.correlation_line)
         extra = self.response_headers
         if extra:
@@ -700,22 +701,9 @@ class Exchange(RequestInfo):
         no_body = status in _NO_BODY_STATUS or status < 200
         if not no_body:
             parts += (b"content-length: ", b"%d" % len(body), b"\r\n")
-        # _common_headers, inline
-        parts.append(self.correlation_line)
-        extra = self.response_headers
-        if extra:
-            for name, value in extra:
-                parts += (name, b": ", value, b"\r\n")
-        if not self.body_done:
-            self.keep_alive = False  # the rest of the body is still on the wire: the connection cannot be reused
-        if not self.keep_alive:
-            parts.append(b"connection: close\r\n")
-        elif not self.http11:
-            parts.append(b"connection: keep-alive\r\n")
-        if no_body or self.method == "HEAD":
-            parts.append(b"\r\n")
-        else:
-            parts += (b"\r\n", body)
+        self._common_headers(parts)
+        if not no_body and self.method != "HEAD":
+            parts.append(body)
         self.response_started = True
         self.conn.write(b"".join(parts))
         self._finish()
