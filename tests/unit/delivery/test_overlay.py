@@ -113,3 +113,15 @@ async def test_router_reports_a_gateway_that_never_applies(tmp_path: Path) -> No
         await router.route("hello", TrafficSplit("1.0", "1.1", 5))
     await OverlayRouter(tmp_path, wait=False).route("hello", None)
     assert "hello" not in json.loads(router.path.read_text())["services"]
+
+
+async def test_a_weight_is_on_disk_before_the_router_first_yields(tmp_path: Path) -> None:
+    # The runner decides a weight synchronously and the API shows it at the next turn of the loop; had the router
+    # yielded before writing (it used to write in a thread), a kill -9 in between could lose a weight shown as set.
+    router = OverlayRouter(tmp_path, timeout=5.0)
+    routing = router.route("hello", TrafficSplit("1.0", "1.1", 20))
+    routing.send(None)  # up to its first suspension: waiting for the gateway's acknowledgement
+    try:
+        assert json.loads(router.path.read_text())["services"]["hello"]["weight"] == 20
+    finally:
+        routing.close()
