@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from baton.testing import ConditionTimeout, wait_until
+from baton.testing import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -95,17 +95,15 @@ async def test_bad_canary_is_rolled_back_before_the_next_step(system, load, hell
     window = [s for s in clients.traffic.samples if started <= s[0] <= status["finished_at"]]
     saw_bad = [s for s in window if s[2] == "Bad" or s[1] >= 500]
     assert window
-    share = len(saw_bad) / len(window)
+    # The window starts before the launch: traffic is pinned to stable first, or the new instances would be
+    # balanced by instance count (half the requests) until the pin landed — the ~16-20% once seen here.
+    assert len(saw_bad) / len(window) <= 0.10 + 0.05, f"the bad canary took {len(saw_bad)} of {len(window)} requests"
     late = [s for s in clients.traffic.samples if s[0] > ended + 0.3]
     assert late
     assert all(s[1] == 200 and s[2] == before for s in late)
     assert await settled(system, stable)
     incidents = await call(system.get, "/v1/incidents?state=open")
     assert any(version in i["title"] and "rolled back" in i["title"] for i in incidents)
-    # Known bug (issue #10, open): in some runs the canary takes about twice its step weight (48 of 299 requests
-    # measured once). Reported as an expected failure, after every other check has run, until it is found.
-    if share > 0.10 + 0.05:
-        pytest.xfail(f"known bug: the bad canary took {len(saw_bad)} of {len(window)} requests at its 10% step")
 
 
 async def test_blue_green_preview_switch_and_undo_fail_no_request(system, load, hello_spec) -> None:
@@ -163,13 +161,12 @@ async def test_a_canary_carries_on_after_the_control_plane_is_killed(system, loa
         before = await wait_until(at_first_step, timeout=60, interval=0.1, message="canary at 20%")
         system.kill9()
         killed = time.time()
-        # Nobody supervises now, yet the gateway keeps the split: the canary still serves its share.
-        try:
-            await wait_until(lambda: sum(s[0] > killed and s[2] == "Again" for s in clients.traffic.samples) >= 3)
-        except ConditionTimeout:
-            # Known bug (issue #10, open), seen twice: with its control plane dead the split was lost in some runs
-            # (the east-west split record expires one discovery TTL after the control plane dies).
-            pytest.xfail("known bug: the canary served nothing within 10 s of the control plane's kill -9")
+        # Nobody supervises now, yet the gateway keeps the split (the weight the API showed was on disk before it
+        # showed it) and so does discovery: the canary still serves its share.
+        await wait_until(
+            lambda: sum(s[0] > killed and s[2] == "Again" for s in clients.traffic.samples) >= 3,
+            message="the canary serves its share while the control plane is dead",
+        )
         await call(system.restart)
         status = await finished(system, "healthy", "rolled_back", "aborted")
         ended = time.time()
