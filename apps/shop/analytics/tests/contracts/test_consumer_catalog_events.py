@@ -8,40 +8,28 @@ The description and provider state are the ones order uses, so catalog produces 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from apps.shop.analytics.events import PRODUCT_CREATED, ProductCreated, decode
 from pact import match
 
 from baton.delivery.contracts import consumer_pact, publish
-from baton.events import CloudEvent
+from baton.delivery.contracts.fixtures import expect_event, read_events
 
 pytestmark = pytest.mark.integration
 
 
 def test_analytics_names_a_new_product(contract_store, analytics_version) -> None:
     pact = consumer_pact("analytics", "catalog")
-    (
-        pact.upon_receiving("a new product", "Async")
-        .given("no product p-contract yet")
-        .with_body(
-            {
-                "specversion": "1.0",
-                "id": match.str("6c1f0a8e-2d4b-4f7a-9e3c-5b8d7a6f4e21"),
-                "source": "catalog",
-                "type": PRODUCT_CREATED,
-                "data": {"product_id": match.str("p-contract"), "name": match.str("Contract Blend")},
-            },
-            content_type="application/json",
-        )
+    expect_event(
+        pact,
+        "a new product",
+        given="no product p-contract yet",
+        source="catalog",
+        kind=PRODUCT_CREATED,
+        data={"product_id": match.str("p-contract"), "name": match.str("Contract Blend")},
     )
     read: list[ProductCreated] = []
 
-    def handle(body: str | bytes | None, metadata: dict[str, object]) -> None:
-        assert body is not None
-        read.append(decode(ProductCreated, CloudEvent.from_dict(json.loads(body))))
-
-    pact.verify(handle, "Async")
+    read_events(pact, lambda event: read.append(decode(ProductCreated, event)))
     assert [(p.product_id, p.name) for p in read] == [("p-contract", "Contract Blend")]
     publish(pact, contract_store, consumer_version=analytics_version)

@@ -8,82 +8,62 @@ notification uses, so order produces each message once for both consumers.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from apps.shop.analytics.events import ORDER_CANCELLED, ORDER_CONFIRMED, OrderCancelled, OrderConfirmed, decode
 from pact import match
 from pydantic import BaseModel
 
 from baton.delivery.contracts import consumer_pact, publish
+from baton.delivery.contracts.fixtures import expect_event, read_events
 from baton.events import CloudEvent
 
 pytestmark = pytest.mark.integration
 
 
-def envelope(kind: str, data: dict[str, object]) -> dict[str, object]:
-    """A CloudEvent from order as analytics relies on it."""
-    return {
-        "specversion": "1.0",
-        "id": match.str("9d3b7b9e-0f7e-4c1e-8c1a-2b6a3f0e5d44"),
-        "source": "order",
-        "type": kind,
-        "data": data,
-    }
-
-
 def test_analytics_counts_a_confirmation_and_a_cancellation(contract_store, analytics_version) -> None:
     pact = consumer_pact("analytics", "order")
-    (
-        pact.upon_receiving("an order confirmation", "Async")
-        .given("an order was confirmed")
-        .with_body(
-            envelope(
-                ORDER_CONFIRMED,
+    expect_event(
+        pact,
+        "an order confirmation",
+        given="an order was confirmed",
+        source="order",
+        kind=ORDER_CONFIRMED,
+        data={
+            "order_id": match.str("o-1"),
+            "customer_id": match.str("cust-1"),
+            "lines": match.each_like(
                 {
-                    "order_id": match.str("o-1"),
-                    "customer_id": match.str("cust-1"),
-                    "lines": match.each_like(
-                        {
-                            "product_id": match.str("p1"),
-                            "quantity": match.int(2),
-                            "unit_price_cents": match.int(1000),
-                        },
-                        min=1,
-                    ),
-                    "total_cents": match.int(2000),
-                    "currency": match.str("EUR"),
+                    "product_id": match.str("p1"),
+                    "quantity": match.int(2),
+                    "unit_price_cents": match.int(1000),
                 },
+                min=1,
             ),
-            content_type="application/json",
-        )
+            "total_cents": match.int(2000),
+            "currency": match.str("EUR"),
+        },
     )
-    (
-        pact.upon_receiving("an order cancellation", "Async")
-        .given("an order was cancelled")
-        .with_body(
-            envelope(
-                ORDER_CANCELLED,
-                {
-                    "order_id": match.str("o-2"),
-                    "customer_id": match.str("cust-1"),
-                    "total_cents": match.int(2000),
-                    "currency": match.str("EUR"),
-                    "was_confirmed": match.bool(False),
-                },
-            ),
-            content_type="application/json",
-        )
+    expect_event(
+        pact,
+        "an order cancellation",
+        given="an order was cancelled",
+        source="order",
+        kind=ORDER_CANCELLED,
+        data={
+            "order_id": match.str("o-2"),
+            "customer_id": match.str("cust-1"),
+            "total_cents": match.int(2000),
+            "currency": match.str("EUR"),
+            "was_confirmed": match.bool(False),
+        },
     )
     read: dict[str, BaseModel] = {}
 
-    def handle(body: str | bytes | None, metadata: dict[str, object]) -> None:
-        assert body is not None
-        event = CloudEvent.from_dict(json.loads(body))
+    def handle(event: CloudEvent) -> None:
         model = {ORDER_CONFIRMED: OrderConfirmed, ORDER_CANCELLED: OrderCancelled}[event.type]
         read[event.type] = decode(model, event)
 
-    pact.verify(handle, "Async")
+    read_events(pact, handle)
     confirmed = read[ORDER_CONFIRMED]
     cancelled = read[ORDER_CANCELLED]
     assert isinstance(confirmed, OrderConfirmed)

@@ -11,8 +11,8 @@ import pytest
 from apps.shop.catalog.events import PRODUCT_CREATED, PRODUCT_PRICE_CHANGED
 from apps.shop.common.testusers import STAFF, USERS
 
-from baton.delivery.contracts import message, service_version, verify_provider
-from baton.delivery.contracts.fixtures import require_pacts
+from baton.delivery.contracts import message
+from baton.delivery.contracts.fixtures import honour_pacts
 
 pytestmark = pytest.mark.integration
 
@@ -21,18 +21,6 @@ SHOP = REPO / "apps" / "shop" / "baton.yaml"
 
 
 async def test_catalog_emits_the_events_order_and_analytics_expect(client, outbox_events, contract_store) -> None:
-    for consumer, tests in (
-        ("order", "apps/shop/order/tests/contracts/test_consumer_catalog_events.py"),
-        ("analytics", "apps/shop/analytics/tests/contracts/test_consumer_catalog_events.py"),
-    ):
-        require_pacts(
-            contract_store,
-            consumer=consumer,
-            provider="catalog",
-            version=service_version(SHOP, consumer),
-            tests=REPO / tests,
-            cwd=REPO,
-        )
     # Provider state "product p-espresso exists": the demo catalog the service seeds at start.
     changed = await client.put(
         "/v1/products/p-espresso/price", json={"price_cents": 1390}, headers=USERS.headers("staff-1", roles=STAFF)
@@ -65,14 +53,16 @@ async def test_catalog_emits_the_events_order_and_analytics_expect(client, outbo
     def product_created() -> dict[str, object]:
         return message(new_product)
 
-    verdicts = await asyncio.to_thread(
-        verify_provider,
+    await asyncio.to_thread(
+        honour_pacts,
         contract_store,
-        "catalog",
-        service_version(SHOP, "catalog"),
+        provider="catalog",
+        manifest=SHOP,
+        consumers={
+            "order": REPO / "apps/shop/order/tests/contracts/test_consumer_catalog_events.py",
+            "analytics": REPO / "apps/shop/analytics/tests/contracts/test_consumer_catalog_events.py",
+        },
+        cwd=REPO,
         states={"product p-espresso exists": lambda: None, "no product p-contract yet": lambda: None},
         messages={"a product price change": price_change, "a new product": product_created},
-        consumers=["order", "analytics"],
     )
-    assert verdicts
-    assert all(v.success for v in verdicts), [v.failures for v in verdicts]

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from baton.delivery.contracts import service_version, verify_provider
-from baton.delivery.contracts.fixtures import require_pacts
+from baton.delivery.contracts.fixtures import honour_pacts
 
 pytestmark = pytest.mark.integration
 
@@ -16,23 +15,14 @@ SHOP = REPO / "apps" / "shop" / "baton.yaml"
 
 
 def test_catalog_honours_the_gateway_pact(launch_service, nats_url, contract_store) -> None:
-    require_pacts(
-        contract_store,
-        consumer="gateway",
-        provider="catalog",
-        version=service_version(SHOP, "gateway"),
-        tests=REPO / "tests/contracts/gateway/test_consumer_gateway.py",
-        cwd=REPO,
-    )
     catalog = launch_service("apps.shop.catalog.service:service", service="catalog", env={"BATON_NATS_URL": nats_url})
-    verdicts = verify_provider(
+    honour_pacts(
         contract_store,
-        "catalog",
-        service_version(SHOP, "catalog"),
+        provider="catalog",
+        manifest=SHOP,
+        consumers={"gateway": REPO / "tests/contracts/gateway/test_consumer_gateway.py"},
+        cwd=REPO,
         url=catalog.url,
         # The catalog seeds its demo products at start: a fresh instance is in this state already.
         states={"the demo catalog is seeded": lambda: None},
-        consumers=["gateway"],
     )
-    assert [v.consumer for v in verdicts] == ["gateway"]
-    assert all(v.success for v in verdicts), [v.failures for v in verdicts]

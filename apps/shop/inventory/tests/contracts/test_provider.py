@@ -14,8 +14,8 @@ import pytest
 from apps.shop.common.testusers import STAFF, USERS
 from apps.shop.inventory.events import RESERVATION_EXPIRED
 
-from baton.delivery.contracts import message, service_version, verify_provider
-from baton.delivery.contracts.fixtures import require_pacts
+from baton.delivery.contracts import message
+from baton.delivery.contracts.fixtures import honour_pacts
 from baton.testing import wait_until_sync
 
 pytestmark = pytest.mark.integration
@@ -72,15 +72,6 @@ def expired_events(home: Path) -> list[dict[str, object]]:
 
 
 def test_inventory_honours_the_order_pact(launch_service, nats_url, contract_store) -> None:
-    order = service_version(SHOP, "order")
-    require_pacts(
-        contract_store,
-        consumer="order",
-        provider="inventory",
-        version=order,
-        tests=REPO / "apps/shop/order/tests/contracts/test_consumer_inventory.py",
-        cwd=REPO,
-    )
     inventory = launch_service(
         "apps.shop.inventory.service:service",
         service="inventory",
@@ -93,14 +84,13 @@ def test_inventory_honours_the_order_pact(launch_service, nats_url, contract_sto
         events = wait_until_sync(lambda: expired_events(home), timeout=15, message="r-expiring expired")
         return message(events[0])
 
-    verdicts = verify_provider(
+    honour_pacts(
         contract_store,
-        "inventory",
-        service_version(SHOP, "inventory"),
+        provider="inventory",
+        manifest=SHOP,
+        consumers={"order": REPO / "apps/shop/order/tests/contracts/test_consumer_inventory.py"},
+        cwd=REPO,
         url=inventory.url,
         states=states(inventory.url),
         messages={"a reservation expiry": reservation_expiry},
-        consumers=["order"],
     )
-    assert verdicts
-    assert all(v.success for v in verdicts), [v.failures for v in verdicts]

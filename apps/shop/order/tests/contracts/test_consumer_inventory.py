@@ -9,17 +9,12 @@ reservation expired (``apps/shop/inventory/tests/contracts/test_provider.py``).
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-
 import pytest
 from apps.shop.order.events import RESERVATION_EXPIRED
-from apps.shop.order.peers import HttpPeers
-from pact import Pact, match
+from pact import match
 
-from baton.client import ServiceClient
 from baton.delivery.contracts import consumer_pact, publish
+from baton.delivery.contracts.fixtures import expect_event, read_events
 from baton.errors import UpstreamRejected
 from baton.events import CloudEvent
 
@@ -34,24 +29,7 @@ HELD = {
 }
 
 
-@pytest.fixture
-def inventory_pact(contract_store, order_version) -> Callable[[], object]:
-    """``async with played(pact) as inventory``: order's peers against the mock; the pact is published after."""
-
-    @asynccontextmanager
-    async def played(pact: Pact) -> AsyncIterator[HttpPeers]:
-        with pact.serve() as mock:
-            client = ServiceClient("inventory", base_url=str(mock.url))
-            try:
-                yield HttpPeers({"inventory": client})  # type: ignore[arg-type]
-            finally:
-                await client.aclose()
-        publish(pact, contract_store, consumer_version=order_version)
-
-    return played
-
-
-async def test_a_reservation_of_available_stock_is_held(inventory_pact) -> None:
+async def test_a_reservation_of_available_stock_is_held(peers) -> None:
     pact = consumer_pact("order", "inventory")
     (
         pact.upon_receiving("a reservation of available stock")
@@ -69,7 +47,7 @@ async def test_a_reservation_of_available_stock_is_held(inventory_pact) -> None:
         .will_respond_with(201)
         .with_body(HELD, content_type="application/json")
     )
-    async with inventory_pact(pact) as inventory:
+    async with peers(pact, "inventory") as inventory:
         held = await inventory.reserve(
             reservation_id="r-1", order_id="o-1", lines=[{"product_id": "p-1", "quantity": 2}], ttl_seconds=120, key="k"
         )
@@ -77,7 +55,7 @@ async def test_a_reservation_of_available_stock_is_held(inventory_pact) -> None:
     assert held["reservation_id"] == "r-1"
 
 
-async def test_a_reservation_beyond_the_stock_is_a_business_no(inventory_pact) -> None:
+async def test_a_reservation_beyond_the_stock_is_a_business_no(peers) -> None:
     pact = consumer_pact("order", "inventory")
     (
         pact.upon_receiving("a reservation beyond the stock")
@@ -95,7 +73,7 @@ async def test_a_reservation_beyond_the_stock_is_a_business_no(inventory_pact) -
         .will_respond_with(409)
         .with_body({"status": 409, "title": match.str("Conflict")}, content_type="application/problem+json")
     )
-    async with inventory_pact(pact) as inventory:
+    async with peers(pact, "inventory") as inventory:
         with pytest.raises(UpstreamRejected) as refused:
             await inventory.reserve(
                 reservation_id="r-2",
@@ -107,7 +85,7 @@ async def test_a_reservation_beyond_the_stock_is_a_business_no(inventory_pact) -
     assert refused.value.context["status"] == 409  # the saga compensates on this, never retries it
 
 
-async def test_a_held_reservation_is_released(inventory_pact) -> None:
+async def test_a_held_reservation_is_released(peers) -> None:
     pact = consumer_pact("order", "inventory")
     (
         pact.upon_receiving("a release of a held reservation")
@@ -116,34 +94,26 @@ async def test_a_held_reservation_is_released(inventory_pact) -> None:
         .will_respond_with(200)
         .with_body({"reservation_id": "r-held", "status": "released"}, content_type="application/json")
     )
-    async with inventory_pact(pact) as inventory:
+    async with peers(pact, "inventory") as inventory:
         await inventory.release("r-held", key="k")  # answers nothing to the saga: a 200 is all it needs
 
 
 def test_order_reads_a_reservation_expiry(contract_store, order_version) -> None:
     pact = consumer_pact("order", "inventory")
-    (
-        pact.upon_receiving("a reservation expiry", "Async")
-        .given("reservation r-expiring has expired")
-        .with_body(
-            {
-                "specversion": "1.0",
-                "id": match.str("3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b"),
-                "source": "inventory",
-                "type": RESERVATION_EXPIRED,
-                "data": {"reservation_id": match.str("r-expiring"), "order_id": match.str("o-expiring")},
-            },
-            content_type="application/json",
-        )
+    expect_event(
+        pact,
+        "a reservation expiry",
+        given="reservation r-expiring has expired",
+        source="inventory",
+        kind=RESERVATION_EXPIRED,
+        data={"reservation_id": match.str("r-expiring"), "order_id": match.str("o-expiring")},
     )
     read: list[str] = []
 
-    def handle(body: str | bytes | None, metadata: dict[str, object]) -> None:
-        assert body is not None
-        event = CloudEvent.from_dict(json.loads(body))
+    def handle(event: CloudEvent) -> None:
         assert event.type == RESERVATION_EXPIRED
         read.append(str(event.data["order_id"]))  # what on_reservation_expired passes on
 
-    pact.verify(handle, "Async")
+    read_events(pact, handle)
     assert read == ["o-expiring"]
     publish(pact, contract_store, consumer_version=order_version)

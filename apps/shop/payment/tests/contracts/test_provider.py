@@ -7,8 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from baton.delivery.contracts import service_version, verify_provider
-from baton.delivery.contracts.fixtures import require_pacts
+from baton.delivery.contracts.fixtures import honour_pacts
 
 pytestmark = pytest.mark.integration
 
@@ -37,22 +36,13 @@ def states(url: str) -> dict[str, object]:
 
 
 def test_payment_honours_the_order_pact(launch_service, nats_url, contract_store) -> None:
-    require_pacts(
-        contract_store,
-        consumer="order",
-        provider="payment",
-        version=service_version(SHOP, "order"),
-        tests=REPO / "apps/shop/order/tests/contracts/test_consumer_payment.py",
-        cwd=REPO,
-    )
     payment = launch_service("apps.shop.payment.service:service", service="payment", env={"BATON_NATS_URL": nats_url})
-    verdicts = verify_provider(
+    honour_pacts(
         contract_store,
-        "payment",
-        service_version(SHOP, "payment"),
+        provider="payment",
+        manifest=SHOP,
+        consumers={"order": REPO / "apps/shop/order/tests/contracts/test_consumer_payment.py"},
+        cwd=REPO,
         url=payment.url,
         states=states(payment.url),
-        consumers=["order"],
     )
-    assert verdicts
-    assert all(v.success for v in verdicts), [v.failures for v in verdicts]
