@@ -62,8 +62,6 @@ _OWNED = frozenset(
 _SKIP_UPSTREAM_REQUEST = HOP_BY_HOP | _OWNED
 _RESHAPED = _SKIP_UPSTREAM_REQUEST | {b"content-length"}
 """Request headers that may be dropped or rewritten on the way upstream (their absence allows the fast path)."""
-_SKIP_CLIENT_RESPONSE = HOP_BY_HOP | {b"content-length"}
-_SKIP_BUFFERED_RESPONSE = _SKIP_CLIENT_RESPONSE | {b"content-type"}
 _NO_BODY_STATUS = frozenset({204, 304})
 
 
@@ -508,15 +506,12 @@ class Exchange(RequestInfo):
         self.status = status
         no_body = self.method == "HEAD" or status in _NO_BODY_STATUS
         parts = [status_line(status)]
-        if HOP_BY_HOP.isdisjoint(named):
-            parts += lines  # the upstream's header block as it came (Content-Length included, if any)
-        else:
-            for index in range(0, len(lines), 4):
-                if lines[index] not in _SKIP_CLIENT_RESPONSE:
-                    parts += lines[index : index + 4]
-            if length is not None:
-                parts += (b"content-length: ", length, b"\r\n")
-        if length is None and not no_body:
+        parts += lines  # the upstream's header block as it came, less the framing headers (``named``)
+        if ctype is not None:
+            parts += (b"content-type: ", ctype, b"\r\n")
+        if length is not None:
+            parts += (b"content-length: ", length, b"\r\n")
+        elif not no_body:
             if self.http11:
                 parts.append(b"transfer-encoding: chunked\r\n")
                 self._chunked_resp = True
@@ -681,7 +676,7 @@ class Exchange(RequestInfo):
         *,
         content_type: bytes | None = None,
         headers: tuple[tuple[bytes, bytes], ...] | list[tuple[bytes, bytes]] = (),
-        lines: list[bytes] | None = None,
+        lines: Sequence[bytes] | None = None,
     ) -> None:
         """Answer the client with a complete body (gateway-made or buffered answers).
 
@@ -689,8 +684,7 @@ class Exchange(RequestInfo):
         """
         if self.phase == DONE:
             return
-        self.state.timed.discard(self)
-        self.status = status
+        self.status = status  # (_finish, below, takes the exchange off the ticker's list)
         parts = [STATUS_LINES.get(status) or status_line(status)]
         for name, value in headers:
             parts += (name, b": ", value, b"\r\n")
@@ -728,18 +722,14 @@ class Exchange(RequestInfo):
             ctype, body = sanitize_error(status, ctype, body, self.correlation_id, names)
         elif response_filter is not None:
             body = response_filter.apply(ctype, body)
-        kept: list[bytes] = []
-        for index in range(0, len(lines), 4):
-            if lines[index] not in _SKIP_BUFFERED_RESPONSE:
-                kept += lines[index : index + 4]
         cache = route.cache
         if cache is not None and self.cache_key is not None and status == 200:
-            pairs = [(kept[i], kept[i + 2]) for i in range(0, len(kept), 4)]
+            pairs = [(lines[i], lines[i + 2]) for i in range(0, len(lines), 4)]
             entry = cache.put(self.cache_key, status, [*pairs, (b"content-type", ctype or b"")], body)
             if entry is not None:
                 self._answer_cached(entry, hit=False)
                 return
-        self.respond(status, body, content_type=ctype, lines=kept)
+        self.respond(status, body, content_type=ctype, lines=lines)  # lines: the framing headers are apart
 
     def _answer_cached(self, entry: CachedResponse, *, hit: bool) -> None:
         headers = [(n, v) for n, v in entry.headers if n != b"content-type"]

@@ -40,13 +40,24 @@ def is_json_type(content_type: bytes | None) -> bool:
 
 
 def strip_fields(value: Any, names: frozenset[str]) -> Any:
-    """``value`` without any mapping key in ``names``, at any depth."""
-    if isinstance(value, dict):
-        return {
-            k: strip_fields(v, names) if isinstance(v, dict | list) else v for k, v in value.items() if k not in names
-        }
-    if isinstance(value, list):
-        return [strip_fields(v, names) if isinstance(v, dict | list) else v for v in value]
+    """``value`` without any mapping key in ``names``, at any depth, stripped in place (and returned).
+
+    For documents the caller owns (just parsed): each mapping's keys to drop are found by one set intersection,
+    and only nested containers are visited, so no mapping or list is copied.
+    """
+    kind = type(value)
+    if kind is dict:
+        for name in names.intersection(value):
+            del value[name]
+        items = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return value
+    for item in items:
+        kind = type(item)
+        if kind is dict or kind is list:
+            strip_fields(item, names)
     return value
 
 

@@ -19,6 +19,7 @@ from typing import Protocol, cast
 import httptools
 
 from baton.errors import CallTimeout, UpstreamUnavailable
+from baton.gateway.responses import FRAMING
 
 PoolKey = tuple[str, str, int, str]
 """``(scheme, host, port, service)``: the service is the identity a mutual-TLS connection was checked against,
@@ -32,7 +33,8 @@ class UpstreamHandler(Protocol):
         """The answer's status line and headers arrived.
 
         ``lines`` is the header block as pieces (``name, b": ", value, b"\r\n"`` per header, names lower-case,
-        every header in order); ``named`` maps each lower-case name to its last value.
+        in order) without the headers in :data:`~baton.gateway.responses.FRAMING` (hop-by-hop ones,
+        ``Content-Length`` and ``Content-Type``): those are in ``named``, each lower-case name to its last value.
         """
 
     def upstream_body(self, data: bytes) -> None:
@@ -58,8 +60,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.handler: UpstreamHandler | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.lines: list[bytes] = []
-        """The answer's header block so far: ``name, b": ", value, b"\r\n"`` per header (names lower-case)."""
+        """The answer's header block so far: ``name, b": ", value, b"\r\n"`` per header (names lower-case),
+        except the framing headers."""
         self.named: dict[bytes, bytes] = {}
+        """The answer's framing headers so far (:data:`~baton.gateway.responses.FRAMING`), by lower-case name."""
         self.idle_since = 0.0
         self.requests = 0
         """Requests sent on this connection so far (> 1 means it was reused from the pool)."""
@@ -104,8 +108,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
-        self.lines += (name, b": ", value, b"\r\n")
-        self.named[name] = value
+        if name in FRAMING:
+            self.named[name] = value
+        else:
+            self.lines += (name, b": ", value, b"\r\n")
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()

@@ -31,6 +31,9 @@ HOP_BY_HOP = frozenset(
 )
 """Headers that describe one connection, never forwarded (RFC 9110 §7.6.1)."""
 
+FRAMING = HOP_BY_HOP | {b"content-length", b"content-type"}
+"""An upstream answer's headers the gateway writes itself (or drops), kept apart from the ones it passes on."""
+
 
 def status_line(status: int) -> bytes:
     """The status line for ``status`` (unknown codes get an empty reason)."""
