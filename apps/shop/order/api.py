@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import uuid
 from collections.abc import AsyncIterator
 
-from fastapi import BackgroundTasks, Depends, Header, Query, Response
+from fastapi import Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,13 +26,11 @@ from apps.shop.order.service import (
 )
 from apps.shop.order.states import OrderStatus
 from apps.shop.order.wiring import sagas
-from baton.errors import NotFound, SagaError, StoreError
+from baton.errors import NotFound
 from baton.kit import SessionDep
 from baton.saga import SagaNotFound
 from baton.saga.api import saga_router
 from baton.security.rbac import Principal, not_found
-
-log = logging.getLogger(__name__)
 
 ID = r"^[A-Za-z0-9_.:-]{1,64}$"
 #: Card tokens as the payment service accepts them (``CONTRACTS.md``): a token can never be a card number.
@@ -248,42 +245,33 @@ async def post_order(
     body: NewOrder,
     response: Response,
     session: SessionDep,
-    background: BackgroundTasks,
     user: Principal = Writer,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key", include_in_schema=False),
 ) -> OrderAccepted:
     """Check out a cart: the order is created ``PENDING`` and the checkout saga starts (202).
 
     With ``Idempotency-Key`` a retried request returns the first answer; the order id is derived from the key,
-    so even a request re-executed after a crash finds its order instead of making a second one. The order, the
-    key and the answer commit in one transaction.
+    so even a request re-executed after a crash finds its order instead of making a second one. The order, its
+    checkout saga, the key and the answer commit in one transaction; the saga is driven once it has committed.
     """
     order_id = uuid.uuid5(_ORDER_IDS, idempotency_key).hex if idempotency_key else uuid.uuid4().hex
     async with _cart_guard(body.cart_id, user):
-        order, _ = await place_order(
+        order, new = await place_order(
             session,
             order_id=order_id,
             cart_id=body.cart_id,
             email=body.email,
             card_token=body.card_token,
             customer_id=user.subject,
+            # Raising rolls the claim back; a refusal of someone else's cart becomes the 404 of a missing one.
+            check_cart=lambda cart: owner_check(cart.customer_id, user, resource="cart"),
         )
-        cart_owner = (await get_cart(session, body.cart_id)).customer_id
-        owner_check(cart_owner, user, resource="cart")  # raising rolls the order back
-    if not order.status.final:
-        # Once the order is committed (background tasks run after the answer, so after the session's commit):
-        # the saga's first step reads the order from another connection.
-        background.add_task(_start_checkout, order)
+    if new:
+        # An existing order got its saga when it was placed (or, placed before sagas were written with their
+        # order, gets it from the orphan sweeper).
+        await sagas.orchestrator.start(CHECKOUT, checkout_input(order), saga_id=order.order_id, session=session)
     response.headers["Location"] = f"/v1/orders/{order.order_id}"
     return OrderAccepted(order_id=order.order_id, status=order.status)
-
-
-async def _start_checkout(order: Order) -> None:
-    try:
-        await sagas.orchestrator.start(CHECKOUT, checkout_input(order), saga_id=order.order_id)
-    except (SagaError, StoreError) as exc:
-        # The order is committed; the orphan sweeper (here or on a peer) starts its saga later.
-        log.warning("order %s: checkout saga not started now (%s); the sweeper will", order.order_id, exc)
 
 
 async def _saga_ref(order_id: str) -> SagaRef | None:

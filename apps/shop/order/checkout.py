@@ -19,7 +19,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Row
 
 from apps.shop.order.errors import OrderConflict
 from apps.shop.order.models import orders
@@ -28,7 +29,6 @@ from apps.shop.order.service import (
     Order,
     cancel_order,
     confirm_order,
-    reservation_expired,
     service,
 )
 from apps.shop.order.settings import OrderSettings
@@ -88,11 +88,10 @@ class Checkout:
     async def open_order(self, ctx: StepContext) -> None:
         """Check the order exists and is ``PENDING`` (a saga for a missing or final order cannot proceed)."""
         order_id = ctx.data["order_id"]
-        async with service.transaction() as session:
-            found = await session.scalar(select(orders.c.status).where(orders.c.order_id == order_id))
+        found = await _order_state(order_id)
         if found is None:
             raise StepFailed(f"no order {order_id!r}")
-        status = OrderStatus(found)
+        status = OrderStatus(found.status)
         if status.final:
             raise StepFailed(f"order {order_id} is {status.value} already")
 
@@ -187,10 +186,21 @@ class Checkout:
     async def _require_live_reservation(self, ctx: StepContext) -> None:
         # Inventory's reservation.expired event marks the order; failing here starts the compensations in order
         # (refund, release, cancel) instead of cancelling behind the saga's back.
-        async with service.transaction() as session:
-            expired = await reservation_expired(session, ctx.data["order_id"])
-        if expired:
+        found = await _order_state(ctx.data["order_id"])
+        if found is not None and found.reservation_expired:
             raise StepFailed("reservation expired before checkout completed")
+
+
+_ORDER_STATE = select(orders.c.status, orders.c.reservation_expired).where(orders.c.order_id == bindparam("order_id"))
+
+
+async def _order_state(order_id: str) -> Row[Any] | None:
+    """The order's status and expiry mark: one read on a pooled connection, no session or transaction to set
+    up for it (the steps read these before every remote call; built once, the statement is not rebuilt)."""
+    engine = service.context.engine
+    assert engine is not None
+    async with engine.connect() as conn:
+        return (await conn.execute(_ORDER_STATE, {"order_id": order_id})).first()
 
 
 def _settings() -> OrderSettings:

@@ -1,9 +1,9 @@
-"""Orders whose saga never started: the instance died between committing the order and starting its saga.
+"""Orders without a checkout saga: placed before the order and its saga were written in one transaction.
 
-The two writes cannot share a transaction (the saga store commits on its own), so a crash in between leaves a
-``PENDING`` order nobody drives. :class:`OrphanSweeper` looks for ``PENDING`` orders older than a threshold
-and starts their saga; starting is idempotent by saga id (= order id), so racing a live request is harmless.
-"""
+``POST /v1/orders`` now commits the order and its saga together, so a crash can no longer leave one without the
+other; orders placed by an older version (a rolling upgrade, or a database from before) may still lack their
+saga. :class:`OrphanSweeper` looks for ``PENDING`` orders older than a threshold and starts their saga;
+starting is idempotent by saga id (= order id), so racing a live request is harmless."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ in :mod:`.events`.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from apps.shop.common.fields import FieldKeys
-from apps.shop.order.carts import get_cart
+from apps.shop.order.carts import Cart, get_cart
 from apps.shop.order.errors import OrderConflict, OrderRejected
 from apps.shop.order.models import carts, metadata, order_lines, orders
 from apps.shop.order.prices import prices_of
@@ -83,11 +83,13 @@ async def place_order(
     email: str,
     card_token: str,
     customer_id: str | None = None,
+    check_cart: Callable[[Cart], None] | None = None,
 ) -> tuple[Order, bool]:
     """Turn a cart into a ``PENDING`` order priced from the read model; the order and whether it is new.
 
     Placing the same ``order_id`` for the same cart again returns the existing order (``False``), which is
-    what makes a re-executed request harmless.
+    what makes a re-executed request harmless. ``check_cart`` sees the cart as soon as it is claimed (before
+    any other refusal) and may raise to refuse it (the caller's ownership check; no second read of the cart).
 
     Raises:
         NotFound: no such cart.  OrderConflict: the cart was ordered already, or a product has no known price.
@@ -101,6 +103,8 @@ async def place_order(
         .values(status="ordered", order_id=order_id, updated_at=time.time())
     )
     cart = await get_cart(session, cart_id)
+    if check_cart is not None:
+        check_cart(cart)
     if getattr(claimed, "rowcount", 0) != 1:
         existing = await _load_order(session, order_id)
         if existing is not None and existing.cart_id == cart_id:

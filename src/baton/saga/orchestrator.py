@@ -24,7 +24,7 @@ import socket
 import uuid
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baton.errors import SagaError, StoreError
 from baton.saga.definition import Saga
@@ -33,8 +33,13 @@ from baton.saga.errors import LeaseLost, NonDeterminismError
 from baton.saga.incidents import IncidentSink, LoggingIncidentSink
 from baton.saga.policy import CompensationRetry, OrchestratorPolicy
 from baton.saga.records import SagaHistory, SagaRecord
+from baton.saga.session_hooks import after_commit
+from baton.saga.sql_store import started_entry
 from baton.saga.store import SagaStore
 from baton.telemetry.context import get_correlation_id, new_correlation_id
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 logger = logging.getLogger("baton.saga")
 
@@ -115,13 +120,21 @@ class Orchestrator:
         *,
         saga_id: str | None = None,
         correlation_id: str | None = None,
+        session: AsyncSession | None = None,
     ) -> str:
         """Log a new saga and start driving it; its id. Idempotent by ``saga_id``.
 
+        With ``session``, the saga is written in that session's transaction instead of one of its own: it
+        exists exactly when the caller's writes do (an order and the saga that checks it out commit together,
+        so no crash can leave one without the other) and is driven once the transaction commits (nothing
+        happens on a rollback). The id must then be new. A draining orchestrator still writes it, unleased,
+        for a peer (or this instance after a restart) to take up.
+
         Raises:
-            SagaError: unknown saga name, the id belongs to another saga, or the orchestrator is draining.
+            SagaError: unknown saga name, the id belongs to another saga (with ``session``: the id exists),
+                or the orchestrator is draining (without ``session``).
         """
-        if not self._accepting:
+        if not self._accepting and session is None:
             raise SagaError("the orchestrator is not accepting sagas (not open, draining or closed)")
         definition = self.definitions.get(name)
         if definition is None:
@@ -131,6 +144,8 @@ class Orchestrator:
             json.dumps(dict(data))
         except (TypeError, ValueError) as exc:
             raise SagaError(f"saga input must be JSON-serialisable: {exc}", saga=name) from exc
+        if session is not None:
+            return await self._start_in(session, definition, data, saga_id=saga_id, correlation_id=correlation_id)
         record, created = await self.store.create(
             saga_id=saga_id or uuid.uuid4().hex,
             name=name,
@@ -143,9 +158,39 @@ class Orchestrator:
         if record.name != name:
             raise SagaError(f"saga id {record.id!r} already belongs to a {record.name!r} saga", saga_id=record.id)
         if not record.status.terminal and record.id not in self._drives:
-            # A saga this call created is leased to us already: claiming it again would be one more write.
-            self._spawn(record.id, leased=created)
+            # A saga this call created is leased to us already and its log is what was just written: claiming
+            # it again or reading it back would be two more round trips.
+            self._spawn(record.id, history=SagaHistory(record, (started_entry(record),)) if created else None)
         return record.id
+
+    async def _start_in(
+        self,
+        session: AsyncSession,
+        definition: Saga,
+        data: Mapping[str, Any],
+        *,
+        saga_id: str | None,
+        correlation_id: str | None,
+    ) -> str:
+        owner = self.owner if self._accepting else None
+        history = await self.store.create_in(
+            await session.connection(),
+            saga_id=saga_id or uuid.uuid4().hex,
+            name=definition.name,
+            version=definition.version,
+            data=data,
+            correlation_id=correlation_id or get_correlation_id() or new_correlation_id(),
+            owner=owner,
+            lease_ttl=self.policy.lease_ttl,
+        )
+        if owner is not None:
+            after_commit(session, lambda: self._spawn_committed(history))
+        return history.saga.id
+
+    def _spawn_committed(self, history: SagaHistory) -> None:
+        """Drive a saga whose creating transaction just committed (a session hook: no awaiting here)."""
+        if self._accepting and history.saga.id not in self._drives:
+            self._spawn(history.saga.id, history=history)
 
     async def wait(self, saga_id: str, *, timeout: float = 30.0) -> SagaRecord:
         """Wait until the saga is terminal and return its record (works for sagas a peer drives too).
@@ -216,22 +261,26 @@ class Orchestrator:
 
     # -- driving -----------------------------------------------------------------------------------------
 
-    def _spawn(self, saga_id: str, *, leased: bool = False) -> None:
-        task = asyncio.create_task(self._drive(saga_id, leased=leased), name=f"saga-{saga_id}")
+    def _spawn(self, saga_id: str, *, history: SagaHistory | None = None) -> None:
+        """Drive ``saga_id``: claim it and read its log, or, given the ``history`` of a saga just created (and
+        leased to this orchestrator), start from that."""
+        task = asyncio.create_task(self._drive(saga_id, history=history), name=f"saga-{saga_id}")
         self._drives[saga_id] = task
         task.add_done_callback(lambda _: self._drives.pop(saga_id, None))
 
-    async def _drive(self, saga_id: str, *, leased: bool = False) -> None:
+    async def _drive(self, saga_id: str, *, history: SagaHistory | None = None) -> None:
         try:
             async with self._slots:
                 # A lease from ``create`` that expired while waiting for a slot is caught by the first append,
-                # which is fenced on the owner (LeaseLost), so skipping the claim is safe.
-                if not leased and not await self.store.claim(
-                    saga_id, owner=self.owner, lease_ttl=self.policy.lease_ttl
-                ):
-                    return
-                self._held.add(saga_id)
-                history = await self.store.history(saga_id)
+                # which is fenced on the owner and the log's last seq (LeaseLost), so skipping the claim and
+                # the read is safe.
+                if history is None:
+                    if not await self.store.claim(saga_id, owner=self.owner, lease_ttl=self.policy.lease_ttl):
+                        return
+                    self._held.add(saga_id)
+                    history = await self.store.history(saga_id)
+                else:
+                    self._held.add(saga_id)
                 await self._driver.run(history, self._definition(history.saga))
                 self._held.discard(saga_id)
         except LeaseLost as exc:

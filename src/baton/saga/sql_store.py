@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from baton.errors import StoreError
+from baton.errors import SagaError, StoreError
 from baton.saga.errors import LeaseLost, SagaNotFound
 from baton.saga.records import TERMINAL_STATUSES, EntryKind, LogEntry, SagaHistory, SagaRecord, SagaStatus
 from baton.saga.tables import as_utc, saga_log_table, saga_table, utcnow
@@ -35,51 +36,53 @@ class SqlSagaStore:
         lease_ttl: float,
     ) -> tuple[SagaRecord, bool]:
         """See :meth:`SagaStore.create`."""
-        now = utcnow()
-        record = SagaRecord(
-            id=saga_id,
+        history = new_history(
+            saga_id=saga_id,
             name=name,
-            status=SagaStatus.RUNNING,
-            data=dict(data),
-            correlation_id=correlation_id,
             version=version,
-            created_at=now,
-            updated_at=now,
-            last_seq=1,
+            data=data,
+            correlation_id=correlation_id,
             owner=owner,
-            lease_expires_at=time.time() + lease_ttl,  # type: ignore[arg-type]  # epoch seconds, as _record reads it
+            lease_ttl=lease_ttl,
         )
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(
-                    saga_table.insert().values(
-                        id=saga_id,
-                        name=name,
-                        status=record.status.value,
-                        data=record.data,
-                        correlation_id=correlation_id,
-                        version=version,
-                        created_at=now,
-                        updated_at=now,
-                        last_seq=1,
-                        owner=owner,
-                        lease_expires_at=record.lease_expires_at,
-                    )
-                )
-                await conn.execute(
-                    saga_log_table.insert().values(
-                        saga_id=saga_id,
-                        seq=1,
-                        at=now,
-                        kind=EntryKind.SAGA_STARTED.value,
-                        payload={"input": dict(data), "name": name, "version": version},
-                    )
-                )
+                await _insert(conn, history)
         except sa_exc.IntegrityError:
             return await self.get(saga_id), False
         except sa_exc.SQLAlchemyError as exc:
             raise StoreError(f"could not create saga {saga_id}: {exc}", saga_id=saga_id) from exc
-        return record, True  # what was just written: no read back
+        return history.saga, True  # what was just written: no read back
+
+    async def create_in(
+        self,
+        connection: AsyncConnection,
+        *,
+        saga_id: str,
+        name: str,
+        version: int,
+        data: Mapping[str, Any],
+        correlation_id: str,
+        owner: str | None,
+        lease_ttl: float,
+    ) -> SagaHistory:
+        """See :meth:`SagaStore.create_in`."""
+        history = new_history(
+            saga_id=saga_id,
+            name=name,
+            version=version,
+            data=data,
+            correlation_id=correlation_id,
+            owner=owner,
+            lease_ttl=lease_ttl,
+        )
+        try:
+            await _insert(connection, history)
+        except sa_exc.IntegrityError as exc:
+            raise SagaError(f"saga id {saga_id!r} exists already", saga_id=saga_id) from exc
+        except sa_exc.SQLAlchemyError as exc:
+            raise StoreError(f"could not create saga {saga_id}: {exc}", saga_id=saga_id) from exc
+        return history
 
     async def append(
         self,
@@ -161,20 +164,20 @@ class SqlSagaStore:
                 # The UPDATE comes first: it takes the row's write lock, so the owner/seq check and the
                 # INSERT are atomic with respect to a peer trying to steal the lease.
                 result = await conn.execute(
-                    saga_table.update()
-                    .where(
-                        saga_table.c.id == saga_id,
-                        saga_table.c.owner == owner,
-                        saga_table.c.last_seq == expected_seq,
-                    )
-                    .values(**values)
+                    _advance(frozenset(values)),
+                    {
+                        "w_id": saga_id,
+                        "w_owner": owner,
+                        "w_seq": expected_seq,
+                        **{f"v_{k}": v for k, v in values.items()},
+                    },
                 )
                 if result.rowcount != 1:
                     raise LeaseLost(
                         f"saga {saga_id}: lease no longer held by {owner} (or log moved past {expected_seq})",
                         saga_id=saga_id,
                     )
-                await conn.execute(saga_log_table.insert(), rows)
+                await conn.execute(_INSERT_ENTRIES, rows)
         except sa_exc.IntegrityError as exc:
             raise LeaseLost(f"saga {saga_id}: entry {seqs[0]} written by someone else", saga_id=saga_id) from exc
         except sa_exc.SQLAlchemyError as exc:
@@ -280,6 +283,100 @@ class SqlSagaStore:
                 yield conn
         except sa_exc.SQLAlchemyError as exc:
             raise StoreError(f"saga store read failed: {exc}") from exc
+
+
+def new_history(
+    *,
+    saga_id: str,
+    name: str,
+    version: int,
+    data: Mapping[str, Any],
+    correlation_id: str,
+    owner: str | None,
+    lease_ttl: float,
+) -> SagaHistory:
+    """A new saga as :meth:`SqlSagaStore.create` writes it: its row (leased to ``owner`` unless ``None``) and
+    its ``saga_started`` entry, so the orchestrator can drive it without reading back what it just wrote."""
+    now = utcnow()
+    record = SagaRecord(
+        id=saga_id,
+        name=name,
+        status=SagaStatus.RUNNING,
+        data=dict(data),
+        correlation_id=correlation_id,
+        version=version,
+        created_at=now,
+        updated_at=now,
+        last_seq=1,
+        owner=owner,
+        # epoch seconds, as _record reads it
+        lease_expires_at=time.time() + lease_ttl if owner is not None else None,  # type: ignore[arg-type]
+    )
+    return SagaHistory(saga=record, entries=(started_entry(record),))
+
+
+def started_entry(record: SagaRecord) -> LogEntry:
+    """The ``saga_started`` entry :meth:`SqlSagaStore.create` writes with ``record`` (its first, seq 1)."""
+    return LogEntry(
+        saga_id=record.id,
+        seq=1,
+        at=record.created_at,
+        kind=EntryKind.SAGA_STARTED,
+        payload={"input": dict(record.data), "name": record.name, "version": record.version},
+    )
+
+
+# The hot statements are built once: building and cache-keying a statement per call costs about as much CPU as
+# executing it on SQLite (bench/checkout.py). Parameters go in at execution time.
+_INSERT_SAGA = saga_table.insert()
+_INSERT_ENTRIES = saga_log_table.insert()
+
+
+@functools.cache
+def _advance(columns: frozenset[str]) -> sa.Update:
+    """``UPDATE`` of the saga row fenced on its owner and last seq, setting ``columns`` (params ``v_<column>``)."""
+    return (
+        saga_table.update()
+        .where(
+            saga_table.c.id == sa.bindparam("w_id"),
+            saga_table.c.owner == sa.bindparam("w_owner"),
+            saga_table.c.last_seq == sa.bindparam("w_seq"),
+        )
+        .values({name: sa.bindparam(f"v_{name}") for name in sorted(columns)})
+    )
+
+
+async def _insert(conn: AsyncConnection, history: SagaHistory) -> None:
+    record, (started,) = history.saga, history.entries
+    await conn.execute(
+        _INSERT_SAGA,
+        {
+            "id": record.id,
+            "name": record.name,
+            "status": record.status.value,
+            "data": record.data,
+            "correlation_id": record.correlation_id,
+            "version": record.version,
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
+            "last_seq": 1,
+            "owner": record.owner,
+            "lease_expires_at": record.lease_expires_at,
+        },
+    )
+    await conn.execute(
+        _INSERT_ENTRIES,
+        {
+            "saga_id": record.id,
+            "seq": 1,
+            "at": started.at,
+            "kind": started.kind.value,
+            "step": None,
+            "attempt": None,
+            "payload": started.payload,
+            "error": None,
+        },
+    )
 
 
 def _record(row: sa.Row[Any]) -> SagaRecord:

@@ -12,10 +12,13 @@ can share one database without ever interleaving a saga's log.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from baton.saga.records import EntryKind, LogEntry, SagaHistory, SagaRecord, SagaStatus
 from baton.saga.sql_store import SqlSagaStore
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["SagaStore", "SqlSagaStore"]
 
@@ -37,6 +40,29 @@ class SagaStore(Protocol):
         """Insert the saga and its ``saga_started`` entry, leased to ``owner``; ``(record, created)``.
 
         Idempotent by ``saga_id``: when it exists, nothing is written and the existing record is returned.
+        """
+        ...
+
+    async def create_in(
+        self,
+        connection: AsyncConnection,
+        *,
+        saga_id: str,
+        name: str,
+        version: int,
+        data: Mapping[str, Any],
+        correlation_id: str,
+        owner: str | None,
+        lease_ttl: float,
+    ) -> SagaHistory:
+        """Insert the saga and its ``saga_started`` entry in the caller's transaction on ``connection``.
+
+        The saga exists exactly when that transaction commits, together with the caller's own writes (an order
+        and the saga that checks it out). Leased to ``owner``, or free for any orchestrator when ``None``.
+
+        Raises:
+            SagaError: the id exists already (the caller's transaction should be rolled back).
+            StoreError: the database failed.
         """
         ...
 
