@@ -25,6 +25,7 @@ from baton.gateway.responses import (
     LAST_CHUNK,
     PROBLEM_JSON,
     STATUS_LINES,
+    HeaderBlock,
     Rejection,
     chunk,
     problem,
@@ -659,8 +660,11 @@ class Exchange(RequestInfo):
         parts.append(self.correlation_line)
         extra = self.response_headers
         if extra:
-            for name, value in extra:
-                parts += (name, b": ", value, b"\r\n")
+            if type(extra) is HeaderBlock:
+                parts.append(extra.block)
+            else:
+                for name, value in extra:
+                    parts += (name, b": ", value, b"\r\n")
         if not self.body_done:
             self.keep_alive = False  # the rest of the body is still on the wire: the connection cannot be reused
         if not self.keep_alive:

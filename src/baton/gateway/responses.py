@@ -35,6 +35,21 @@ FRAMING = HOP_BY_HOP | {b"content-length", b"content-type"}
 """An upstream answer's headers the gateway writes itself (or drops), kept apart from the ones it passes on."""
 
 
+class HeaderBlock(tuple[tuple[bytes, bytes], ...]):
+    """``(name, value)`` header pairs that also carry their rendered block, for pairs many answers repeat.
+
+    ``block`` is ``name: value\r\n`` for each pair: an answer's head takes it whole instead of formatting the
+    pairs again (the ``RateLimit-*`` headers a rate limit memoises, say).
+    """
+
+    block: bytes
+
+    def __new__(cls, pairs: Iterable[tuple[bytes, bytes]]) -> HeaderBlock:
+        self = super().__new__(cls, pairs)
+        self.block = b"".join(b"%s: %s\r\n" % pair for pair in self)
+        return self
+
+
 def status_line(status: int) -> bytes:
     """The status line for ``status`` (unknown codes get an empty reason)."""
     line = STATUS_LINES.get(status)

@@ -27,7 +27,7 @@ from baton.gateway.policies.openapi import OpenApiSchemas
 from baton.gateway.policies.quota import Quota, SqliteQuotaStore, utc_day
 from baton.gateway.policies.ratelimit import RateLimit, TokenBuckets
 from baton.gateway.policies.validation import Validate, json_depth
-from baton.gateway.responses import Rejection
+from baton.gateway.responses import HeaderBlock, Rejection
 from baton.resilience.clock import ManualClock
 
 SECRET = "unit-test-secret-0123456789abcdef01234567"
@@ -243,6 +243,17 @@ def test_consumer_bucket_exposes_ratelimit_headers_and_keys_by_consumer():
         assert policy.check(with_principal(consumer="alice")) is None
     assert isinstance(policy.check(with_principal(consumer="alice")), Rejection)
     assert policy.check(with_principal(consumer="bob")) is None
+
+
+def test_memoised_ratelimit_headers_carry_their_rendered_block():
+    policy = RateLimit("r", RateLimitConfig(consumer=RateSpec(rate=1.0, burst=3)), TokenBuckets(clock=ManualClock()))
+    request = with_principal(consumer="alice")
+    assert policy.check(request) is None
+    headers = request.response_headers
+    assert isinstance(headers, HeaderBlock)
+    # The block an answer's head takes whole is exactly the pairs, formatted in order.
+    assert headers.block == b"ratelimit-limit: 3\r\nratelimit-remaining: 2\r\nratelimit-reset: 1\r\n"
+    assert HeaderBlock([(b"a", b"1"), (b"b", b"2")]) == ((b"a", b"1"), (b"b", b"2"))
 
 
 def test_route_bucket_is_shared_by_everyone():

@@ -13,7 +13,7 @@ from collections.abc import Hashable
 
 from baton.gateway.config import RateLimitConfig, RateSpec
 from baton.gateway.policies.base import RequestInfo, Verdict
-from baton.gateway.responses import Rejection
+from baton.gateway.responses import HeaderBlock, Rejection
 from baton.resilience.clock import MONOTONIC, Clock
 
 
@@ -60,12 +60,14 @@ class TokenBuckets:
             del self._buckets[key]
 
 
-def _limit_headers(spec: RateSpec, remaining: float) -> tuple[tuple[bytes, bytes], ...]:
+def _limit_headers(spec: RateSpec, remaining: float) -> HeaderBlock:
     reset = math.ceil((spec.burst - remaining) / spec.rate) if remaining < spec.burst else 0
-    return (
-        (b"ratelimit-limit", b"%d" % spec.burst),
-        (b"ratelimit-remaining", b"%d" % int(remaining)),
-        (b"ratelimit-reset", b"%d" % reset),
+    return HeaderBlock(
+        (
+            (b"ratelimit-limit", b"%d" % spec.burst),
+            (b"ratelimit-remaining", b"%d" % int(remaining)),
+            (b"ratelimit-reset", b"%d" % reset),
+        )
     )
 
 
@@ -104,7 +106,7 @@ class RateLimit:
         )
         """``(scope, spec, rate, burst)`` for the route, address and consumer buckets in order (configured ones)."""
         self._with_headers = config.consumer is not None and config.headers
-        self._headers: dict[int, tuple[tuple[bytes, bytes], ...]] = {}
+        self._headers: dict[int, HeaderBlock] = {}
         """Success headers by remaining whole tokens (most answers repeat a handful of values)."""
 
     def check(self, request: RequestInfo) -> Verdict:
