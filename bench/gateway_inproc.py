@@ -9,20 +9,26 @@ the gateway's own Python per request (parsing, chain, both header blocks, filter
 
     .venv/bin/python bench/gateway_inproc.py [--requests N] [--rounds R] [--profile]
     .venv/bin/python bench/gateway_inproc.py --compare /path/to/other/checkout/src
+    .venv/bin/python bench/gateway_inproc.py --instructions [--compare /path/to/other/checkout/src]
 
 ``--compare SRC`` alternates rounds between this tree and another source tree (a ``git worktree`` of an older
 commit, say), each in its own process, and prints both medians and their ratio: on a shared machine, both
 sides see the same background load. Figures are ``time.process_time`` (CPU), not wall-clock.
+``--instructions`` counts instructions per request under callgrind instead (collected only while the requests
+run): slow, but the same on a loaded machine as on a quiet one.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
+import functools
 import gc
 import io
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -74,7 +80,7 @@ class FakeTransport:
         self.closed = True
 
 
-async def run(requests: int, rounds: int, profile: bool, bare: bool = False) -> list[float]:
+async def run(requests: int, rounds: int, profile: bool, bare: bool = False, instructions: bool = False) -> list[float]:
     """CPU microseconds per request for each round (after a warm-up round)."""
     from baton.gateway.config import load_config
     from baton.gateway.connection import ClientConnection
@@ -125,6 +131,21 @@ async def run(requests: int, rounds: int, profile: bool, bare: bool = False) -> 
 
             await one_round(min(requests, 2000))  # warm-up: caches, memo tables, first-time allocations
             figures = []
+            if instructions:
+                # Under callgrind, collecting only inside functools.reduce: the requests, with the per-iteration
+                # telemetry flush (flush_records) called where the loop would, and nothing else.
+                feed_client, feed_upstream, flush = client.data_received, upstream.data_received, state.flush_records
+
+                def tick(_: None, __: int) -> None:
+                    for _ in range(TICK):
+                        feed_client(request)
+                        feed_upstream(ANSWER)
+                    flush()
+
+                functools.reduce(tick, range(requests // TICK), None)
+                if b'"hello"' not in client_transport.written[-1]:
+                    raise SystemExit(f"unexpected answer: {client_transport.written[-1][:300]!r}")
+                return figures
             if profile:
                 import cProfile
                 import pstats
@@ -143,10 +164,23 @@ async def run(requests: int, rounds: int, profile: bool, bare: bool = False) -> 
             await gateway.aclose(grace=0.1)
 
 
-def measure(requests: int, rounds: int, profile: bool, bare: bool = False) -> list[float]:
+def measure(requests: int, rounds: int, profile: bool, bare: bool = False, instructions: bool = False) -> list[float]:
     import uvloop
 
-    return uvloop.run(run(requests, rounds, profile, bare))
+    return uvloop.run(run(requests, rounds, profile, bare, instructions))
+
+
+def instructions_per_request(src: str, requests: int, bare: bool) -> float:
+    """Instructions per request of the tree at ``src`` (callgrind; deterministic, whatever the machine's load)."""
+    with tempfile.TemporaryDirectory(prefix="baton-gw-callgrind-") as tmpdir:
+        cmd = ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=functools_reduce"]
+        cmd += [f"--callgrind-out-file={tmpdir}/callgrind.out", sys.executable, __file__, "--in-callgrind"]
+        cmd += ["--requests", str(requests), *(["--bare"] if bare else [])]
+        out = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": src}, capture_output=True, text=True, check=True)
+    collected = re.search(r"Collected : (\d+)", out.stderr)
+    if collected is None:
+        raise SystemExit(f"no instruction count from callgrind: {out.stderr[-500:]}")
+    return int(collected.group(1)) / (requests // TICK * TICK)
 
 
 def main() -> int:
@@ -157,7 +191,27 @@ def main() -> int:
     parser.add_argument("--compare", metavar="SRC", help="another tree's src/ to alternate with (reference)")
     parser.add_argument("--bare", action="store_true", help="a route without policies or response filtering")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--instructions", action="store_true", help="callgrind instructions per request (with --compare: both trees)"
+    )
+    parser.add_argument("--in-callgrind", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.in_callgrind:
+        measure(args.requests, 0, False, args.bare, instructions=True)
+        return 0
+    if args.instructions:
+        trees = {"this tree": str(ROOT / "src"), **({"reference": args.compare} if args.compare else {})}
+
+        def count(src: str) -> float:
+            return instructions_per_request(src, args.requests, args.bare)
+
+        with concurrent.futures.ThreadPoolExecutor() as pool:  # both trees at once: each run is single-threaded
+            counts = dict(zip(trees, pool.map(count, trees.values()), strict=True))
+        for name, figure in counts.items():
+            print(f"{name:>10}: {figure:,.0f} instructions/request (callgrind, {args.requests} requests)")
+        if args.compare:
+            print(f"this tree / reference: {counts['this tree'] / counts['reference']:.3f}x (instructions per request)")
+        return 0
     if args.json:
         print(json.dumps(measure(args.requests, args.rounds, False, args.bare)))
         return 0
