@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import ssl
-import sys
 from typing import Any
 
+from baton._lazy import import_without
 from baton.errors import BrokerUnavailable
 from baton.kit.health import Check
 from baton.telemetry.logging import get_logger
 
-
-def _import_nats_without_websockets() -> None:
-    """Import nats-py without aiohttp, which it loads eagerly only for its WebSocket transport (``ws://``).
-
-    The instance's bus is ``nats://``; aiohttp costs a service that calls no peer ~7 MB and 0.2 s of CPU at
-    start. A process that imported aiohttp (or nats) already keeps it as it is; one that imports aiohttp later
-    (a :class:`~baton.client.ServiceClient`) gets it as usual — only nats' ``ws://`` support stays off.
-    """
-    if "nats" in sys.modules or "aiohttp" in sys.modules:
-        return
-    sys.modules["aiohttp"] = None  # type: ignore[assignment]  # makes ``import aiohttp`` raise ImportError
-    try:
-        importlib.import_module("nats.aio.transport")
-    finally:
-        del sys.modules["aiohttp"]
-
-
-_import_nats_without_websockets()
+# nats-py loads aiohttp eagerly, only for its WebSocket transport (``ws://``); the instance's bus is ``nats://``,
+# and aiohttp costs a service that calls no peer ~7 MB and 0.2 s of CPU at start. A process that imports aiohttp
+# later (a :class:`~baton.client.ServiceClient`) gets it as usual; only nats' ``ws://`` support stays off.
+import_without("nats.aio.transport", "aiohttp")
 
 import nats  # noqa: E402 - after the import above, by design
 from nats.aio.client import Client as NatsClient  # noqa: E402

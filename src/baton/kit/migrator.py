@@ -20,9 +20,10 @@ Writing a service's first migration (and each next one) from its ``MetaData``::
 :func:`write_revision` diffs the metadata against a scratch database upgraded to the directory's current
 head and writes the difference as the next revision — review it, then commit it.
 
-Alembic (with Mako and its DDL dialects: ~10 MB and a second of CPU on a busy machine) is imported only when a
+Alembic (with Mako and its DDL dialects: ~3 MB and a second of CPU on a busy machine) is imported only when a
 history really has to move: at start, the version tables are compared with the heads read off the revision
-files first, and an instance whose database is already at head never loads it.
+files first, and an instance whose database is already at head never loads it. :func:`load_alembic` imports
+it without the Pygments syntax highlighting Mako would load for its HTML error pages (~4.5 MB more).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import asyncio
 import contextlib
 import datetime
 import fcntl
+import importlib
 import importlib.util
 import re
 import zlib
@@ -45,6 +47,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from baton._lazy import import_without
 from baton.errors import ConfigError, StoreError
 from baton.telemetry.logging import get_logger
 
@@ -58,6 +61,7 @@ __all__ = [
     "current_heads",
     "declared_heads",
     "framework_sources",
+    "load_alembic",
     "migrate",
     "write_revision",
 ]
@@ -141,7 +145,26 @@ def _at_head(connection: Connection, source: MigrationSource) -> bool:
     return heads is not None and _stored_heads(connection, source) == heads
 
 
+_ALEMBIC_MODULES = (
+    "alembic.config",
+    "alembic.op",
+    "alembic.runtime.environment",
+    "alembic.runtime.migration",
+    "alembic.script",
+)
+
+
+def load_alembic() -> None:
+    """Import what :func:`migrate` uses of Alembic (the zygote preloads it with this), Mako without Pygments."""
+    # Mako colours the source in its HTML error pages with Pygments when installed; migrations never render
+    # one, and Alembic uses Mako only to write revision files.
+    import_without("mako.exceptions", "pygments")
+    for module in _ALEMBIC_MODULES:
+        importlib.import_module(module)
+
+
 def _config(location: Path) -> Config:
+    load_alembic()
     from alembic.config import Config
 
     if not location.is_dir():
@@ -173,6 +196,7 @@ def _upgrade(connection: Connection, source: MigrationSource) -> tuple[tuple[str
 
 def current_heads(connection: Connection, source: MigrationSource) -> tuple[str, ...]:
     """The revisions ``source`` is at in the database behind ``connection`` (empty: never migrated)."""
+    load_alembic()
     from alembic.runtime.migration import MigrationContext
 
     context = MigrationContext.configure(connection, opts={"version_table": source.version_table})
@@ -275,6 +299,7 @@ def write_revision(
     Raises:
         ConfigError: the metadata matches the current head already (nothing to write).
     """
+    load_alembic()
     from alembic.autogenerate import produce_migrations, render_python_code
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory

@@ -32,13 +32,23 @@ import sys
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
+from baton._lazy import import_without
 
-from baton.errors import ConfigError
-from baton.kit.service import Service
-from baton.kit.settings import InstanceSettings
-from baton.telemetry.logging import configure_logging, get_logger
-from baton.telemetry.tracing import configure_tracing, shutdown_tracing
+# Extras the libraries below load eagerly when installed and no instance uses; every instance (and the zygote
+# they are forked from) would carry them: structlog's rich tracebacks for its console renderer (rich with
+# pygments: ~2 MB; instances log JSON), uvicorn's --reload watcher (watchfiles), and psutil for OpenTelemetry's
+# process resource detector (not configured: instances use the "otel" detector only).
+import_without("structlog", "rich")
+import_without("uvicorn", "watchfiles")
+import_without("opentelemetry.sdk.resources", "psutil")
+
+import uvicorn  # noqa: E402 - after the imports above, by design
+
+from baton.errors import ConfigError  # noqa: E402
+from baton.kit.service import Service  # noqa: E402
+from baton.kit.settings import InstanceSettings  # noqa: E402
+from baton.telemetry.logging import configure_logging, get_logger  # noqa: E402
+from baton.telemetry.tracing import configure_tracing, shutdown_tracing  # noqa: E402
 
 if TYPE_CHECKING:
     from baton.security.wiring import InstanceSecurity

@@ -10,7 +10,7 @@ import pytest
 
 from baton.control.process import InstanceProcess
 from baton.control.state import ProcessRecord
-from baton.control.zygote import ForkServer, ZygoteUnavailable, _child_path, fork_enabled
+from baton.control.zygote import PRELOAD, ForkServer, ZygoteUnavailable, _child_path, _preload, fork_enabled
 
 
 @pytest.mark.parametrize(
@@ -106,3 +106,17 @@ def test_zygote_environment_drops_every_baton_variable(tmp_path):
         "PYTHONUNBUFFERED": "1",
     }
     assert zygote_environment(tmp_path, {})["MALLOC_ARENA_MAX"] == "2"
+
+
+def test_preload_imports_modules_and_runs_loaders_and_reports_what_failed(monkeypatch: pytest.MonkeyPatch):
+    calls: list[str] = []
+    monkeypatch.setattr("baton.kit.migrator.load_alembic", lambda: calls.append("loaded"))
+    failed = _preload(("json", "baton.kit.migrator:load_alembic", "baton.no_such_module"))
+    assert calls == ["loaded"]
+    assert len(failed) == 1
+    assert failed[0].startswith("baton.no_such_module:")
+
+
+def test_every_preload_entry_names_an_importable_module_or_loader():
+    assert len(set(PRELOAD)) == len(PRELOAD)
+    assert _preload(PRELOAD) == []
