@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,12 +70,16 @@ async def get_price(session: AsyncSession, product_id: str) -> Price:
     return found[product_id]
 
 
+_PRICES_OF = select(prices).where(prices.c.product_id.in_(bindparam("ids", expanding=True)))
+"""Built once (it runs for every cart answer and order): parameters, not a new statement, per call."""
+
+
 async def prices_of(session: AsyncSession, product_ids: Iterable[str]) -> dict[str, Price]:
     """The known prices of ``product_ids`` (products without one are absent)."""
     wanted = sorted(set(product_ids))
     if not wanted:
         return {}
-    rows = (await session.execute(select(prices).where(prices.c.product_id.in_(wanted)))).all()
+    rows = (await session.execute(_PRICES_OF, {"ids": wanted})).all()
     return {r.product_id: Price(r.product_id, r.price_cents, r.currency, r.version) for r in rows}
 
 
