@@ -45,20 +45,29 @@ def strip_fields(value: Any, names: frozenset[str]) -> Any:
     For documents the caller owns (just parsed): each mapping's keys to drop are found by one set intersection,
     and only nested containers are visited, so no mapping or list is copied.
     """
+    _strip(value, names)
+    return value
+
+
+def _strip(value: Any, names: frozenset[str]) -> bool:
+    """:func:`strip_fields`, answering whether anything was dropped."""
     kind = type(value)
     if kind is dict:
-        for name in names.intersection(value):
+        found = names.intersection(value)
+        for name in found:
             del value[name]
+        dropped = bool(found)
         items = value.values()
     elif kind is list:
+        dropped = False
         items = value
     else:
-        return value
+        return False
     for item in items:
         kind = type(item)
-        if kind is dict or kind is list:
-            strip_fields(item, names)
-    return value
+        if (kind is dict or kind is list) and _strip(item, names):
+            dropped = True
+    return dropped
 
 
 def generic_problem(status: int, correlation_id: str) -> bytes:
@@ -78,11 +87,16 @@ def generic_problem(status: int, correlation_id: str) -> bytes:
     )
 
 
+SEARCH_FIRST = 1024
+"""Bodies longer than this are searched for the filtered names before being parsed (shorter ones parse faster)."""
+
+
 class ResponseFilter:
     """Strips a route's internal fields (and trace keys) from JSON answers.
 
-    A body in which no filtered name appears as a quoted key (and that uses no ``\\u`` escapes, which could
-    spell one differently) is passed on as is, without being parsed.
+    A body from which nothing is stripped is passed on as is (the upstream's bytes, not a re-serialisation). A
+    long one in which no filtered name appears as a quoted key (and that uses no ``\\u`` escapes, which could
+    spell one differently) is not even parsed.
     """
 
     __slots__ = ("_markers", "names")
@@ -98,13 +112,13 @@ class ResponseFilter:
         """The filtered body (unchanged when it is not JSON)."""
         if not body or not is_json_type(content_type):
             return body
-        if self._markers.search(body) is None:
+        if len(body) > SEARCH_FIRST and self._markers.search(body) is None:
             return body
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return body
-        return orjson.dumps(strip_fields(document, self.names))
+        return orjson.dumps(document) if _strip(document, self.names) else body
 
 
 def sanitize_error(

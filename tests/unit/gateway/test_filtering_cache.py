@@ -7,7 +7,7 @@ import pytest
 
 from baton.gateway.cache import ResponseCache, etag_matches
 from baton.gateway.config import CacheConfig
-from baton.gateway.filtering import ResponseFilter, sanitize_error
+from baton.gateway.filtering import SEARCH_FIRST, ResponseFilter, sanitize_error
 from baton.gateway.policies.base import Principal, RequestInfo
 from baton.resilience.clock import ManualClock
 
@@ -24,6 +24,23 @@ def test_answers_without_a_filtered_key_pass_unparsed_and_escaped_keys_are_still
     assert response_filter.apply(b"application/json", clean) is clean
     escaped = b'{"id": 1, "\\u0063ost": 3}'  # "cost" spelled with an escape
     assert orjson.loads(response_filter.apply(b"application/json", escaped)) == {"id": 1}
+
+
+def test_long_and_short_answers_are_stripped_alike_and_untouched_ones_keep_their_bytes():
+    response_filter = ResponseFilter(frozenset({"cost"}))
+    filler = "x" * SEARCH_FIRST
+    long_clean = orjson.dumps({"id": 1, "note": filler})
+    assert response_filter.apply(b"application/json", long_clean) is long_clean  # searched, never parsed
+    long_dirty = orjson.dumps({"id": 1, "note": filler, "items": [{"cost": 2}]})
+    assert orjson.loads(response_filter.apply(b"application/json", long_dirty)) == {
+        "id": 1,
+        "note": filler,
+        "items": [{}],
+    }
+    # Short: parsed at once; an escape that spells no filtered name leaves the upstream's bytes as they were.
+    short = b'{"id": 1, "name": "caf\\u00e9"}'
+    assert response_filter.apply(b"application/json", short) is short
+    assert response_filter.apply(b"application/json", b'{"id": 1, "cost": 3}') == b'{"id":1}'
 
 
 def test_non_json_answers_pass_unchanged():
