@@ -95,6 +95,7 @@ class Exchange(RequestInfo):
         "expect_continue",
         "frame_chunked",
         "header_lines",
+        "held",
         "http11",
         "instance",
         "keep_alive",
@@ -137,6 +138,9 @@ class Exchange(RequestInfo):
     """``x-baton-service-token: ...`` for a mutual-TLS upstream (:mod:`baton.gateway.servicetokens`)."""
     correlation_line: bytes
     """``x-correlation-id: <id>\\r\\n``, for the upstream and the answer (set with the id)."""
+    held: bytes | None
+    """A streamed answer's head, held until its first body piece (or the end of the upstream read that brought
+    it) so that head and body go to the client in one write, one system call."""
 
     def __init__(
         self,
@@ -184,7 +188,7 @@ class Exchange(RequestInfo):
         self._seen_progress = -1
         self.response_started = self.frame_chunked = self.terminated = self._chunked_resp = False
         self.upstream_started = self.deadline = 0.0
-        self.resp_buffer = self.resp_ctype = self.token_line = None
+        self.resp_buffer = self.resp_ctype = self.token_line = self.held = None
         self.resp_lines = ()
         self.correlation_line = b"x-correlation-id: \r\n"
 
@@ -520,7 +524,7 @@ class Exchange(RequestInfo):
                 self.keep_alive = False  # HTTP/1.0 client: the end of the body is the end of the connection
         self._common_headers(parts)
         self.response_started = True
-        self.conn.write(b"".join(parts))
+        self.held = b"".join(parts)  # written with the first body piece, or by upstream_read / upstream_done
 
     def upstream_body(self, data: bytes) -> None:
         """A piece of the answer body: stream it, or buffer it when the answer must be inspected."""
@@ -539,7 +543,21 @@ class Exchange(RequestInfo):
             return
         if self.phase != UPSTREAM:
             return
-        self.conn.write(chunk(data) if self._chunked_resp else data)
+        if self._chunked_resp:
+            data = chunk(data)
+        held = self.held
+        if held is not None:
+            self.held = None
+            data = held + data
+        self.conn.write(data)
+
+    def upstream_read(self) -> None:
+        """The upstream's bytes of one read are handled: send the head if it is still held (no body yet)."""
+        held = self.held
+        if held is not None:
+            self.held = None
+            if self.phase == UPSTREAM:
+                self.conn.write(held)
 
     def upstream_done(self) -> None:
         """The upstream's answer is complete."""
@@ -553,7 +571,11 @@ class Exchange(RequestInfo):
         if self.resp_buffer is not None:
             self._answer_buffered()
             return
-        if self._chunked_resp:
+        held = self.held
+        if held is not None:  # an answer without a body (or the head and the end in one read): one write
+            self.held = None
+            self.conn.write(held + LAST_CHUNK if self._chunked_resp else held)
+        elif self._chunked_resp:
             self.conn.write(LAST_CHUNK)
         self._finish()
 

@@ -37,11 +37,17 @@ class UpstreamHandler(Protocol):
         ``Content-Length`` and ``Content-Type``): those are in ``named``, each lower-case name to its last value.
         """
 
+    held: bytes | None
+    """Answer bytes the handler holds back for its next write (:meth:`upstream_read` sends them)."""
+
     def upstream_body(self, data: bytes) -> None:
         """A piece of the (de-chunked) answer body arrived."""
 
     def upstream_done(self) -> None:
         """The answer is complete."""
+
+    def upstream_read(self) -> None:
+        """Every parser event of one read from the upstream was reported: send what is held."""
 
     def upstream_failed(self, error: Exception) -> None:
         """The connection broke or spoke garbage before the answer completed."""
@@ -85,6 +91,10 @@ class UpstreamConnection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(UpstreamUnavailable(f"upstream sent an invalid answer: {exc}"))
+            return
+        handler = self.handler
+        if handler is not None and handler.held is not None:
+            handler.upstream_read()  # a head whose body is not in this read goes out now, not with the body
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Fail the exchange if it was still waiting for (part of) its answer."""
