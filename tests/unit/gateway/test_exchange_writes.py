@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from unittest.mock import Mock
 
 from baton.gateway import Gateway, parse_config
 from baton.gateway.connection import ClientConnection
@@ -15,33 +15,19 @@ REQUEST = b"GET /v1/hello HTTP/1.1\r\nHost: gw\r\n\r\n"
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
 
 
-class Transport:
-    """Keeps what is written (an asyncio transport's surface the gateway's protocols use)."""
+class Transport(Mock):
+    """An asyncio transport's surface the gateway's protocols use; ``written`` is what they wrote, in order."""
 
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-        self.closed = False
+    @property
+    def written(self) -> list[bytes]:
+        return [call.args[0] for call in self.write.call_args_list]
 
-    def write(self, data: bytes) -> None:
-        self.written.append(data)
 
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 40000) if name == "peername" else default
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.closed = True
+def transport() -> Transport:
+    made = Transport()
+    made.get_extra_info.return_value = ("127.0.0.1", 40000)
+    made.is_closing.return_value = False
+    return made
 
 
 async def _wired(tmp_path: Path) -> tuple[Gateway, UpstreamConnection, Transport, Transport]:
@@ -55,11 +41,11 @@ async def _wired(tmp_path: Path) -> tuple[Gateway, UpstreamConnection, Transport
     await gateway.start("127.0.0.1", 0)
     assert gateway.state is not None
     upstream = UpstreamConnection(gateway.state.pool, UPSTREAM)
-    upstream_transport = Transport()
+    upstream_transport = transport()
     upstream.connection_made(upstream_transport)  # type: ignore[arg-type]
     gateway.state.pool.release(upstream)
     client = ClientConnection(gateway.state)
-    client_transport = Transport()
+    client_transport = transport()
     client.connection_made(client_transport)  # type: ignore[arg-type]
     client.data_received(REQUEST)
     assert upstream_transport.written[0].startswith(b"GET /v1/hello HTTP/1.1\r\n")
