@@ -36,19 +36,19 @@ class SqlSagaStore:
         lease_ttl: float,
     ) -> tuple[SagaRecord, bool]:
         """See :meth:`SagaStore.create`."""
-        history = new_history(
-            saga_id=saga_id,
-            name=name,
-            version=version,
-            data=data,
-            correlation_id=correlation_id,
-            owner=owner,
-            lease_ttl=lease_ttl,
-        )
         try:
             async with self._engine.begin() as conn:
-                await _insert(conn, history)
-        except sa_exc.IntegrityError:
+                history = await self.create_in(
+                    conn,
+                    saga_id=saga_id,
+                    name=name,
+                    version=version,
+                    data=data,
+                    correlation_id=correlation_id,
+                    owner=owner,
+                    lease_ttl=lease_ttl,
+                )
+        except SagaError:  # the id exists (create_in's translation of the IntegrityError)
             return await self.get(saga_id), False
         except sa_exc.SQLAlchemyError as exc:
             raise StoreError(f"could not create saga {saga_id}: {exc}", saga_id=saga_id) from exc
