@@ -16,6 +16,9 @@ control plane — that imports :data:`PRELOAD` with no thread, loop or socket op
    Baton's own modules (``["{python}", "-m", "baton.gateway", ...]``, see :func:`forkable_command`), that module
    as ``python -m`` would with those arguments — and exits with its code.
 
+Alembic is preloaded only for a system's first start (:data:`FIRST_START_PRELOAD`): after that, instances
+whose databases are at head never import it, and RSS counts every preloaded page in every instance.
+
 Only Baton's and third-party modules are preloaded, never a service's own code, so a restarted instance always
 runs the service's current code (a change to Baton itself needs a new control plane, as with any preloading
 server). Modules a service imports beyond :data:`PRELOAD` are imported in the child as usual.
@@ -95,10 +98,6 @@ PRELOAD = (
     # Mutual TLS and service tokens (cryptography, PyJWT, httpx), on in every instance the control plane starts.
     "baton.security.wiring",
     "baton.security.mtls.asgi",
-    # Alembic (with Mako and its DDL dialects) runs in every instance on its first start, and whenever a
-    # migration is pending: kept in the shared pages instead of costing each instance ~0.1 s of CPU (~3 MB;
-    # loaded as the migrator does, without Mako's Pygments).
-    "baton.kit.migrator:load_alembic",
     # Under the control plane every kit instance serves mutual TLS with service tokens (~50 ms CPU to import).
     "baton.security.mtls.authorization",
     "baton.security.tokens.middleware",
@@ -114,6 +113,22 @@ PRELOAD = (
     "uvicorn.protocols.http.httptools_impl",
     "uvicorn.lifespan.on",
 )
+
+FIRST_START_PRELOAD = ("baton.kit.migrator:load_alembic",)
+"""Preloaded too when the home's data directory holds no database yet. Alembic (with Mako and its DDL dialects,
+loaded as the migrator does) runs in every instance on a system's first start: shared, it saves each instance
+~0.1 s of CPU and ~4 MB. At a later start an instance whose database is at head never imports it, and the ~3 MB
+it would map into every instance are left out; one with a pending migration imports it itself."""
+
+
+def preload_for(home: Path | None) -> tuple[str, ...]:
+    """What the zygote of ``home`` preloads: :data:`PRELOAD`, plus :data:`FIRST_START_PRELOAD` unless
+    ``<home>/data`` holds a SQLite database already (with no home, or databases elsewhere, it preloads both)."""
+    data = home / "data" if home is not None else None
+    if data is not None and data.is_dir() and any(data.glob("*.db")):
+        return PRELOAD
+    return PRELOAD + FIRST_START_PRELOAD
+
 
 READY_TIMEOUT = 30.0
 """Seconds the supervisor waits for the zygote's preload before spawning without it."""
@@ -364,7 +379,8 @@ def main() -> int:
     own = {p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
     base_path = [p for p in sys.path if p not in own]
 
-    failed = _preload(PRELOAD)
+    home = os.environ.get("BATON_HOME")
+    failed = _preload(preload_for(Path(home) if home else None))
     # Native threads too (a C library may start its own): /proc lists every task of the process.
     tasks = Path("/proc/self/task")
     threads = len(list(tasks.iterdir())) if tasks.is_dir() else threading.active_count()

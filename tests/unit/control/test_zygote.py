@@ -10,7 +10,16 @@ import pytest
 
 from baton.control.process import InstanceProcess
 from baton.control.state import ProcessRecord
-from baton.control.zygote import PRELOAD, ForkServer, ZygoteUnavailable, _child_path, _preload, fork_enabled
+from baton.control.zygote import (
+    FIRST_START_PRELOAD,
+    PRELOAD,
+    ForkServer,
+    ZygoteUnavailable,
+    _child_path,
+    _preload,
+    fork_enabled,
+    preload_for,
+)
 
 
 @pytest.mark.parametrize(
@@ -118,5 +127,16 @@ def test_preload_imports_modules_and_runs_loaders_and_reports_what_failed(monkey
 
 
 def test_every_preload_entry_names_an_importable_module_or_loader():
-    assert len(set(PRELOAD)) == len(PRELOAD)
-    assert _preload(PRELOAD) == []
+    everything = PRELOAD + FIRST_START_PRELOAD
+    assert len(set(everything)) == len(everything)
+    assert _preload(everything) == []
+
+
+def test_alembic_is_preloaded_until_the_home_holds_a_database(tmp_path: Path):
+    assert preload_for(None) == PRELOAD + FIRST_START_PRELOAD
+    assert preload_for(tmp_path) == PRELOAD + FIRST_START_PRELOAD
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "catalog.db.migrate.lock").touch()
+    assert preload_for(tmp_path) == PRELOAD + FIRST_START_PRELOAD
+    (tmp_path / "data" / "catalog.db").touch()
+    assert preload_for(tmp_path) == PRELOAD
