@@ -6,13 +6,15 @@ import asyncio
 import time
 
 import orjson
-from apps.shop.order import events
+from apps.shop.order import events, wiring
+from apps.shop.order.models import orders
 from apps.shop.order.service import place_order, service
 from order_helpers import cart_with, checkout, final_order
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from baton.events import CloudEvent
 from baton.events.tables import outbox
+from baton.saga.tables import saga_table
 from baton.testing import wait_until
 
 
@@ -136,6 +138,26 @@ async def test_an_expired_reservation_makes_the_saga_compensate(shop):
     assert order["reason"] == "reservation expired before checkout completed"
     assert shop.payments.calls == []
     assert (shop.stock.on_hand["p1"], shop.stock.reserved["p1"]) == (10, 0)
+
+
+async def test_the_order_and_its_saga_commit_together(shop):
+    # A draining instance used to commit the order and then fail to start its saga (an orphan for the sweeper):
+    # the saga is now written in the order's transaction, unleased, for any peer to drive.
+    await wiring.sagas.orchestrator.drain()
+    cart_id = await cart_with(shop.http, ("p1", 1), customer_id="cust-1")
+    placed = await checkout(shop.http, cart_id, customer_id="cust-1")
+    assert placed.status_code == 202, placed.text
+    record = await wiring.sagas.store.get(placed.json()["order_id"])
+    assert record.owner is None
+    assert record.data["lines"] == [{"product_id": "p1", "quantity": 1}]
+
+    theirs = await cart_with(shop.http, ("p1", 1), customer_id="cust-2")
+    refused = await checkout(shop.http, theirs, customer_id="cust-1", key="refused-1")
+    assert refused.status_code == 404  # someone else's cart: the order and its saga roll back together
+    async with service.transaction() as session:
+        sagas = await session.scalar(select(func.count()).select_from(saga_table))
+        orders_now = await session.scalar(select(func.count()).select_from(orders))
+    assert sagas == orders_now == 1
 
 
 async def test_an_order_whose_saga_never_started_is_picked_up(shop):
