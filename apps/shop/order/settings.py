@@ -19,8 +19,8 @@ class OrderSettings(ServiceSettings):
     orphan_after_seconds: float = Field(
         default=10.0,
         gt=0,
-        description="A PENDING order this old without a checkout saga (its instance died between the two writes) "
-        "gets its saga started by the orphan sweeper (seconds).",
+        description="A PENDING order this old without a checkout saga (placed before an order and its saga were "
+        "written in one transaction) gets its saga started by the orphan sweeper (seconds).",
     )
     orphan_sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between orphan sweeps.")
     backfill_page_size: int = Field(default=100, ge=1, le=100, description="Products per catalog page in a backfill.")

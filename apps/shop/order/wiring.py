@@ -3,7 +3,7 @@
 1. ``clients`` — resilient clients to inventory, payment and catalog (``ServiceClients``);
 2. ``saga`` — the orchestrator hosting :mod:`.checkout`, resuming unfinished checkouts at start;
 3. ``price_backfill`` — fills the price read model from the catalog once (:mod:`.backfill`);
-4. ``orphan_orders`` — starts the saga of orders whose instance died before it could (:mod:`.recovery`).
+4. ``orphan_orders`` — starts the saga of orders placed without one by an older version (:mod:`.recovery`).
 
 Tests replace ``checkout.stock`` / ``checkout.payments`` and ``catalog`` with fakes before starting.
 """
