@@ -16,7 +16,7 @@ from apps.shop.order import wiring
 from apps.shop.order.carts import Cart, add_item, create_cart, delete_cart, get_cart
 from apps.shop.order.checkout import CHECKOUT, checkout_input
 from apps.shop.order.errors import OrderConflict, OrderRejected
-from apps.shop.order.prices import get_price, prices_of
+from apps.shop.order.prices import get_price
 from apps.shop.order.service import (
     Order,
     get_order,
@@ -162,13 +162,12 @@ class PriceOut(BaseModel):
     version: int
 
 
-async def _cart_out(session: AsyncSession, cart: Cart) -> CartOut:
-    known = await prices_of(session, (item.product_id for item in cart.items))
+def _cart_out(cart: Cart) -> CartOut:
     items = [
         CartItemOut(
             product_id=item.product_id,
             quantity=item.quantity,
-            unit_price_cents=known[item.product_id].price_cents if item.product_id in known else None,
+            unit_price_cents=item.price.price_cents if item.price is not None else None,
         )
         for item in cart.items
     ]
@@ -211,7 +210,7 @@ async def _cart_guard(cart_id: str, user: Principal) -> AsyncIterator[None]:
 async def post_cart(session: SessionDep, user: Principal = Writer, body: NewCart | None = None) -> CartOut:
     """Open an empty cart for the caller."""
     cart = await create_cart(session, customer_id=user.subject)
-    return await _cart_out(session, cart)
+    return _cart_out(cart)
 
 
 @service.post("/v1/carts/{cart_id}/items")
@@ -221,13 +220,13 @@ async def post_cart_item(cart_id: str, body: NewItem, session: SessionDep, user:
     async with _cart_guard(cart_id, user):
         cart = await add_item(session, cart_id, product_id=body.product_id, quantity=body.quantity)
         owner_check(cart.customer_id, user, resource="cart")  # raising rolls the addition back
-    return await _cart_out(session, cart)
+    return _cart_out(cart)
 
 
 @service.get("/v1/carts/{cart_id}")
 async def get_one_cart(cart_id: str, session: SessionDep, user: Principal = Reader) -> CartOut:
     """A cart with the current prices of its items."""
-    return await _cart_out(session, await _owned_cart(session, cart_id, user))
+    return _cart_out(await _owned_cart(session, cart_id, user))
 
 
 @service.delete("/v1/carts/{cart_id}", status_code=204)

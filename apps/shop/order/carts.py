@@ -13,15 +13,32 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from apps.shop.order.errors import OrderConflict
-from apps.shop.order.models import cart_items, carts
+from apps.shop.order.models import cart_items, carts, prices
+from apps.shop.order.prices import Price
 from baton.errors import NotFound
 
 # Statements of the customer's requests, built once: building and cache-keying a statement per call costs about
 # as much CPU as running it on SQLite. Values go in as parameters (an UPDATE's named w_/v_: a parameter named
 # like a column would be taken for one more column to set).
 _INSERT_CART = insert(carts)
-_CART = select(carts).where(carts.c.cart_id == bindparam("cart_id"))
-_CART_ITEMS = select(cart_items).where(cart_items.c.cart_id == bindparam("cart_id")).order_by(cart_items.c.product_id)
+# A cart, its items and their known prices in one read (a row per item, one with NULL items when it is empty).
+_CART = (
+    select(
+        carts,
+        cart_items.c.product_id.label("item_product_id"),
+        cart_items.c.quantity.label("item_quantity"),
+        prices.c.price_cents,
+        prices.c.currency,
+        prices.c.version,
+    )
+    .select_from(
+        carts.outerjoin(cart_items, cart_items.c.cart_id == carts.c.cart_id).outerjoin(
+            prices, prices.c.product_id == cart_items.c.product_id
+        )
+    )
+    .where(carts.c.cart_id == bindparam("cart_id"))
+    .order_by(cart_items.c.product_id)
+)
 _TOUCH_OPEN_CART = (
     update(carts)
     .where(carts.c.cart_id == bindparam("w_cart_id"), carts.c.status == "open")
@@ -45,6 +62,8 @@ class CartItem:
 
     product_id: str
     quantity: int
+    price: Price | None = None
+    """The read model's price of the product when the cart was read (``None``: no price known yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,17 +118,20 @@ async def get_cart(session: AsyncSession, cart_id: str) -> Cart:
     Raises:
         NotFound: no such cart.
     """
-    row = (await session.execute(_CART, {"cart_id": cart_id})).one_or_none()
-    if row is None:
+    rows = (await session.execute(_CART, {"cart_id": cart_id})).all()
+    if not rows:
         raise NotFound(f"no cart {cart_id!r}")
-    items = (await session.execute(_CART_ITEMS, {"cart_id": cart_id})).all()
-    return Cart(
-        row.cart_id,
-        row.customer_id,
-        row.status,
-        row.order_id,
-        tuple(CartItem(i.product_id, i.quantity) for i in items),
+    row = rows[0]
+    items = tuple(
+        CartItem(
+            r.item_product_id,
+            r.item_quantity,
+            Price(r.item_product_id, r.price_cents, r.currency, r.version) if r.price_cents is not None else None,
+        )
+        for r in rows
+        if r.item_product_id is not None
     )
+    return Cart(row.cart_id, row.customer_id, row.status, row.order_id, items)
 
 
 async def delete_cart(session: AsyncSession, cart_id: str) -> Cart:

@@ -23,7 +23,6 @@ from apps.shop.common.fields import FieldKeys
 from apps.shop.order.carts import Cart, get_cart
 from apps.shop.order.errors import OrderConflict, OrderRejected
 from apps.shop.order.models import carts, metadata, order_lines, orders
-from apps.shop.order.prices import prices_of
 from apps.shop.order.settings import OrderSettings
 from apps.shop.order.states import Move, OrderStatus, move
 from baton.errors import NotFound
@@ -137,7 +136,7 @@ async def place_order(
         raise OrderConflict(f"cart {cart_id} was checked out already as order {cart.order_id}")
     if not cart.items:
         raise OrderRejected(f"cart {cart_id} is empty")
-    known = await prices_of(session, (item.product_id for item in cart.items))
+    known = {item.product_id: item.price for item in cart.items if item.price is not None}
     missing = sorted(item.product_id for item in cart.items if item.product_id not in known)
     if missing:
         raise OrderConflict(f"no price known yet for {', '.join(missing)}; the catalog's events may be late, retry")
