@@ -39,7 +39,17 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from baton.telemetry.context import get_correlation_id
 
-__all__ = ["MASK", "EventLogger", "configure_logging", "event_logger", "get_logger", "mask_secrets", "reset_logging"]
+__all__ = [
+    "MASK",
+    "EventLogger",
+    "RequestLogger",
+    "configure_logging",
+    "event_logger",
+    "get_logger",
+    "mask_secrets",
+    "request_logger",
+    "reset_logging",
+]
 
 MASK = "***"
 _SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|authori[sz]ation|api[-_]?key|cookie|credential", re.I)
@@ -362,3 +372,89 @@ _LEVEL_NAMES = {
 def event_logger(name: str) -> EventLogger:
     """An :class:`EventLogger` for the hot path (one line per request) under logger ``name``."""
     return EventLogger(name)
+
+
+class RequestLogger:
+    """The access log: one ``request`` line per request, as :class:`EventLogger` writes it, for less.
+
+    The line holds the fields of every line, then ``method``, ``path``, ``route``, ``status``, ``duration_ms`` and
+    ``client``. Its fixed part (``level`` to ``instance``) is rendered once per configured handler, the timestamp's
+    date and time once per second, and the rest goes into the line in one formatting: the ids straight from their
+    numbers, the request's own values through one small ``orjson`` mapping (no mapping of fifteen keys, no masking
+    pass: no key of it looks secret). Before :func:`configure_logging` ran it writes through :class:`EventLogger`.
+    """
+
+    __slots__ = ("_events", "_head", "_head_of", "_stamped", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._events = EventLogger(name)
+        self._head_of: _StdoutHandler | None = None
+        self._head = ""
+        self._stamped: tuple[int, str] = (-1, "")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        route: str | None,
+        status: int,
+        seconds: float,
+        client: str | None,
+        ids: tuple[int, int] | None = None,
+    ) -> None:
+        """Write the line of a request answered with ``status`` after ``seconds``.
+
+        Args:
+            ids: the ``(trace_id, span_id)`` the request ran under, when the caller holds them (the current span's
+                otherwise).
+        """
+        # ``int(x + 0.5)`` rounds as ``round(x, 3)`` does (but at exact ties), at a fraction of its cost.
+        duration_ms = int(seconds * 1_000_000 + 0.5) / 1000
+        handler = _handler
+        if handler is None or ids is None or not ids[0]:
+            fields = {
+                "method": method,
+                "path": path,
+                "route": route,
+                "status": status,
+                "duration_ms": duration_ms,
+                "client": client,
+            }
+            self._events.log(logging.INFO, "request", fields, ids=ids, plain=True)
+            return
+        if not self._events._logger.isEnabledFor(logging.INFO):
+            return
+        if handler is not self._head_of:
+            fixed = {"level": "info", "event": "request", "logger": self.name}
+            fixed.update(service=handler.service, instance=handler.instance)
+            self._head = orjson.dumps(fixed).decode()[1:-1]
+            self._head_of = handler
+        now = time.time()
+        second = int(now)
+        stamped_second, stamp = self._stamped  # one tuple, so threads never pair a second with another's stamp
+        if second != stamped_second:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._stamped = (second, stamp)
+        values = orjson.dumps(
+            {
+                "correlation_id": get_correlation_id(),
+                "method": method,
+                "path": path,
+                "route": route,
+                "status": status,
+                "duration_ms": duration_ms,
+                "client": client,
+            },
+            default=repr,
+        )
+        handler.write_line(
+            # %d truncates the microseconds as _timestamp does; %x formats the ids without a call each.
+            '{"timestamp":"%s.%06dZ",%s,"trace_id":"%032x","span_id":"%016x",%s'  # noqa: UP031 - the cheapest here
+            % (stamp, (now - second) * 1_000_000, self._head, ids[0], ids[1], values[1:].decode())
+        )
+
+
+def request_logger(name: str) -> RequestLogger:
+    """A :class:`RequestLogger` (the access log's lines) under logger ``name``."""
+    return RequestLogger(name)

@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["DURATION_BUCKETS", "UNMATCHED_ROUTE", "HttpServerMetrics"]
+__all__ = ["DURATION_BUCKETS", "UNMATCHED_ROUTE", "ActiveRequests", "HttpServerMetrics"]
 
 #: Bucket boundaries advised by the OTel semantic conventions for ``http.server.request.duration`` (s).
 DURATION_BUCKETS: tuple[float, ...] = (
@@ -70,8 +70,8 @@ class _Durations:
         self.sum += seconds
 
 
-class _Active:
-    """Requests of one method in flight."""
+class ActiveRequests:
+    """Requests of one method in flight (``value``), counted with ``inc()``/``dec()``."""
 
     __slots__ = ("value",)
 
@@ -93,7 +93,7 @@ class HttpServerMetrics:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         # Bounded by the label sets the server can produce: routes x methods x statuses (routes are templates).
         self._durations: dict[tuple[str | None, str, int], _Durations] = {}
-        self._active: dict[str, _Active] = {}
+        self._active: dict[str, ActiveRequests] = {}
         self.registry.register(_RedCollector(self))
 
     def observe(self, *, route: str | None, method: str, status: int, seconds: float) -> None:
@@ -104,11 +104,11 @@ class HttpServerMetrics:
             durations = self._durations[key] = _Durations()
         durations.observe(seconds)
 
-    def active_child(self, method: str) -> _Active:
+    def active_child(self, method: str) -> ActiveRequests:
         """The ``http_server_active_requests`` counter of ``method`` (``inc()``/``dec()``)."""
         active = self._active.get(method)
         if active is None:
-            active = self._active[method] = _Active()
+            active = self._active[method] = ActiveRequests()
         return active
 
     def request_started(self, method: str) -> None:

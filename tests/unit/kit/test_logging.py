@@ -192,3 +192,43 @@ def test_lines_left_by_a_closed_loop_leave_with_the_next_loops_batch():
         assert [orjson.loads(line)["n"] for line in stream.getvalue().splitlines()] == [1, 2]
     finally:
         reset_logging()
+
+
+@pytest.mark.parametrize(
+    ("path", "route", "client"),
+    [
+        ("/v1/items/3", "/v1/items/{item_id}", "127.0.0.1"),
+        ('/v1/odd "quoted" \\ päth\n', None, None),
+    ],
+)
+def test_request_lines_match_the_event_loggers_lines_field_for_field_in_order(lines, path, route, client):
+    from baton.telemetry.logging import event_logger, request_logger
+
+    ids = (0x0AF7651916CD43DD8448EB211C80319C, 0x00AD6B7169203331)
+    with bind_correlation_id("corr-5"):
+        request_logger("baton.access").request("GET", path, route, 404, 0.0012345, client, ids)
+        fields = {"method": "GET", "path": path, "route": route, "status": 404, "duration_ms": 1.235, "client": client}
+        event_logger("baton.access").log(logging.INFO, "request", fields, ids=ids, plain=True)
+    fast, reference = lines()
+    assert len(fast.pop("timestamp")) == len(reference.pop("timestamp")) == 27
+    assert list(fast.items()) == list(reference.items())
+    assert (fast["trace_id"], fast["span_id"]) == ("0af7651916cd43dd8448eb211c80319c", "00ad6b7169203331")
+
+
+def test_request_lines_honour_the_level_and_a_reconfigured_identity():
+    from baton.telemetry.logging import request_logger
+
+    log = request_logger("baton.access")
+    first, second = io.StringIO(), io.StringIO()
+    configure_logging(service="catalog", instance="catalog-1", stream=first)
+    try:
+        log.request("GET", "/v1/a", "/v1/a", 200, 0.001, None, (1, 2))
+        configure_logging(service="catalog", instance="catalog-2", stream=second)
+        log.request("GET", "/v1/b", "/v1/b", 200, 0.001, None, (1, 2))
+        logging.getLogger("baton.access").setLevel(logging.WARNING)
+        log.request("GET", "/v1/quiet", "/v1/quiet", 200, 0.001, None, (1, 2))
+    finally:
+        logging.getLogger("baton.access").setLevel(logging.NOTSET)
+        reset_logging()
+    assert [orjson.loads(line)["instance"] for line in first.getvalue().splitlines()] == ["catalog-1"]
+    assert [orjson.loads(line)["path"] for line in second.getvalue().splitlines()] == ["/v1/b"]

@@ -106,3 +106,27 @@ def test_buffers_are_bounded_when_roots_never_end():
     failing.end()
     # The two buffered children of the newest trace, then the error itself.
     assert names(exporter) == ["child0", "child1", "boom"]
+
+
+def test_discard_drops_the_traces_buffer_and_later_healthy_spans_of_it_are_not_buffered():
+    tracer, exporter, tail = pipeline(0.0, max_traces=8)
+    root = NonRecordingSpan(SpanContext(0xABC, 0x1, is_remote=False, trace_flags=TraceFlags(0)))
+    ctx = trace.set_span_in_context(root)
+    tracer.start_span("child", context=ctx).end()
+    assert tail.buffered_traces() == 1
+    tail.discard(0xABC)  # the local root (built by a caller as plain values) ended cleanly
+    assert tail.buffered_traces() == 0
+    tracer.start_span("saga step", context=ctx).end()  # outlives the request: not buffered
+    assert tail.buffered_traces() == 0
+    failing = tracer.start_span("saga step fails", context=ctx)
+    failing.set_status(Status(StatusCode.ERROR))
+    failing.end()
+    assert names(exporter) == ["saga step fails"]
+
+
+def test_closed_trace_marks_stay_bounded():
+    _, _, tail = pipeline(0.0, max_traces=8)
+    for trace_id in range(1, 100):
+        tail.discard(trace_id)
+    assert len(tail._closed) <= 8 + 1
+    assert 99 in tail._closed  # the newest are kept

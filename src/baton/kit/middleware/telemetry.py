@@ -17,8 +17,9 @@ outgoing calls and child spans see them), and at the end:
 Head sampling only (``BATON_TRACE_KEEP_ERRORS=0``) takes the same path without the error tail: a sampled request
 builds its span, an unsampled one nothing, whatever its status.
 
-The access-log line is written with the span's ids at hand (no lookup of the current span) and its fixed,
-scalar fields as they are (no masking pass: no key of it looks secret).
+The access-log line is written by :class:`~baton.telemetry.logging.RequestLogger` with the span's ids at hand (no
+lookup of the current span), its fixed part rendered once and no masking pass (no key of it looks secret). Both
+paths end a request the same way (:meth:`TelemetryMiddleware._finish`: duration, RED metrics, access line).
 
 The SDK ``Span`` (locks, bounded attributes, processor callbacks on start and end) costs several times more than
 this for the same exported data. The price: code that reaches for the current span to set attributes on the
@@ -28,27 +29,29 @@ other provider (tests, a user's SDK set-up) the SDK is used as is.
 
 from __future__ import annotations
 
-import logging
 import random
-import time
 from collections.abc import Iterable
+from contextvars import ContextVar
+from time import perf_counter, time_ns
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
-from opentelemetry.trace.span import TraceState
+from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.propagation import set_span_in_context
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from baton.kit.middleware.access_log import PROBE_PATHS
 from baton.kit.middleware.status import StatusRecorder
 from baton.kit.routing import route_template
 from baton.telemetry.context import extract
-from baton.telemetry.logging import event_logger
-from baton.telemetry.metrics import HttpServerMetrics
+from baton.telemetry.logging import request_logger
+from baton.telemetry.metrics import ActiveRequests, HttpServerMetrics
 from baton.telemetry.sampling import Tail, tail_of
 
 __all__ = ["TelemetryMiddleware"]
@@ -58,10 +61,24 @@ _UNSET = Status(StatusCode.UNSET)
 _NO_PARENT = Context()
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+_NO_STATE = DEFAULT_TRACE_STATE
 _LOW_64 = (1 << 64) - 1
 # The module-level generator, not a private ``random.Random()``: Python reseeds it in a forked child, and the
 # control plane forks instances from a zygote — private generators would hand every instance the same ids.
 _getrandbits = random.getrandbits
+
+
+def _runtime_context_var() -> ContextVar[Context] | None:
+    """The context variable holding OpenTelemetry's current ``Context`` when the default runtime context is in use
+    (``OTEL_PYTHON_CONTEXT`` may name another: then ``None``, and the API's ``attach``/``detach`` are used)."""
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    variable = getattr(runtime, "_current_context", None) if isinstance(runtime, ContextVarsRuntimeContext) else None
+    return variable if isinstance(variable, ContextVar) else None
+
+
+_CURRENT = _runtime_context_var()
+# The key the API stores the current span under, found through the API rather than imported (it is private).
+(_SPAN_KEY,) = set_span_in_context(INVALID_SPAN, Context())
 
 
 def _parse_traceparent(value: str) -> tuple[int, int, bool] | None:
@@ -96,26 +113,26 @@ class TelemetryMiddleware:
         self.metrics = metrics
         self.quiet_paths = frozenset(quiet_paths)
         self.tracer_name = tracer_name
-        self.log = event_logger(logger_name)
+        self.log = request_logger(logger_name)
         self._scope = InstrumentationScope(tracer_name)
         self._provider: object = None
         self._tracer: trace.Tracer | None = None
         self._tail: Tail | None = None
 
-    def _refresh(self) -> None:
-        # Re-read per request (a plain global read) so a provider installed after the app was built is used.
-        provider = trace.get_tracer_provider()
-        if provider is not self._provider or self._tracer is None:
-            self._tracer = provider.get_tracer(self.tracer_name)
-            self._tail = tail_of(provider)
-            self._provider = provider
+    def _refresh(self, provider: trace.TracerProvider) -> None:
+        self._tracer = provider.get_tracer(self.tracer_name)
+        self._tail = tail_of(provider)
+        self._provider = provider
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
         if scope["type"] != "http" or scope["path"] in self.quiet_paths:
             await self.app(scope, receive, send)
             return
-        self._refresh()
+        # Re-read per request (a plain global read) so a provider installed after the app was built is used.
+        provider = trace.get_tracer_provider()
+        if provider is not self._provider:
+            self._refresh(provider)
         traceparent: str | None = None
         tracestate: str | None = None
         for key, value in scope["headers"]:
@@ -123,14 +140,11 @@ class TelemetryMiddleware:
                 traceparent = value.decode("latin-1")
             elif key == b"tracestate":
                 tracestate = value.decode("latin-1")
-        if self._tail is None:
+        tail = self._tail
+        if tail is None:
             await self._sdk_request(scope, receive, send, traceparent, tracestate)
-        else:
-            await self._light_request(self._tail, scope, receive, send, traceparent, tracestate)
-
-    async def _light_request(
-        self, tail: Tail, scope: Scope, receive: Receive, send: Send, traceparent: str | None, tracestate: str | None
-    ) -> None:
+            return
+        # The light path (see the module docstring), in this frame: one coroutine less per request.
         parsed = _parse_traceparent(traceparent) if traceparent else None
         parent: SpanContext | None = None
         if parsed is not None:
@@ -144,30 +158,35 @@ class TelemetryMiddleware:
         own = SpanContext(
             trace_id,
             span_id,
-            is_remote=False,
-            trace_flags=_SAMPLED if sampled else _NOT_SAMPLED,
-            trace_state=parent.trace_state if parent is not None else None,
+            False,
+            _SAMPLED if sampled else _NOT_SAMPLED,
+            parent.trace_state if parent is not None else _NO_STATE,
         )
-        token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(own)))
-        start_ns = time.time_ns()
+        span: trace.Span = NonRecordingSpan(own)
+        if _CURRENT is not None:
+            # What otel_context.attach(set_span_in_context(span)) does, without its four calls and the copy of an
+            # empty context (the usual one here: nothing above this layer attaches one).
+            current = _CURRENT.get()
+            token = _CURRENT.set(set_span_in_context(span, current) if current else Context({_SPAN_KEY: span}))
+        else:
+            token = otel_context.attach(set_span_in_context(span))
         method = scope["method"]
         status = StatusRecorder(send)
         active = self.metrics.active_child(method)
         active.inc()
-        started = time.perf_counter()
+        start_ns = time_ns()
+        started = perf_counter()
         try:
             await self.app(scope, receive, status)
         finally:
-            seconds = (status.ended or time.perf_counter()) - started
-            active.dec()
-            code = status.code
-            route = route_template(scope)
-            self.metrics.observe(route=route, method=method, status=code, seconds=seconds)
-            self._log(scope, method, route, code, seconds, (trace_id, span_id))
-            otel_context.detach(token)
+            route, code, seconds = self._finish(scope, method, status, started, active, (trace_id, span_id))
+            if _CURRENT is not None:
+                _CURRENT.reset(token)
+            else:
+                otel_context.detach(token)
             errors = tail.errors
             if sampled or (code >= 500 and errors is not None):
-                span = ReadableSpan(
+                finished = ReadableSpan(
                     name=f"{method} {route}" if route is not None else method,
                     context=own,
                     parent=parent,
@@ -180,9 +199,9 @@ class TelemetryMiddleware:
                     instrumentation_scope=self._scope,
                 )
                 if sampled:
-                    tail.processor.on_end(span)
+                    tail.processor.on_end(finished)
                 elif errors is not None:
-                    errors.keep(span)
+                    errors.keep(finished)
             elif errors is not None:
                 errors.discard(trace_id)
 
@@ -205,15 +224,11 @@ class TelemetryMiddleware:
         ) as span:
             active = self.metrics.active_child(method)
             active.inc()
-            started = time.perf_counter()
+            started = perf_counter()
             try:
                 await self.app(scope, receive, status)
             finally:
-                seconds = time.perf_counter() - started
-                active.dec()
-                code = status.code
-                route = route_template(scope)
-                self.metrics.observe(route=route, method=method, status=code, seconds=seconds)
+                route, code, _ = self._finish(scope, method, status, started, active, None)
                 if span.is_recording():
                     if route is not None:
                         span.set_attribute("http.route", route)
@@ -222,33 +237,29 @@ class TelemetryMiddleware:
                 # Semantic conventions: only 5xx marks a server span as an error; 4xx is the client's.
                 if code >= 500:
                     span.set_status(_ERROR)
-                self._log(scope, method, route, code, seconds)
 
-    def _log(
+    def _finish(
         self,
         scope: Scope,
         method: str,
-        route: str | None,
-        code: int,
-        seconds: float,
-        ids: tuple[int, int] | None = None,
-    ) -> None:
+        status: StatusRecorder,
+        started: float,
+        active: ActiveRequests,
+        ids: tuple[int, int] | None,
+    ) -> tuple[str | None, int, float]:
+        """Measure and log a request that ended (both paths): ``(route, status code, seconds)``.
+
+        The duration ends when the last body chunk was handed to the server (:attr:`StatusRecorder.ended`), or now
+        when none was (the app raised, or answered nothing).
+        """
+        seconds = (status.ended or perf_counter()) - started
+        active.dec()
+        code = status.code
+        route = route_template(scope)
+        self.metrics.observe(route=route, method=method, status=code, seconds=seconds)
         client = scope.get("client")
-        # Fixed keys, scalar values: written as they are (``plain``), no masking pass.
-        self.log.log(
-            logging.INFO,
-            "request",
-            {
-                "method": method,
-                "path": scope["path"],
-                "route": route,
-                "status": code,
-                "duration_ms": round(seconds * 1000, 3),
-                "client": client[0] if client else None,
-            },
-            ids=ids,
-            plain=True,
-        )
+        self.log.request(method, scope["path"], route, code, seconds, client[0] if client else None, ids)
+        return route, code, seconds
 
 
 def _flags(sampled: bool) -> TraceFlags:
