@@ -223,3 +223,33 @@ async def test_the_access_line_names_the_server_span_and_the_callers_trace(servi
     assert access["trace_id"] == TRACE_ID
     assert access["span_id"] == f"{server.context.span_id:016x}"
     assert (access["route"], access["status"], access["correlation_id"]) == ("/v1/items/{item_id}", 200, "c-1")
+
+
+@pytest.mark.parametrize("traceparent", [None, f"00-{TRACE_ID}-{PARENT_ID}-01", f"00-{TRACE_ID}-{PARENT_ID}-00"])
+async def test_the_handlers_current_span_context_is_the_one_the_public_constructor_makes(
+    serving, pipeline, traceparent
+):
+    """The middleware builds its SpanContext without SpanContext.__new__: it must equal what the constructor
+    returns (all six fields, is_valid included), so a change of the API's tuple layout fails here."""
+    from opentelemetry.trace import SpanContext
+
+    pipeline(0.1)
+    seen: list[SpanContext] = []
+    service = Service("traced")
+
+    @service.get("/v1/here")
+    async def here() -> dict[str, bool]:
+        seen.append(trace.get_current_span().get_span_context())
+        return {"ok": True}
+
+    headers = {"traceparent": traceparent} if traceparent else {}
+    async with serving(service) as client:
+        assert (await client.get("/v1/here", headers=headers)).status_code == 200
+    (context,) = seen
+    public = SpanContext(context.trace_id, context.span_id, False, context.trace_flags, context.trace_state)
+    assert tuple(context) == tuple(public)
+    assert context.is_valid
+    assert not context.is_remote
+    if traceparent:
+        assert format(context.trace_id, "032x") == TRACE_ID
+        assert context.trace_flags.sampled == traceparent.endswith("-01")

@@ -66,6 +66,7 @@ _LOW_64 = (1 << 64) - 1
 # The module-level generator, not a private ``random.Random()``: Python reseeds it in a forked child, and the
 # control plane forks instances from a zygote — private generators would hand every instance the same ids.
 _getrandbits = random.getrandbits
+_new_span_context = tuple.__new__
 
 
 def _runtime_context_var() -> ContextVar[Context] | None:
@@ -155,12 +156,18 @@ class TelemetryMiddleware:
             trace_id = _getrandbits(128) or 1
             sampled = (trace_id & _LOW_64) < tail.bound
         span_id = _getrandbits(64) or 1
-        own = SpanContext(
-            trace_id,
-            span_id,
-            False,
-            _SAMPLED if sampled else _NOT_SAMPLED,
-            parent.trace_state if parent is not None else _NO_STATE,
+        # SpanContext(trace_id, span_id, False, flags, state) without its Python-level ``__new__``: both ids are
+        # valid by construction (non-zero, in range), so ``is_valid`` is True (test_telemetry_middleware pins it).
+        own = _new_span_context(
+            SpanContext,
+            (
+                trace_id,
+                span_id,
+                False,
+                _SAMPLED if sampled else _NOT_SAMPLED,
+                parent.trace_state if parent is not None else _NO_STATE,
+                True,
+            ),
         )
         span: trace.Span = NonRecordingSpan(own)
         if _CURRENT is not None:
