@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from baton.errors import BatonError, CallTimeout, SecurityError
 from baton.gateway.cache import CachedResponse, etag_matches
-from baton.gateway.filtering import is_json_type, sanitize_error
+from baton.gateway.filtering import ResponseFilter, is_json_type, sanitize_error
 from baton.gateway.policies.base import RequestInfo, Verdict
 from baton.gateway.pool import PoolKey, UpstreamConnection
 from baton.gateway.responses import (
@@ -104,6 +104,7 @@ class Exchange(RequestInfo):
         "replayable",
         "resp_buffer",
         "resp_ctype",
+        "resp_filter",
         "resp_lines",
         "resp_size",
         "response_started",
@@ -134,6 +135,8 @@ class Exchange(RequestInfo):
     resp_lines: Sequence[bytes]
     """The upstream's header block (pieces) of an answer being buffered; never mutated in place."""
     resp_ctype: bytes | None
+    resp_filter: ResponseFilter | None
+    """The route's response filter when a buffered answer is JSON (known from its head), else ``None``."""
     token_line: bytes | None
     """``x-baton-service-token: ...`` for a mutual-TLS upstream (:mod:`baton.gateway.servicetokens`)."""
     correlation_line: bytes
@@ -188,7 +191,7 @@ class Exchange(RequestInfo):
         self._seen_progress = -1
         self.response_started = self.frame_chunked = self.terminated = self._chunked_resp = False
         self.upstream_started = self.deadline = 0.0
-        self.resp_buffer = self.resp_ctype = self.token_line = self.held = None
+        self.resp_buffer = self.resp_ctype = self.resp_filter = self.token_line = self.held = None
         self.resp_lines = ()
         self.correlation_line = b"x-correlation-id: \r\n"
 
@@ -497,11 +500,11 @@ class Exchange(RequestInfo):
             return
         ctype = named.get(b"content-type")
         length = named.get(b"content-length")
-        if (
-            status >= 500
-            or (route.response_filter is not None and is_json_type(ctype))
-            or (self.cache_key is not None and status == 200)
-        ):
+        response_filter = route.response_filter
+        if response_filter is not None and not is_json_type(ctype):
+            response_filter = None
+        self.resp_filter = response_filter  # (set on every try: a retried one may answer another type)
+        if status >= 500 or self.resp_filter is not None or (self.cache_key is not None and status == 200):
             self.status = status
             self.resp_lines = lines
             self.resp_ctype = ctype
@@ -746,8 +749,8 @@ class Exchange(RequestInfo):
         if status >= 500:
             names = response_filter.names if response_filter is not None else frozenset()
             ctype, body = sanitize_error(status, ctype, body, self.correlation_id, names)
-        elif response_filter is not None:
-            body = response_filter.apply(ctype, body)
+        elif self.resp_filter is not None:
+            body = self.resp_filter.strip(body)
         cache = route.cache
         if cache is not None and self.cache_key is not None and status == 200:
             pairs = [(lines[i], lines[i + 2]) for i in range(0, len(lines), 4)]

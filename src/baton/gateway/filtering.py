@@ -42,8 +42,8 @@ def is_json_type(content_type: bytes | None) -> bool:
 def strip_fields(value: Any, names: frozenset[str]) -> Any:
     """``value`` without any mapping key in ``names``, at any depth, stripped in place (and returned).
 
-    For documents the caller owns (just parsed): each mapping's keys to drop are found by one set intersection,
-    and only nested containers are visited, so no mapping or list is copied.
+    For documents the caller owns (just parsed): a mapping's keys are checked against ``names`` without an
+    allocation unless one is there, and only nested containers are visited, so no mapping or list is copied.
     """
     _strip(value, names)
     return value
@@ -53,10 +53,10 @@ def _strip(value: Any, names: frozenset[str]) -> bool:
     """:func:`strip_fields`, answering whether anything was dropped."""
     kind = type(value)
     if kind is dict:
-        found = names.intersection(value)
-        for name in found:
-            del value[name]
-        dropped = bool(found)
+        dropped = not names.isdisjoint(value)  # no allocation: most mappings hold none of the names
+        if dropped:
+            for name in names.intersection(value):
+                del value[name]
         items = value.values()
     elif kind is list:
         dropped = False
@@ -112,6 +112,10 @@ class ResponseFilter:
         """The filtered body (unchanged when it is not JSON)."""
         if not body or not is_json_type(content_type):
             return body
+        return self.strip(body)
+
+    def strip(self, body: bytes) -> bytes:
+        """:meth:`apply` for a body already known to be JSON."""
         if len(body) > SEARCH_FIRST and self._markers.search(body) is None:
             return body
         try:

@@ -41,6 +41,10 @@ def test_long_and_short_answers_are_stripped_alike_and_untouched_ones_keep_their
     short = b'{"id": 1, "name": "caf\\u00e9"}'
     assert response_filter.apply(b"application/json", short) is short
     assert response_filter.apply(b"application/json", b'{"id": 1, "cost": 3}') == b'{"id":1}'
+    # strip: the same for a body whose type the caller already knows is JSON.
+    assert response_filter.strip(b'{"id": 1, "cost": 3}') == b'{"id":1}'
+    assert response_filter.strip(short) is short
+    assert response_filter.strip(b"not json") == b"not json"
 
 
 def test_non_json_answers_pass_unchanged():
