@@ -120,7 +120,7 @@ async def run(requests: int, rounds: int, profile: bool, bare: bool = False, ins
                     if i % TICK == 0:
                         await asyncio.sleep(0)  # a loop iteration, as under load: callbacks queued meanwhile run
                 elapsed = time.process_time() - start
-                last = b"".join(written[-2:])  # a streamed answer is written as head, then body
+                last = b"".join(written[-2:])  # the last answer, in one or two writes (a streamed one may take two)
                 if not last.startswith(b"HTTP/1.1 200") or (b"internal_note" in last) != bare or b'"hello"' not in last:
                     raise SystemExit(f"unexpected answer: {last[:300]!r}")
                 written.clear()
