@@ -411,16 +411,18 @@ class RequestLogger:
         """
         # ``int(x + 0.5)`` rounds as ``round(x, 3)`` does (but at exact ties), at a fraction of its cost.
         duration_ms = int(seconds * 1_000_000 + 0.5) / 1000
+        # The fallback writes the same mapping: its correlation_id lands where EventLogger puts one anyway.
+        fields = {
+            "correlation_id": get_correlation_id(),
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+            "client": client,
+        }
         handler = _handler
         if handler is None or ids is None or not ids[0]:
-            fields = {
-                "method": method,
-                "path": path,
-                "route": route,
-                "status": status,
-                "duration_ms": duration_ms,
-                "client": client,
-            }
             self._events.log(logging.INFO, "request", fields, ids=ids, plain=True)
             return
         if not self._events._logger.isEnabledFor(logging.INFO):
@@ -436,18 +438,7 @@ class RequestLogger:
         if second != stamped_second:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._stamped = (second, stamp)
-        values = orjson.dumps(
-            {
-                "correlation_id": get_correlation_id(),
-                "method": method,
-                "path": path,
-                "route": route,
-                "status": status,
-                "duration_ms": duration_ms,
-                "client": client,
-            },
-            default=repr,
-        )
+        values = orjson.dumps(fields, default=repr)
         handler.write_line(
             # %d truncates the microseconds as _timestamp does; %x formats the ids without a call each.
             '{"timestamp":"%s.%06dZ",%s,"trace_id":"%032x","span_id":"%016x",%s'  # noqa: UP031 - the cheapest here
