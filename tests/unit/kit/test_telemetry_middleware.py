@@ -253,3 +253,32 @@ async def test_the_handlers_current_span_context_is_the_one_the_public_construct
     if traceparent:
         assert format(context.trace_id, "032x") == TRACE_ID
         assert context.trace_flags.sampled == traceparent.endswith("-01")
+
+
+async def test_a_handlers_own_log_lines_carry_the_server_spans_ids(serving, pipeline):
+    import io
+
+    import orjson
+
+    from baton.telemetry.logging import configure_logging, get_logger, reset_logging
+
+    exporter, _ = pipeline(0.0)
+    service = Service("traced")
+
+    @service.get("/v1/say")
+    async def say() -> dict[str, bool]:
+        get_logger("traced.handler").info("said")
+        return {"ok": True}
+
+    stream = io.StringIO()
+    configure_logging(service="traced", instance="traced-1", stream=stream)
+    try:
+        async with serving(service) as client:
+            headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
+            assert (await client.get("/v1/say", headers=headers)).status_code == 200
+    finally:
+        reset_logging()
+    (server,) = exporter.get_finished_spans()
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    (said,) = [line for line in lines if line.get("event") == "said"]
+    assert (said["trace_id"], said["span_id"]) == (TRACE_ID, f"{server.context.span_id:016x}")
