@@ -54,6 +54,8 @@ class TrackWeighted:
         self._random = rng or random.random
         self._cached: Sequence[Instance] | None = None
         self._groups: list[tuple[float, list[Instance]]] | None = None
+        self.done: Callable[..., None] = inner.done
+        """Pass the outcome to the inner balancer (its own method: no call of ours in between)."""
 
     def _split(self, instances: Sequence[Instance]) -> list[tuple[float, list[Instance]]] | None:
         if instances is self._cached:
@@ -72,7 +74,7 @@ class TrackWeighted:
 
     def pick(self, instances: Sequence[Instance]) -> Instance:
         """Draw a version by weight (when the candidates carry weights), then the inner balancer's pick in it."""
-        groups = self._split(instances)
+        groups = self._groups if instances is self._cached else self._split(instances)  # cached: no call
         if groups is None or len(groups) == 1:
             return self.inner.pick(instances)
         total = sum(weight for weight, _ in groups)
@@ -82,7 +84,3 @@ class TrackWeighted:
                 return self.inner.pick(members)
             draw -= weight
         return self.inner.pick(next(members for weight, members in reversed(groups) if weight > 0))
-
-    def done(self, instance: Instance, *, latency: float, failed: bool) -> None:
-        """Pass the outcome to the inner balancer."""
-        self.inner.done(instance, latency=latency, failed=failed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from baton.resilience.clock import MONOTONIC, Clock
 from baton.resilience.policies import IDEMPOTENT_METHODS, RetryPolicy
@@ -82,10 +82,8 @@ class RetryBudget:
         self._requests = _SlidingCounter(policy.budget_window, clock)
         self._retries = _SlidingCounter(policy.budget_window, clock)
         self._floor = policy.budget_min_per_second * policy.budget_window
-
-    def on_request(self) -> None:
-        """Count one original (non-retry) request."""
-        self._requests.add()
+        self.on_request: Callable[[], None] = self._requests.add
+        """Count one original (non-retry) request (the counter's own method: one Python call per request)."""
 
     def allowance(self) -> float:
         """How many retries the window allows in total right now."""

@@ -56,3 +56,22 @@ def test_weight_zero_and_unweighted_versions_get_nothing() -> None:
     mixed[0] = Instance("pay", "pay-0", "127.0.0.1", 9000, version="1.0")
     assert version_shares(mixed) == {"1.0": 80.0, "1.1": 20.0}
     assert abs(share_of_canary(balancer, mixed, picks=4_000) - 0.20) < 0.03
+
+
+def test_outcomes_reach_the_inner_balancer_and_a_new_candidate_list_is_split_afresh() -> None:
+    class Recording(RoundRobin):
+        def __init__(self) -> None:
+            super().__init__()
+            self.outcomes: list[tuple[str, float, bool]] = []
+
+        def done(self, instance: Instance, *, latency: float, failed: bool) -> None:
+            self.outcomes.append((instance.id, latency, failed))
+
+    inner = Recording()
+    balancer = TrackWeighted(inner, rng=random.Random(5).random)
+    unweighted = pool(1, 1, weights=None)
+    assert {balancer.pick(unweighted).version for _ in range(4)} == {"1.0", "1.1"}
+    balancer.done(unweighted[1], latency=0.25, failed=True)
+    assert inner.outcomes == [("pay-c0", 0.25, True)]
+    # The same instances with a rollout's weights (discovery hands a new list): the split applies at once.
+    assert {balancer.pick(pool(1, 1, weights=(100, 0))).version for _ in range(50)} == {"1.0"}
