@@ -159,7 +159,9 @@ class ClientConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self._in_message = False
         receiving, self.receiving = self.receiving, None
-        if receiving is not None:
+        # A bodyless request's exchange has nothing to do at its end (its body was done from the start, and no
+        # body pause can be pending): the call is left out.
+        if receiving is not None and (receiving.has_body or self._paused):
             receiving.on_complete()
 
     # used by exchanges --------------------------------------------------------------------------------------
@@ -183,12 +185,12 @@ class ClientConnection(asyncio.Protocol):
             if not self._paused:
                 transport.resume_reading()
 
-    def exchange_finished(self, exchange: Exchange) -> None:
-        """An answer is complete: close, or start the next pipelined request."""
+    def exchange_finished(self, exchange: Exchange, now: float) -> None:
+        """An answer is complete (at loop time ``now``): close, or start the next pipelined request."""
         if exchange is not self.current:
             return
         self.current = None
-        self.last_activity = self.loop.time()
+        self.last_activity = now
         if not exchange.keep_alive or self.state.draining:
             self.close()
             return

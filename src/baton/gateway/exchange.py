@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from baton.errors import BatonError, CallTimeout, SecurityError
 from baton.gateway.cache import CachedResponse, etag_matches
-from baton.gateway.filtering import ResponseFilter, is_json_type, sanitize_error
+from baton.gateway.filtering import _JSON_TYPES, ResponseFilter, is_json_type, sanitize_error
 from baton.gateway.policies.base import RequestInfo, Verdict
 from baton.gateway.pool import PoolKey, UpstreamConnection
 from baton.gateway.responses import (
@@ -92,6 +92,7 @@ class Exchange(RequestInfo):
         "conn",
         "correlation_line",
         "deadline",
+        "ended",
         "expect_continue",
         "frame_chunked",
         "header_lines",
@@ -131,6 +132,9 @@ class Exchange(RequestInfo):
     target_obj: Any
     deadline: float
     """Loop time at which the current try times out (checked by the gateway's ticker)."""
+    ended: float
+    """Loop time the upstream's answer was complete (0.0 before): the request's end for its duration too, so the
+    answer's last steps read the clock once."""
     resp_buffer: list[bytes] | None
     resp_lines: Sequence[bytes]
     """The upstream's header block (pieces) of an answer being buffered; never mutated in place."""
@@ -190,7 +194,7 @@ class Exchange(RequestInfo):
         self.status = self.body_size = self.sent = self.attempt = self.resp_size = self._progress = 0
         self._seen_progress = -1
         self.response_started = self.frame_chunked = self.terminated = self._chunked_resp = False
-        self.upstream_started = self.deadline = 0.0
+        self.upstream_started = self.deadline = self.ended = 0.0
         self.resp_buffer = self.resp_ctype = self.resp_filter = self.token_line = self.held = None
         self.resp_lines = ()
         self.correlation_line = b"x-correlation-id: \r\n"
@@ -241,7 +245,9 @@ class Exchange(RequestInfo):
         verdict = route.chain(self) if self.has_body else route.bodyless_chain(self)
         if verdict is None:
             if route.cache is None and not self.expect_continue and not (route.buffer_body and self.has_body):
-                self._dispatch()  # what _admitted comes to without a cache, a body to check or a 100 Continue
+                # What _admitted comes to without a cache, a body to check or a 100 Continue; the try starts at
+                # the loop time read when this request's bytes arrived (or it became current): no clock reading.
+                self._dispatch(self.conn.last_activity)
             else:
                 self._admitted()
         elif isinstance(verdict, Rejection):
@@ -352,7 +358,8 @@ class Exchange(RequestInfo):
 
     # upstream side --------------------------------------------------------------------------------------
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, now: float | None = None) -> None:
+        """Start a try: pick a backend, an instance and a connection (``now``: the loop time, if just read)."""
         route = self.route
         assert route is not None
         state = self.state
@@ -371,7 +378,9 @@ class Exchange(RequestInfo):
                 budget.on_request()
             self.target = route.upstream_path(self.url) if route.config.strip_prefix else self.url
         self.attempt += 1
-        self.upstream_started = now = self.conn.loop.time()
+        if now is None:
+            now = self.conn.loop.time()
+        self.upstream_started = now
         self.deadline = now + route.config.timeout
         state.timed.add(self)
         key = (instance.scheme, instance.host, instance.port, instance.service)
@@ -501,8 +510,10 @@ class Exchange(RequestInfo):
         ctype = named.get(b"content-type")
         length = named.get(b"content-length")
         response_filter = route.response_filter
-        if response_filter is not None and not is_json_type(ctype):
-            response_filter = None
+        if response_filter is not None:
+            json = _JSON_TYPES.get(ctype)  # type: ignore[arg-type]  # is_json_type's memo, inline (None: not in it)
+            if not (is_json_type(ctype) if json is None else json):
+                response_filter = None
         self.resp_filter = response_filter  # (set on every try: a retried one may answer another type)
         if status >= 500 or self.resp_filter is not None or (self.cache_key is not None and status == 200):
             self.status = status
@@ -568,9 +579,9 @@ class Exchange(RequestInfo):
             return
         self.upstream = None
         target, instance = self.target_obj, self.instance
+        self.ended = now = self.conn.loop.time()
         if target is not None and instance is not None:  # _report, inline
-            latency = self.conn.loop.time() - self.upstream_started
-            target.balancer.done(instance, latency=latency, failed=self.status >= 500)
+            target.balancer.done(instance, latency=now - self.upstream_started, failed=self.status >= 500)
         if self.resp_buffer is not None:
             self._answer_buffered()
             return
@@ -801,8 +812,10 @@ class Exchange(RequestInfo):
         if upstream is not None:  # answered without the upstream's answer (408, 413, 502...): never reuse it
             self.upstream = None
             upstream.detach()
+        conn = self.conn
+        now = self.ended or conn.loop.time()
         try:
-            state.record(self, self.conn.loop.time() - self.start)
+            state.record(self, now - self.start)
         except Exception:  # telemetry must never break an answer
             state.log.exception("recording a request failed")
-        self.conn.exchange_finished(self)
+        conn.exchange_finished(self, now)

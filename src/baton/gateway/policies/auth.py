@@ -181,7 +181,12 @@ class Authenticate:
             value = headers.get(b"authorization")
             if value is not None and value[:7].lower() == _BEARER:
                 token = value[7:].strip()
-                principal = self.auth.cache.get(token, request.now)
+                cache = self.auth.cache
+                principal = cache._entries.get(token)  # TokenCache.get, inline for a live entry (no call)
+                if principal is not None and principal.expires is not None and principal.expires <= request.now:
+                    principal = cache.get(token, request.now)  # expired: the cache drops it (and answers None)
+                elif principal is not None:
+                    cache._entries.move_to_end(token)
                 if principal is not None:
                     if self.issuers and principal.issuer not in self.issuers:
                         return unauthorized("token issuer not accepted here")

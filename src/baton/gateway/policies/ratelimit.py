@@ -97,14 +97,14 @@ class RateLimit:
         self.route_name = route_name
         self.config = config
         self.buckets = buckets
-        self._route_key = (route_name, "route")
-        self._ip_tag = (route_name, "ip")
-        self._consumer_tag = (route_name, "consumer")
+        tags = ((route_name, "route"), (route_name, "ip"), (route_name, "consumer"))
         steps = ((0, config.route), (1, config.ip), (2, config.consumer))
-        self._steps: tuple[tuple[int, RateSpec, float, float], ...] = tuple(
-            (i, spec, spec.rate, float(spec.burst)) for i, spec in steps if spec is not None
+        self._steps: tuple[tuple[int, RateSpec, float, float, tuple[str, str]], ...] = tuple(
+            (i, spec, spec.rate, float(spec.burst), tags[i]) for i, spec in steps if spec is not None
         )
-        """``(scope, spec, rate, burst)`` for the route, address and consumer buckets in order (configured ones)."""
+        """``(scope, spec, rate, burst, tag)`` for the route, address and consumer buckets in order (configured
+        ones). The tag is the route bucket's key, and the first half of the others' (``(tag, address)``,
+        ``(tag, consumer)``)."""
         self._with_headers = config.consumer is not None and config.headers
         self._headers: dict[int, HeaderBlock] = {}
         """Success headers by remaining whole tokens (most answers repeat a handful of values)."""
@@ -118,14 +118,14 @@ class RateLimit:
         store = buckets._buckets
         now = buckets.clock.now()
         left = 0.0
-        for scope, spec, rate, burst in self._steps:
+        for scope, spec, rate, burst, tag in self._steps:
             if scope == 0:
-                key: Hashable = self._route_key
+                key: Hashable = tag
             elif scope == 1:
-                key = (self._ip_tag, request.client_ip)
+                key = (tag, request.client_ip)
             else:
                 principal = request.principal
-                key = (self._consumer_tag, principal.consumer if principal is not None else "ip:" + request.client_ip)
+                key = (tag, principal.consumer if principal is not None else "ip:" + request.client_ip)
             bucket = store.get(key)
             if bucket is None:
                 if len(store) >= buckets.max_keys:
