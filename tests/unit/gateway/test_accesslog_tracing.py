@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import re
 
 import orjson
 
 from baton.gateway.accesslog import AccessLog
-from baton.gateway.tracing import EdgeTracer, parse_traceparent
+from baton.gateway.tracing import EdgeSpan, EdgeTracer, parse_traceparent
 
 
 def test_request_lines_are_json_with_client_strings_escaped():
@@ -123,3 +124,14 @@ def test_batched_lines_and_metrics_equal_the_per_request_ones():
     together.observe_exchanges([(traced, 0.002), (untraced, 0.5)])
     assert together.render() == each.render()
     assert together.requests() == 2
+
+
+def test_a_new_trace_span_reads_its_ids_from_its_traceparent():
+    first, second = EdgeSpan.new_trace(), EdgeSpan.new_trace()
+    assert re.fullmatch(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-01", first.traceparent)
+    assert first.traceparent == f"00-{first.trace_id}-{first.span_id}-01".encode()
+    assert first.parent_id is None
+    assert first.otel is None
+    assert first.trace_id != second.trace_id
+    assert first.span_id != second.span_id
+    assert parse_traceparent(first.traceparent) == (first.trace_id, first.span_id, "01")
