@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from baton.gateway.config import ValidationConfig
+import pytest
+
+from baton.gateway.config import ValidationConfig, parse_config
 from baton.gateway.policies.allowlist import IpAllowlist
-from baton.gateway.policies.base import RequestInfo, Verdict, run_chain
+from baton.gateway.policies.authz import Authorize
+from baton.gateway.policies.base import Principal, RequestInfo, Verdict, run_chain
 from baton.gateway.policies.chain import compile_chain
 from baton.gateway.policies.validation import Validate
 from baton.gateway.responses import Rejection, problem
@@ -75,3 +79,31 @@ def test_rejection_stops_the_chain_and_awaitables_continue_asynchronously() -> N
 
     assert asyncio.run(settle()) is DENY
     assert later.calls == 1
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        {"scopes": ["a:read"]},
+        {"scopes": ["a:read", "b:write"], "private": True},
+        {"scopes": ["a:read"], "roles": ["ops"]},  # not inlined: the policy's own check
+        {"private": True, "consumers": ["alice"]},
+    ],
+)
+def test_authorization_inline_matches_the_policy(route: dict[str, Any]) -> None:
+    policy = Authorize(parse_config({"routes": [{"prefix": "/x", "service": "x", **route}]}).routes[0])
+    chain = compile_chain([policy])
+    callers = [
+        None,
+        Principal(consumer="alice"),
+        Principal(consumer="bob", scopes=frozenset({"a:read"})),
+        Principal(consumer="carol", scopes=frozenset({"a:read", "b:write"}), roles=frozenset({"ops"})),
+    ]
+    verdicts = []
+    for principal in callers:
+        request = RequestInfo()
+        request.principal = principal
+        verdicts.append(chain(request))
+        assert verdicts[-1] is policy.check(request)
+    assert None in verdicts
+    assert any(isinstance(v, Rejection) for v in verdicts)

@@ -4,8 +4,8 @@
 method lookup per step, on every request. :func:`compile_chain` writes the same chain out as the body of a
 single function instead: each step's bound ``check`` is a local name, steps that cannot matter for the route
 are left out (an allowlist that admits every address, a header-phase validation with nothing to check), and
-the IP allowlist's memoised verdict is read inline. Verdicts and the switch to asynchronous continuation when
-a step returns an awaitable are exactly :func:`run_chain`'s.
+the IP allowlist's memoised verdict and a scopes-only authorisation are read inline. Verdicts and the switch to
+asynchronous continuation when a step returns an awaitable are exactly :func:`run_chain`'s.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from baton.gateway.policies.allowlist import IpAllowlist
+from baton.gateway.policies.authz import Authorize
 from baton.gateway.policies.base import Policy, RequestInfo, Verdict, _continue
 from baton.gateway.policies.validation import Validate
 from baton.gateway.responses import Rejection
@@ -66,6 +67,18 @@ def compile_chain(policies: Sequence[Policy]) -> Chain:
                 "    length = request.content_length",
                 f"    if length is not None and length > limit{index}:",
                 f"        return reject{index}",
+            ]
+        elif isinstance(policy, Authorize) and policy.scopes and not policy.roles and not policy.consumers:
+            # Authorize.check for a route granting by scopes alone (the common case), inline.
+            namespace[f"scopes{index}"] = policy.scopes
+            namespace[f"anonymous{index}"] = policy._anonymous
+            namespace[f"no_scope{index}"] = policy._no_scope
+            lines += [
+                "    principal = request.principal",
+                "    if principal is None:",
+                f"        return anonymous{index}",
+                f"    if not scopes{index} <= principal.scopes:",
+                f"        return no_scope{index}",
             ]
         else:
             namespace[f"check{index}"] = policy.check
