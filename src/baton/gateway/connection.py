@@ -133,14 +133,19 @@ class ClientConnection(asyncio.Protocol):
         method = _METHODS.get(raw_method)
         if method is None:
             method = _METHODS[raw_method] = raw_method.decode("ascii")
+        keep_alive = parser.should_keep_alive()
+        # Without a Connection header llhttp keeps an HTTP/1.1 request's connection alive and an older one's
+        # not (llhttp_should_keep_alive), so the version is only formatted (a string per call) when that is
+        # not enough to tell.
+        http11 = (keep_alive and b"connection" not in headers) or parser.get_http_version() == "1.1"
         exchange = Exchange(
             self,
             method,
             self._url,
             self._lines,
             headers,
-            parser.get_http_version() == "1.1",  # http11
-            parser.should_keep_alive(),  # keep_alive
+            http11,
+            keep_alive,
             chunked,
             int(length) if length is not None and not chunked else None,  # content_length
         )

@@ -6,6 +6,8 @@ import io
 from pathlib import Path
 from unittest.mock import Mock
 
+import pytest
+
 from baton.gateway import Gateway, parse_config
 from baton.gateway.connection import ClientConnection
 from baton.gateway.pool import UpstreamConnection
@@ -30,7 +32,7 @@ def transport() -> Transport:
     return made
 
 
-async def _wired(tmp_path: Path) -> tuple[Gateway, UpstreamConnection, Transport, Transport]:
+async def _wired(tmp_path: Path, request: bytes = REQUEST) -> tuple[Gateway, UpstreamConnection, Transport, Transport]:
     config = parse_config(
         {
             "services": {"hello": ["http://127.0.0.1:9"]},
@@ -47,7 +49,7 @@ async def _wired(tmp_path: Path) -> tuple[Gateway, UpstreamConnection, Transport
     client = ClientConnection(gateway.state)
     client_transport = transport()
     client.connection_made(client_transport)  # type: ignore[arg-type]
-    client.data_received(REQUEST)
+    client.data_received(request)
     assert upstream_transport.written[0].startswith(b"GET /v1/hello HTTP/1.1\r\n")
     return gateway, upstream, client_transport, upstream_transport
 
@@ -87,5 +89,44 @@ async def test_a_bodyless_answer_is_written_once_when_it_ends(tmp_path: Path) ->
         assert len(client.written) == 1
         assert client.written[0].startswith(b"HTTP/1.1 204 No Content\r\n")
         assert client.written[0].endswith(b"\r\n\r\n")
+    finally:
+        await gateway.aclose(grace=0.1)
+
+
+@pytest.mark.parametrize(
+    ("version", "connection", "framing", "closes", "keep_alive_header"),
+    [
+        (b"1.1", b"", b"transfer-encoding: chunked", False, False),
+        (b"1.1", b"Connection: close\r\n", b"transfer-encoding: chunked", True, False),
+        (b"1.1", b"Connection: keep-alive\r\n", b"transfer-encoding: chunked", False, False),
+        (b"1.0", b"", None, True, False),  # no chunked framing for HTTP/1.0: the body ends with the connection
+        (b"1.0", b"Connection: keep-alive\r\n", None, True, False),  # unframed body: the connection must close
+    ],
+)
+async def test_a_streamed_answer_is_framed_for_the_clients_http_version(
+    tmp_path: Path, version: bytes, connection: bytes, framing: bytes | None, closes: bool, keep_alive_header: bool
+) -> None:
+    request = b"GET /v1/hello HTTP/%s\r\nHost: gw\r\n%s\r\n" % (version, connection)
+    gateway, upstream, client, _ = await _wired(tmp_path, request)
+    try:
+        upstream.data_received(HEAD + b"transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        answer = b"".join(client.written)
+        head = answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        assert (framing in head) if framing is not None else not any(b"transfer-encoding" in h for h in head)
+        assert (b"connection: close" in head) == closes
+        assert (b"connection: keep-alive" in head) == keep_alive_header
+        assert answer.endswith(b"5\r\nhello\r\n0\r\n\r\n" if framing is not None else b"hello")
+    finally:
+        await gateway.aclose(grace=0.1)
+
+
+async def test_an_http10_keep_alive_client_is_told_its_connection_stays_open(tmp_path: Path) -> None:
+    request = b"GET /v1/hello HTTP/1.0\r\nHost: gw\r\nConnection: keep-alive\r\n\r\n"
+    gateway, upstream, client, _ = await _wired(tmp_path, request)
+    try:
+        upstream.data_received(HEAD + b"content-length: 5\r\n\r\nhello")
+        head = b"".join(client.written).split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        assert b"connection: keep-alive" in head
+        assert b"connection: close" not in head
     finally:
         await gateway.aclose(grace=0.1)
