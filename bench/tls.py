@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -248,6 +249,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shortened run (≤ 60 s)")
     parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind, not CPU time")
+    parser.add_argument(
+        "--keep", type=Path, help="with --callgrind: copy the dumps here (callgrind_annotate them per function)"
+    )
     parser.add_argument("--serve", choices=["plain", "mtls", "tlsonly", "token"], help=argparse.SUPPRESS)
     parser.add_argument("--modes", default="plain,mtls", help="modes to compare (diagnosis: tlsonly, token)")
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -280,6 +284,10 @@ def main() -> int:
                     callgrind=args.callgrind,
                 )
                 results[mode].append(figures)
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for dump in directory.glob("callgrind.*"):
+                shutil.copy(dump, args.keep / dump.name)
 
     def best(mode: str, key: str, lowest: bool = True) -> float:
         values = [r[key] for r in results[mode] if key in r]

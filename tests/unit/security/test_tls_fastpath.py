@@ -1,5 +1,5 @@
 """The TLS hot path: C-level record calls on the peer-checked TLS object, per-connection write coalescing, no
-session tickets, the per-connection token memo — each still refusing what it refused before."""
+session tickets, the per-connection token and allow-rule memos — each still refusing what it refused before."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import asyncio
 import ssl
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from baton.security.ca import CertificateAuthority
 from baton.security.crypto import Keyring, MasterKey
-from baton.security.mtls import PeerCheckedSSLObject, client_context, only, server_context
+from baton.security.mtls import PeerCheckedSSLObject, SpiffeAuthorization, client_context, only, server_context
 from baton.security.mtls.asgi import _CoalescingTransport
+from baton.security.mtls.authorization import AccessRules
 from baton.security.spiffe import spiffe_id
 from baton.security.tokens import ServiceTokenAuth, StaticJwksFetcher, TokenIssuer, TokenVerifier
 from baton.security.tokens.middleware import CONNECTION_EXTENSION
@@ -153,6 +155,26 @@ async def test_close_flushes_first_abort_drops_and_the_rest_is_the_transports():
     assert other.paused
 
 
+async def test_the_whole_transport_api_reaches_the_real_transport():
+    raw = mock.Mock(spec=asyncio.Transport)
+    raw.get_write_buffer_size.return_value = 10
+    raw.is_closing.return_value = False
+    wrapped = _CoalescingTransport(raw, asyncio.get_running_loop())
+    public = [name for name in dir(asyncio.Transport) if not name.startswith("_")]
+    assert all(callable(getattr(wrapped, name)) for name in public)
+    wrapped.write(b"abc")
+    assert wrapped.get_write_buffer_size() == 13  # the held bytes count as buffered
+    protocol = asyncio.Protocol()
+    wrapped.set_protocol(protocol)
+    wrapped.set_write_buffer_limits(high=64)
+    wrapped.resume_reading()
+    raw.set_protocol.assert_called_once_with(protocol)
+    raw.set_write_buffer_limits.assert_called_once_with(64, None)
+    raw.resume_reading.assert_called_once_with()
+    await asyncio.sleep(0)
+    raw.write.assert_called_once_with(b"abc")
+
+
 # -- the per-connection token memo of ServiceTokenAuth -------------------------------------------------------
 
 
@@ -245,3 +267,62 @@ async def test_the_memo_never_admits_another_token_an_expired_one_or_a_stolen_on
     lifted: dict[Any, Any] = {}
     assert (await call(auth, request(token, "payment", lifted)))[0] == 401
     assert lifted == {}
+
+
+# -- the per-connection allow-rule memo of SpiffeAuthorization ----------------------------------------------
+
+
+def peer_request(path: str, peer: str, connection: dict[Any, Any]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "path": path,
+        "headers": [],
+        "extensions": {"tls": {"spiffe_id": spiffe_id(peer)}, CONNECTION_EXTENSION: connection},
+    }
+
+
+async def status_of(app: SpiffeAuthorization, scope: dict[str, Any]) -> int:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return int(sent[0]["status"])
+
+
+async def test_a_connections_allowed_path_is_memoised_and_nothing_else():
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert scope["state"]["peer"] == spiffe_id("order")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    authz = SpiffeAuthorization(app, allow={"/v1/stock": ["order"], "/v1/admin": ["control"]})
+    connection: dict[Any, Any] = {}
+    assert await status_of(authz, peer_request("/v1/stock/42", "order", connection)) == 200
+    assert connection  # the decision is memoised on the connection
+    # From now on the rules would refuse everyone: only this connection's memo still answers, for that path only.
+    authz.rules = AccessRules()
+    authz._decisions.clear()
+    assert await status_of(authz, peer_request("/v1/stock/42", "order", connection)) == 200
+    assert await status_of(authz, peer_request("/v1/stock/43", "order", connection)) == 403
+    assert await status_of(authz, peer_request("/v1/stock/42", "order", {})) == 403  # another connection
+
+
+async def test_the_memo_never_admits_a_path_the_rules_refuse():
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    authz = SpiffeAuthorization(app, allow={"/v1/stock": ["order"], "/v1/admin": ["control"]})
+    connection: dict[Any, Any] = {}
+    assert await status_of(authz, peer_request("/v1/stock", "order", connection)) == 200
+    for refused in ("/v1/admin", "/v1/stockpile", "/v1/admin/users"):
+        assert await status_of(authz, peer_request(refused, "order", connection)) == 403
+    assert await status_of(authz, peer_request("/v1/stock", "order", connection)) == 200
+    plain = peer_request("/v1/stock", "order", connection)
+    del plain["extensions"]  # no TLS extension: fails closed whatever the memo holds
+    assert await status_of(authz, plain) == 401

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from baton.security.responses import send_problem
 from baton.security.spiffe import ANY_SERVICE, SERVICE_PREFIX, spiffe_id
-from baton.security.tokens.middleware import asgi_callable
+from baton.security.tokens.middleware import CONNECTION_EXTENSION, asgi_callable
 
 DEFAULT_EXEMPT = ("/livez", "/readyz", "/metrics")
 """Paths any authenticated peer may reach (probes and scrapes)."""
@@ -79,9 +80,24 @@ class SpiffeAuthorization:
     @asgi_callable
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         """Check the caller, then pass the request on (as the inner app's own awaitable: no frame of ours)."""
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if scope["type"] != "http":
             return self.app(scope, receive, send)
+        path = scope["path"]
         extensions = scope.get("extensions")
+        connection: dict[Any, Any] | None = None
+        if extensions is not None:
+            # Hot path: the path this connection was last allowed on. The memo lives in the connection's own
+            # extension (one peer, one identity, for the connection's life), so it dies with the connection.
+            connection = extensions.get(CONNECTION_EXTENSION)
+            memo: tuple[str, str] | None = connection.get(self) if connection is not None else None
+            if memo is not None and memo[0] == path:
+                try:
+                    scope["state"]["peer"] = memo[1]
+                except KeyError:  # a server without lifespan state (uvicorn always sets it)
+                    scope["state"] = {"peer": memo[1]}
+                return self.app(scope, receive, send)
+        if path in self.exempt:
+            return self.app(scope, receive, send)
         tls = extensions.get("tls") if extensions else None
         identity = tls.get("spiffe_id") if tls else None
         if identity is None:
@@ -93,7 +109,7 @@ class SpiffeAuthorization:
                 title="Client certificate required",
                 detail="call this service over mutual TLS with a certificate from the Baton CA",
             )
-        key = (scope["path"], identity)
+        key = (path, identity)
         allowed = self._decisions.get(key)
         if allowed is None:
             if len(self._decisions) >= _MAX_DECISIONS:
@@ -108,6 +124,8 @@ class SpiffeAuthorization:
                 title="Caller not allowed",
                 detail="this caller's identity is not in the route's allow list (baton.yaml: allow)",
             )
+        if connection is not None:
+            connection[self] = key
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from baton.client.base import SERVICE_TOKEN_HEADER
 from baton.errors import SecurityError
+from baton.security.rbac import Principal
 from baton.security.responses import send_problem
 from baton.security.spiffe import SERVICE_PREFIX
 from baton.security.tokens.verifier import TokenVerifier
@@ -27,6 +28,8 @@ CONNECTION_EXTENSION = "baton.connection"
 die with the connection, like the last verified token of :class:`ServiceTokenAuth`."""
 _NO_EXTENSIONS: dict[str, Any] = {}
 _F = TypeVar("_F", bound=Callable[..., Any])
+_Memo = tuple[bytes, float, Principal]
+"""A connection's last verified token: its raw header value, the time it stops being valid, its principal."""
 
 
 def asgi_callable(function: _F) -> _F:
@@ -71,6 +74,7 @@ class ServiceTokenAuth:
         self._bearer = self.header == b"authorization"
         self._hint = f"send a service token: {header}" + (": Bearer" if self._bearer else "")
         self.trusted_peers = frozenset(trusted_peers)
+        self._clock = verifier.clock
 
     @asgi_callable
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
@@ -88,15 +92,19 @@ class ServiceTokenAuth:
                 raw = value
                 break
         # Hot path over mutual TLS: the token this connection sent last, already verified and bound to its peer
-        # by this middleware, is compared byte for byte (no decoding, hashing or peer lookup) and its expiry
-        # checked. The memo lives in the connection's own extension, so it dies with the connection.
+        # by this middleware, is compared byte for byte (no decoding, hashing or peer lookup) and its deadline
+        # (expiry plus leeway, worked out when it was verified) checked against the verifier's clock. The memo
+        # lives in the connection's own extension, so it dies with the connection.
         if raw is not None:
             extensions = scope.get("extensions")
             connection = extensions.get(CONNECTION_EXTENSION) if extensions else None
             if connection is not None:
-                memo = connection.get(self)
-                if memo is not None and memo[0] == raw and self.verifier.still_valid(memo[1]):
-                    _state(scope)["principal"] = memo[1].principal
+                memo: _Memo | None = connection.get(self)
+                if memo is not None and memo[0] == raw and memo[1] > self._clock():
+                    try:
+                        scope["state"]["principal"] = memo[2]
+                    except KeyError:  # a server without lifespan state (uvicorn always sets it)
+                        _state(scope)["principal"] = memo[2]
                     return self.app(scope, receive, send)
         return self._check(scope, receive, send, raw)
 
@@ -121,7 +129,7 @@ class ServiceTokenAuth:
             return
         connection = scope.get("extensions", _NO_EXTENSIONS).get(CONNECTION_EXTENSION)
         if connection is not None and raw is not None:
-            connection[self] = (raw, verified)
+            connection[self] = (raw, self.verifier.valid_until(verified), verified.principal)
         _state(scope)["principal"] = verified.principal
         await self.app(scope, receive, send)
 

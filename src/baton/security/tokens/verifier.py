@@ -81,7 +81,7 @@ class TokenVerifier:
             raise ConfigError(f"token leeway must be within [0, {MAX_LEEWAY:.0f}] seconds, got {leeway}")
         self.issuer, self.audience, self.leeway, self.max_lifetime = issuer, audience, leeway, max_lifetime
         self.keys = jwks if isinstance(jwks, JwksCache) else JwksCache(jwks, min_refresh=min_refresh)
-        self._clock = clock
+        self.clock = self._clock = clock
         self._cache: dict[str, VerifiedToken] = {}
         self._cache_size = cache_size
         self._jwt = jwt.PyJWT()
@@ -101,7 +101,11 @@ class TokenVerifier:
 
     def still_valid(self, verified: VerifiedToken) -> bool:
         """Whether an earlier verification has not expired yet (the leeway included)."""
-        return verified.expires_at + self.leeway > self._clock()
+        return self.valid_until(verified) > self._clock()
+
+    def valid_until(self, verified: VerifiedToken) -> float:
+        """When an earlier verification stops being valid, on :attr:`clock` (its expiry plus the leeway)."""
+        return verified.expires_at + self.leeway
 
     async def verify(self, token: str) -> VerifiedToken:
         """Check ``token`` and return who it speaks for.
