@@ -157,7 +157,7 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         """Start a request's scope, with the ``tls`` extension."""
-        super().on_message_begin()
+        HttpToolsProtocol.on_message_begin(self)  # not super(): no proxy object per request
         if self._tls is not None:
             extensions = {"tls": self._tls, CONNECTION_EXTENSION: self._connection}
             self.scope["extensions"] = extensions  # type: ignore[typeddict-item]  # uvicorn types it narrowly
