@@ -255,7 +255,9 @@ class UpstreamPool:
 
     def release(self, conn: UpstreamConnection) -> None:
         """Return a connection whose exchange finished cleanly."""
-        idle = self._idle.setdefault(conn.key, [])
+        idle = self._idle.get(conn.key)
+        if idle is None:  # (not setdefault: its default list would be built, and dropped, on every release)
+            idle = self._idle[conn.key] = []
         if len(idle) >= self.max_idle_per_key:
             conn.close()
             return
