@@ -18,9 +18,11 @@ server used, not throughput, which a shared machine's load would skew.
 
 ``--callgrind`` runs each server under ``valgrind --tool=callgrind`` instead and counts the instructions it
 executes per request (user space only: the kernel's share is not counted), which no load on the machine
-changes; the counters are zeroed after the warm-up and dumped after the measured requests.
+changes; the counters are zeroed after the warm-up and dumped after the measured requests. ``--keep DIR`` keeps
+the dumps (``callgrind.<mode>.<port>.1`` holds the measured requests) for ``callgrind_annotate``, per function;
+``--modes plain,tlsonly,mtls`` splits TLS's share from the middlewares'.
 
-    .venv/bin/python bench/tls.py [--quick] [--callgrind]
+    .venv/bin/python bench/tls.py [--quick] [--callgrind [--keep DIR]] [--modes plain,tlsonly,token,mtls]
 """
 
 from __future__ import annotations
