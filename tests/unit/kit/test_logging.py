@@ -232,3 +232,32 @@ def test_request_lines_honour_the_level_and_a_reconfigured_identity():
         reset_logging()
     assert [orjson.loads(line)["instance"] for line in first.getvalue().splitlines()] == ["catalog-1"]
     assert [orjson.loads(line)["path"] for line in second.getvalue().splitlines()] == ["/v1/b"]
+
+
+async def test_the_standalone_access_middleware_writes_the_kits_request_line(lines):
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from baton.kit.middleware import AccessLogMiddleware
+
+    async def hello(request: object) -> PlainTextResponse:
+        return PlainTextResponse("hi")
+
+    app = AccessLogMiddleware(Starlette(routes=[Route("/v1/hello", hello)]))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        with bind_correlation_id("corr-5"):
+            assert (await client.get("/v1/hello")).status_code == 200
+        assert (await client.get("/livez")).status_code == 404  # a probe path: answered, not logged
+
+    def access() -> list[dict]:
+        return [line for line in lines() if line.get("logger") == "baton.access"]
+
+    await wait_until(access, message="no access line written")
+    (line,) = access()
+    assert (line["event"], line["method"], line["path"], line["status"]) == ("request", "GET", "/v1/hello", 200)
+    assert (line["route"], line["correlation_id"]) == ("/v1/hello", "corr-5")
+    assert (line["service"], line["instance"]) == ("catalog", "catalog-7")
+    assert line["duration_ms"] >= 0
+    assert "client" in line
