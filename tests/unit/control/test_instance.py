@@ -44,6 +44,28 @@ class MemoryRegistry:
         self.events.append(("deregister", instance.id))
 
 
+def sleeping_slot(
+    tmp_path: Path, registry: MemoryRegistry, prober: object, *, probes: dict[str, float], policy: RestartPolicy
+) -> InstanceSlot:
+    """Slot ``web-1`` on port 7999 whose process sleeps for a minute, probed by ``prober``."""
+    spec = ServiceSpec.model_validate({"command": ["sleep"], "drain_delay": 0, "stop_timeout": 2, "probes": probes})
+
+    def launch(s: InstanceSlot) -> InstanceProcess:
+        argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+        return InstanceProcess.launch(argv, env=dict(os.environ), cwd=tmp_path, log_file=tmp_path / f"{s.id}.log")
+
+    return InstanceSlot(
+        service="web",
+        index=1,
+        port=7999,
+        spec=spec,
+        launcher=launch,
+        prober=prober,  # type: ignore[arg-type]
+        rotation=Rotation(registry),  # type: ignore[arg-type]
+        policy=policy,
+    )
+
+
 @pytest.fixture
 def prober() -> FakeProber:
     return FakeProber()
@@ -56,29 +78,9 @@ def registry() -> MemoryRegistry:
 
 @pytest.fixture
 async def slot(tmp_path: Path, prober: FakeProber, registry: MemoryRegistry):
-    spec = ServiceSpec.model_validate(
-        {
-            "command": ["sleep"],
-            "drain_delay": 0,
-            "stop_timeout": 2,
-            "probes": {"interval": 0.02, "failure_threshold": 2, "start_timeout": 5},
-        }
-    )
-
-    def launch(s: InstanceSlot) -> InstanceProcess:
-        argv = [sys.executable, "-c", "import time; time.sleep(60)"]
-        return InstanceProcess.launch(argv, env=dict(os.environ), cwd=tmp_path, log_file=tmp_path / f"{s.id}.log")
-
-    slot = InstanceSlot(
-        service="web",
-        index=1,
-        port=7999,
-        spec=spec,
-        launcher=launch,
-        prober=prober,
-        rotation=Rotation(registry),  # type: ignore[arg-type]
-        policy=RestartPolicy(initial=0.05, cap=0.2, crashloop_restarts=3, crashloop_window=60),
-    )
+    probes = {"interval": 0.02, "failure_threshold": 2, "start_timeout": 5}
+    policy = RestartPolicy(initial=0.05, cap=0.2, crashloop_restarts=3, crashloop_window=60)
+    slot = sleeping_slot(tmp_path, registry, prober, probes=probes, policy=policy)
     yield slot
     await slot.stop()
 
@@ -191,24 +193,8 @@ async def test_live_but_not_yet_ready_is_probed_at_the_startup_pace(tmp_path: Pa
                 return 503
             return 200
 
-    spec = ServiceSpec.model_validate(
-        {"command": ["sleep"], "drain_delay": 0, "stop_timeout": 2, "probes": {"interval": 3600, "start_timeout": 60}}
-    )
-
-    def launch(s: InstanceSlot) -> InstanceProcess:
-        argv = [sys.executable, "-c", "import time; time.sleep(60)"]
-        return InstanceProcess.launch(argv, env=dict(os.environ), cwd=tmp_path, log_file=tmp_path / f"{s.id}.log")
-
-    slot = InstanceSlot(
-        service="web",
-        index=1,
-        port=7999,
-        spec=spec,
-        launcher=launch,
-        prober=SettlingProber(),
-        rotation=Rotation(registry),  # type: ignore[arg-type]
-        policy=RestartPolicy(),
-    )
+    probes = {"interval": 3600, "start_timeout": 60}
+    slot = sleeping_slot(tmp_path, registry, SettlingProber(), probes=probes, policy=RestartPolicy())
     try:
         slot.start()
         assert await slot.wait_ready(10)  # at the hour-long interval this would take three hours
