@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from baton.saga.choreography import FlowEvent, flow_timeline, record_event, record_flow_event
 from baton.saga.component import SagaComponent
 from baton.saga.definition import Action, Saga, Step, StepContext, idempotency_key
-from baton.saga.errors import LeaseLost, NonDeterminismError, SagaNotFound, StepFailed
+from baton.saga.errors import LeaseLost, NonDeterminismError, SagaExists, SagaNotFound, StepFailed
 from baton.saga.incidents import IncidentSink, LoggingIncidentSink, RecordingIncidentSink, SagaIncident
 from baton.saga.orchestrator import Orchestrator
 from baton.saga.policy import CompensationRetry, OrchestratorPolicy, StepRetry
@@ -59,6 +59,7 @@ __all__ = [
     "ReplayResult",
     "Saga",
     "SagaComponent",
+    "SagaExists",
     "SagaHistory",
     "SagaIncident",
     "SagaNotFound",

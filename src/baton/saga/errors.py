@@ -5,6 +5,7 @@
     SagaError
     ├── StepFailed            a step's business "no": no retry, compensation starts
     ├── SagaNotFound          no saga with that id
+    ├── SagaExists            a new saga's id is taken already
     ├── NonDeterminismError   a recorded log does not fit the current definition
     └── LeaseLost             another orchestrator owns the saga now          (retryable)
 """
@@ -30,6 +31,17 @@ class SagaNotFound(SagaError):
 
     status = 404
     title = "Saga not found"
+
+
+class SagaExists(SagaError):
+    """Raised by :meth:`~baton.saga.store.SagaStore.create_in` when a saga with that id exists already.
+
+    The caller's transaction should be rolled back: the new saga (and whatever the caller wrote with it) was
+    not written. :meth:`~baton.saga.store.SagaStore.create` catches it and returns the existing saga instead.
+    """
+
+    status = 409
+    title = "Saga exists"
 
 
 class NonDeterminismError(SagaError):

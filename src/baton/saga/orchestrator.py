@@ -131,8 +131,9 @@ class Orchestrator:
         for a peer (or this instance after a restart) to take up.
 
         Raises:
-            SagaError: unknown saga name, the id belongs to another saga (with ``session``: the id exists),
-                or the orchestrator is draining (without ``session``).
+            SagaExists: with ``session``, the id exists already.
+            SagaError: unknown saga name, the id belongs to another saga, or the orchestrator is draining
+                (without ``session``).
         """
         if not self._accepting and session is None:
             raise SagaError("the orchestrator is not accepting sagas (not open, draining or closed)")

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from baton.errors import SagaError, StoreError
-from baton.saga.errors import LeaseLost, SagaNotFound
+from baton.errors import StoreError
+from baton.saga.errors import LeaseLost, SagaExists, SagaNotFound
 from baton.saga.records import TERMINAL_STATUSES, EntryKind, LogEntry, SagaHistory, SagaRecord, SagaStatus
 from baton.saga.tables import as_utc, saga_log_table, saga_table, utcnow
 
@@ -48,7 +48,7 @@ class SqlSagaStore:
                     owner=owner,
                     lease_ttl=lease_ttl,
                 )
-        except SagaError:  # the id exists (create_in's translation of the IntegrityError)
+        except SagaExists:
             return await self.get(saga_id), False
         except sa_exc.SQLAlchemyError as exc:
             raise StoreError(f"could not create saga {saga_id}: {exc}", saga_id=saga_id) from exc
@@ -79,7 +79,7 @@ class SqlSagaStore:
         try:
             await _insert(connection, history)
         except sa_exc.IntegrityError as exc:
-            raise SagaError(f"saga id {saga_id!r} exists already", saga_id=saga_id) from exc
+            raise SagaExists(f"saga id {saga_id!r} exists already", saga_id=saga_id) from exc
         except sa_exc.SQLAlchemyError as exc:
             raise StoreError(f"could not create saga {saga_id}: {exc}", saga_id=saga_id) from exc
         return history

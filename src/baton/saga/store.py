@@ -61,7 +61,7 @@ class SagaStore(Protocol):
         and the saga that checks it out). Leased to ``owner``, or free for any orchestrator when ``None``.
 
         Raises:
-            SagaError: the id exists already (the caller's transaction should be rolled back).
+            SagaExists: the id exists already (the caller's transaction should be rolled back).
             StoreError: the database failed.
         """
         ...

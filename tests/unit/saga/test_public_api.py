@@ -13,7 +13,7 @@ def test_public_names_are_pinned() -> None:
             "MIGRATIONS", "MIGRATIONS_DIR", "VERSION_TABLE", "Action", "CompensationRetry", "EntryKind",
             "FlowEvent", "IncidentSink", "LeaseLost", "LogEntry", "LoggingIncidentSink", "NonDeterminismError",
             "Orchestrator", "OrchestratorPolicy", "RecordingIncidentSink", "ReplayResult", "Saga",
-            "SagaComponent", "SagaHistory", "SagaIncident", "SagaNotFound", "SagaRecord", "SagaStatus",
+            "SagaComponent", "SagaExists", "SagaHistory", "SagaIncident", "SagaNotFound", "SagaRecord", "SagaStatus",
             "SagaStore", "SqlSagaStore", "Step", "StepContext", "StepFailed", "StepRetry", "flow_timeline",
             "idempotency_key", "metadata", "record_event", "record_flow_event", "replay",
         ]
@@ -25,7 +25,7 @@ def test_public_names_are_pinned() -> None:
 def test_saga_errors_hang_from_the_baton_tree() -> None:
     from baton.errors import BatonError, SagaError
 
-    for name in ("StepFailed", "SagaNotFound", "NonDeterminismError", "LeaseLost"):
+    for name in ("StepFailed", "SagaNotFound", "SagaExists", "NonDeterminismError", "LeaseLost"):
         error = getattr(baton.saga, name)
         assert issubclass(error, SagaError)
         assert issubclass(error, BatonError)

@@ -7,8 +7,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from baton.errors import SagaError
-from baton.saga import Orchestrator, Saga, SagaNotFound, SagaStatus, SqlSagaStore, Step
+from baton.saga import Orchestrator, Saga, SagaExists, SagaNotFound, SagaStatus, SqlSagaStore, Step
 from baton.testing import wait_until
 
 from .helpers import FAST_COMPENSATION, FAST_POLICY, FAST_RETRY
@@ -76,7 +75,7 @@ async def test_an_existing_id_is_refused_in_the_callers_transaction(engine, sess
     async with Orchestrator(store, [one_step([])], policy=FAST_POLICY, compensation_retry=FAST_COMPENSATION) as orch:
         await orch.execute("checkout", {}, saga_id="o-4", timeout=10)
         async with sessions() as session:
-            with pytest.raises(SagaError, match="exists"):
+            with pytest.raises(SagaExists, match="exists"):
                 await orch.start("checkout", {}, saga_id="o-4", session=session)
 
 

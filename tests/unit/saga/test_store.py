@@ -8,7 +8,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from baton.saga import EntryKind, LeaseLost, SagaNotFound, SagaStatus, SqlSagaStore
+from baton.errors import SagaError
+from baton.saga import EntryKind, LeaseLost, SagaExists, SagaNotFound, SagaStatus, SqlSagaStore
 from baton.saga.tables import saga_table
 
 from .backends import postgres_engine, sqlite_engine
@@ -48,6 +49,31 @@ async def test_create_is_idempotent_by_id(sql_store) -> None:
     assert history.entries[0].payload["input"] == {"order_id": "o-1"}
     assert history.saga.status is SagaStatus.RUNNING
     assert history.saga.owner == "a"
+
+
+async def test_create_in_refuses_a_taken_id_with_saga_exists(sql_store, backend) -> None:
+    await _create(sql_store)
+    async with backend.connect() as conn:
+        with pytest.raises(SagaExists, match="s-1"):
+            await sql_store.create_in(
+                conn,
+                saga_id="s-1",
+                name="checkout",
+                version=1,
+                data={},
+                correlation_id="c-2",
+                owner=None,
+                lease_ttl=TTL,
+            )
+
+
+async def test_create_reads_only_saga_exists_as_the_id_being_taken(sql_store, monkeypatch) -> None:
+    async def refuse(*args, **kwargs):
+        raise SagaError("some other saga failure")
+
+    monkeypatch.setattr(sql_store, "create_in", refuse)
+    with pytest.raises(SagaError, match="some other saga failure"):  # not answered as "exists" (no saga s-1)
+        await _create(sql_store)
 
 
 async def test_append_moves_the_row_and_keeps_the_log_in_order(sql_store) -> None:
