@@ -334,15 +334,15 @@ class Shopper:
         stock: dict[str, Any] = await self.call("inventory", "GET", f"/v1/stock/{product_id}")
         return stock
 
+    # -- staff --------------------------------------------------------------------------------------
+
     async def messages(self, *, to: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        """E-mails the mail sink received, newest first."""
+        """E-mails the mail sink received, newest first (logged in as staff: they hold customers' addresses)."""
         params: dict[str, Any] = {"limit": limit}
         if to:
             params["to"] = to
         page = await self.call("mailsink", "GET", "/v1/messages", params=params)
         return list(page["items"])
-
-    # -- staff --------------------------------------------------------------------------------------
 
     async def set_price(self, product_id: str, price_cents: int) -> dict[str, Any]:
         """Change a product's price (logged in as staff); the product."""

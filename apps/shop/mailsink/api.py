@@ -1,16 +1,26 @@
-"""The mail sink's HTTP side: ``GET /v1/messages`` (JSON) and ``GET /`` (a page listing the messages)."""
+"""The mail sink's HTTP side: ``GET /v1/messages`` (JSON, staff only) and ``GET /`` (a page listing the messages).
+
+The messages hold customers' addresses and order details, so the JSON API, which the gateway routes, needs a
+staff (or admin) access token like the notification log. The page has no gateway route: it is read inside the
+system (an instance's own address), as a development tool.
+"""
 
 from __future__ import annotations
 
 import html
 import time
 
-from fastapi import Query
+from fastapi import Depends, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
+from apps.shop.common.access import require_staff
+from apps.shop.common.users import install
 from apps.shop.mailsink.service import Mail, count_messages, list_messages, service
 from baton.kit import SessionDep
+
+users = install(service)
+"""Who may list the messages: staff (:data:`~apps.shop.common.access.require_staff`)."""
 
 
 class MessageOut(BaseModel):
@@ -45,13 +55,13 @@ class MessageList(BaseModel):
     total: int
 
 
-@service.get("/v1/messages")
+@service.get("/v1/messages", dependencies=[Depends(require_staff)])
 async def get_messages(
     session: SessionDep,
     to: str | None = Query(default=None, max_length=320, description="Only messages to this address."),
     limit: int = Query(default=50, ge=1, le=1000),
 ) -> MessageList:
-    """List received messages, newest first."""
+    """List received messages, newest first (staff)."""
     mails = await list_messages(session, to=to, limit=limit)
     return MessageList(items=[MessageOut.of(m) for m in mails], total=await count_messages(session))
 

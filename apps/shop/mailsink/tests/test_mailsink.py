@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from apps.shop.common.testusers import STAFF, USERS
 from apps.shop.mailsink.service import parse_message, service
 from apps.shop.mailsink.smtp import sink
 
@@ -18,10 +19,12 @@ from baton.kit import InstanceSettings
 @pytest.fixture
 async def client(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("MAILSINK_SMTP_PORT", "0")  # a free port, read back from the component
+    monkeypatch.setenv("SHOP_USER_JWKS", USERS.jwks_json())
     service.reload_settings()
     async with service.running(InstanceSettings(home=tmp_path)):
         transport = httpx.ASGITransport(app=service.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://mailsink") as http:
+        staff = USERS.headers("staff-1", roles=STAFF)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mailsink", headers=staff) as http:
             yield http
     service.reload_settings()
 
@@ -72,6 +75,25 @@ async def test_a_resent_message_id_is_kept_once(client):
     await _send(message)  # the sender retried after losing our reply
     listed = (await client.get("/v1/messages")).json()
     assert listed["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"Authorization": "Bearer not-a-token"}, 401),
+        (USERS.headers("ada"), 403),
+        (USERS.headers("boss", roles=("admin",)), 200),
+    ],
+    ids=["anonymous", "bad-token", "customer", "admin"],
+)
+async def test_only_staff_list_the_messages(client, headers, status):
+    await _send(_mail("ada@example.test", "Order confirmed", "Thanks, Ada", "<m-4@test>"))
+    answer = await client.get("/v1/messages", headers={"Authorization": "", **headers})
+    assert answer.status_code == status
+    if status != 200:
+        assert "Thanks, Ada" not in answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_the_page_lists_messages_with_their_content_escaped(client):

@@ -12,6 +12,7 @@ import uuid
 import httpx
 import nats
 import pytest
+from apps.shop.common.testusers import STAFF, USERS
 
 from baton.events import CloudEvent
 from baton.events.jetstream import JetStreamBus
@@ -48,7 +49,9 @@ async def test_publishing_a_template_in_the_hub_changes_the_next_email(launch_se
     )
     smtp_port = free_port()
     sink = launch_service(
-        "apps.shop.mailsink.service:service", service="mailsink", env={"MAILSINK_SMTP_PORT": str(smtp_port)}
+        "apps.shop.mailsink.service:service",
+        service="mailsink",
+        env={"MAILSINK_SMTP_PORT": str(smtp_port), "SHOP_USER_JWKS": USERS.jwks_json()},  # its list is staff-only
     )
     launch_service(
         "apps.shop.notification.service:service",
@@ -79,7 +82,7 @@ async def test_publishing_a_template_in_the_hub_changes_the_next_email(launch_se
 
     try:
         async with (
-            httpx.AsyncClient(base_url=sink.url) as sink_http,
+            httpx.AsyncClient(base_url=sink.url, headers=USERS.headers("staff-1", roles=STAFF)) as sink_http,
             httpx.AsyncClient(base_url=hub.url, headers={"Authorization": f"Bearer {FULL_TOKEN}"}) as editor,
         ):
             before = await email()
