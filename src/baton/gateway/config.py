@@ -365,6 +365,9 @@ class GatewayConfig:
     """Shared quota backend for several replicas (also ``BATON_GATEWAY_REDIS_URL``)."""
     reload_interval: float = 1.0
     """Seconds between checks of the config file for changes."""
+    jwks_ready_timeout: float = 30.0
+    """Seconds from start during which ``/readyz`` answers 503 until every issuer's JWKS has loaded once; after
+    that an issuer still without keys is only reported (a down identity service never keeps the edge out)."""
 
     def __post_init__(self) -> None:
         for cidr in self.trusted_proxies:
@@ -470,7 +473,7 @@ def parse_config(mapping: Mapping[str, Any], *, source: str = "<config>") -> Gat
         for key in ("max_body", "max_response_buffer"):
             if key in data:
                 data[key] = parse_size(data[key])
-        for key in ("keepalive_timeout", "client_timeout", "upstream_idle", "reload_interval"):
+        for key in ("keepalive_timeout", "client_timeout", "upstream_idle", "reload_interval", "jwks_ready_timeout"):
             if key in data:
                 data[key] = parse_duration(data[key])
         if isinstance(data.get("issuers"), list):

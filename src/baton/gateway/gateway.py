@@ -96,6 +96,9 @@ class Gateway:
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
+        self._started_at = 0.0
+        self._jwks_settled = False
+        """Every issuer's JWKS loaded once, or ``jwks_ready_timeout`` passed: JWKS trouble no longer holds readiness."""
 
     @property
     def url(self) -> str:
@@ -176,6 +179,8 @@ class Gateway:
             quotas.start()
         if stream_log is not None:
             stream_log.start()
+        self._started_at = loop.time()
+        self._jwks_settled = False
         await self._warm_jwks(state)
         self._server = await loop.create_server(
             lambda: ClientConnection(state),
@@ -363,7 +368,20 @@ class Gateway:
             checks["routes"] = "no routes configured"
         if self.last_reload_error:
             checks["config"] = "last reload failed: " + self.last_reload_error
-        ready = "serving" not in checks and "routes" not in checks
+        waiting = False
+        if state is not None:
+            pending = sorted(url for url, keys in state.authenticator.jwks.items() if not keys.loaded)
+            if not pending:
+                self._jwks_settled = True
+            else:
+                # Only the start waits for keys (bounded): once the gateway has served, or the identity service
+                # stays down past the timeout, a missing key set is reported, not a reason to leave rotation.
+                if not self._jwks_settled and state.loop.time() - self._started_at >= self.config.jwks_ready_timeout:
+                    self._jwks_settled = True
+                waiting = not self._jwks_settled
+                what = "waiting for the first load of " if waiting else "never loaded (its tokens are refused): "
+                checks["jwks"] = what + ", ".join(pending)
+        ready = "serving" not in checks and "routes" not in checks and not waiting
         body = orjson.dumps({"status": "ready" if ready else "not ready", "checks": checks or {"all": "ok"}})
         return (200 if ready else 503), JSON, body
 

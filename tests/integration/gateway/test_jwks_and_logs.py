@@ -112,3 +112,77 @@ async def test_access_log_lines_are_json_with_ids(start_upstream, tmp_path):
     assert len(line["trace_id"]) == 32
     assert len(line["span_id"]) == 16
     assert line["upstream"]
+
+
+@pytest.fixture
+async def flaky_jwks():
+    """A JWKS endpoint that answers 503 until ``state["up"]`` is set."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    state = {"up": False, "fetches": 0}
+
+    async def handler(request):
+        state["fetches"] += 1
+        if not state["up"]:
+            return web.Response(status=503, text="identity starting")
+        return web.json_response({"keys": [jwk(key, "k1")]})
+
+    app = web.Application()
+    app.router.add_get("/.well-known/jwks.json", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    yield {"url": f"http://127.0.0.1:{port}/.well-known/jwks.json", "key": key, "state": state}
+    await runner.cleanup()
+
+
+def jwks_mapping(url, port, **extra):
+    return {
+        "issuers": [{"name": "idp", "issuer": "https://issuer.test", "audience": "gateway", "jwks_url": url}],
+        "routes": [
+            {"prefix": "/", "backends": [{"urls": [f"http://127.0.0.1:{port}"]}], "private": True, "roles": ["ops"]}
+        ],
+        **extra,
+    }
+
+
+async def readiness(http, gw):
+    async with http.get(f"{gw.url}/readyz") as r:
+        return r.status, await r.json()
+
+
+async def test_readyz_waits_for_the_first_jwks_load(start_upstream, flaky_jwks, tmp_path):
+    port = await start_upstream("a")
+    async with (
+        running_gateway(jwks_mapping(flaky_jwks["url"], port), tmp_path) as gw,
+        aiohttp.ClientSession() as http,
+    ):
+        status, body = await readiness(http, gw)
+        assert status == 503
+        assert body["checks"]["jwks"] == f"waiting for the first load of {flaky_jwks['url']}"
+        flaky_jwks["state"]["up"] = True  # the identity service came up: the key watcher's retry loads the keys
+
+        async def ready():
+            return (await readiness(http, gw))[0] == 200
+
+        await wait_until(ready, timeout=10)
+        assert await readiness(http, gw) == (200, {"status": "ready", "checks": {"all": "ok"}})
+        token = sign(flaky_jwks["key"], "k1")
+        async with http.get(f"{gw.url}/v1/echo", headers={"Authorization": f"Bearer {token}"}) as r:
+            assert r.status == 200
+
+
+async def test_readyz_stops_waiting_for_a_jwks_that_never_loads(start_upstream, flaky_jwks, tmp_path):
+    port = await start_upstream("a")
+    mapping = jwks_mapping(flaky_jwks["url"], port, jwks_ready_timeout=0.2)
+    async with running_gateway(mapping, tmp_path) as gw, aiohttp.ClientSession() as http:
+
+        async def ready():
+            return (await readiness(http, gw))[0] == 200
+
+        await wait_until(ready, timeout=10)
+        status, body = await readiness(http, gw)
+        assert (status, body["status"]) == (200, "ready")
+        assert body["checks"]["jwks"] == f"never loaded (its tokens are refused): {flaky_jwks['url']}"
+        assert flaky_jwks["state"]["fetches"] >= 1

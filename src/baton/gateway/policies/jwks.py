@@ -139,6 +139,8 @@ class JwksKeys:
         self.fetches = 0
         """Fetch attempts so far."""
         self.keys: dict[str, Any] = {}
+        self.loaded = False
+        """A fetch has succeeded at least once (readiness waits for it: :meth:`Gateway._readyz`)."""
         self._fetched_at = 0.0
         self._retry_in = 0.0  # after a failed fetch: seconds until the scheduled retry (doubling), else 0
         self._lock = asyncio.Lock()
@@ -188,6 +190,7 @@ class JwksKeys:
                 raise SecurityError(f"cannot load JWKS from {self.url}: {exc}") from exc
             self._retry_in = 0.0
             self.keys = {key.key_id or str(i): key for i, key in enumerate(keyset.keys)}
+            self.loaded = True
 
     async def _fetch(self) -> Any:
         if self.url.startswith(SERVICE_SCHEME):
