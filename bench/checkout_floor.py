@@ -1,0 +1,402 @@
+"""Checkout floor: what one checkout's *message pattern* costs on the kit, with no business logic, in hello units.
+
+Issue #5 asks for a checkout cost ≤ 20 hello units (``bench/checkout.py``). This bench measures the floor under
+that figure: the same messages as one checkout, through the real kit and the real engines, with empty handlers
+and no tables of the services' own (:mod:`bench.floor.services`):
+
+- the customer's 3 requests to ``front`` (open cart, add item, place order), mutual TLS + service token;
+- for "place order", 3 calls through the kit's resilient client with its default policies (``stock``: reserve;
+  ``pay``: authorize, capture), mutual TLS + service token, an ``Idempotency-Key`` on each (as the saga sends);
+- one event through front's outbox (its SQLite file) ▸ relay ▸ JetStream (``sync_interval: always``) ▸ the
+  inboxes of ``mail``, ``stats`` and ``points`` (one durable consumer each, an inbox transaction per batch);
+- everything under the control plane (``python -m baton.control``, what ``baton up`` runs: CA, tokens, probes,
+  discovery, the zygote) with a manifest the bench writes in a scratch home. ``front`` runs 1 replica (the shop's
+  order runs 2: ``--front-replicas 2``).
+
+Not in the floor: the SMTP send (the kit offers no mailer; the shop's notification service has its own, so it is
+business code here) and the idempotency records the shop's peers store for each keyed POST (a database write).
+
+Two modes, each its own system, measured after the same hello reference:
+
+- ``messages``: front makes the 3 calls inside the "place order" request, then writes the event;
+- ``saga``: front logs a saga with the kit's durable orchestrator (``baton.saga``) in the request's transaction
+  and answers 202; the saga's steps make the 3 calls and its last step writes the event, every transition in
+  the saga log first — the durable saga log the architecture requires, on top of the messages.
+
+A floor checkout is done when all three consumers have received its event. Floor checkouts/s = done checkouts
+from the first request until the last event was received, closed loop at saturation (``users`` customers
+checking out back to back), like ``bench/checkout.py``. Layout as there: every server process pinned to core 0,
+this load generator to core 1.
+
+Figures: ``floor cost in hello units`` = hello req/s ÷ floor checkouts/s (the issue's definition, noisy on a shared
+machine) and, steadier, CPU per floor checkout over every process ÷ hello's CPU per request (both from psutil,
+measured on the same core in the same run), with the CPU split per process (front, stock, pay, consumers,
+nats-server, control plane, zygote).
+
+    .venv/bin/python bench/checkout_floor.py [--quick] [--modes messages,saga] [--front-replicas N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from apps.shop.common.system import REPO_ROOT, ShopSystem  # noqa: E402
+
+from baton.events.server import free_port  # noqa: E402
+
+# The reference exactly as the checkout bench measures it, and its CPU accounting: imported, not copied.
+from checkout import (  # noqa: E402
+    CLIENT_CORE,
+    SERVER_CORE,
+    TARGET_COST,
+    Costs,
+    _rounded,
+    _saturate_get,
+    pin,
+    start_hello,
+)
+
+CONSUMERS = ("mail", "stats", "points")
+MODES = ("messages", "saga")
+
+
+# --- the reference: hello ----------------------------------------------------------------------------------
+
+
+async def hello_reference(*, seconds: float, in_flight: int) -> dict[str, float]:
+    """hello's req/s at saturation (as ``bench/checkout.py`` measures it), then its CPU per request."""
+    port = free_port()
+    server = start_hello(port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as http:
+            deadline = time.monotonic() + 30
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get(url + "/readyz")).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("hello did not start")
+                await asyncio.sleep(0.1)
+        rps = await _saturate_get(url + "/v1/hello", seconds=seconds, in_flight=in_flight)
+        cpu_us = await _cpu_per_get(server.pid, url + "/v1/hello", seconds=min(seconds, 3.0), in_flight=in_flight)
+    finally:
+        server.terminate()
+        server.wait(10)
+    return {"rps": rps, "cpu_us_per_request": cpu_us}
+
+
+async def _cpu_per_get(pid: int, url: str, *, seconds: float, in_flight: int) -> float:
+    """The server's CPU time (µs) per answered ``GET url`` over a closed loop of ``seconds``."""
+    import aiohttp
+
+    done = 0
+    process = psutil.Process(pid)
+    connector = aiohttp.TCPConnector(limit=in_flight)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker(until: float) -> None:
+            nonlocal done
+            while time.monotonic() < until:
+                async with session.get(url) as answer:
+                    await answer.read()
+                    done += answer.status == 200
+
+        before = sum(process.cpu_times()[:2])
+        await asyncio.gather(*(worker(time.monotonic() + seconds) for _ in range(in_flight)))
+        # Every answer was read, so the server's work for them is done and counted.
+        cpu = sum(process.cpu_times()[:2]) - before
+    return cpu * 1e6 / max(done, 1)
+
+
+# --- the floor system ----------------------------------------------------------------------------------------
+
+
+class FloorSystem(ShopSystem):
+    """The floor's six services under the control plane, started and stopped the way the shop is for benches."""
+
+    def __init__(self, root: Path, *, saga: bool, front_replicas: int) -> None:
+        self.saga = saga
+        self.front_replicas = front_replicas
+        super().__init__(root, gateway=False, start_timeout=120)
+
+    def _manifest(self, env: Any, replicas: Any, *, dropped: set[str]) -> dict[str, Any]:
+        def spec(name: str, **extra: Any) -> dict[str, Any]:
+            return {"module": f"bench.floor.services:{name}", "version": "1.0.0", "cwd": str(REPO_ROOT), **extra}
+
+        services = {
+            "front": spec("front", replicas=self.front_replicas, env={"FRONT_SAGA": "true" if self.saga else "false"}),
+            "stock": spec("stock", allow={"/v1/reservations": ["front"]}),
+            "pay": spec("pay", allow={"/v1/payments": ["front"]}),
+            **{name: spec(name) for name in CONSUMERS},
+        }
+        return {
+            "name": "floor",
+            "services": services,
+            "events": {
+                "floor": {"subjects": ["floor.order.>"], "publisher": "front", "subscribers": list(CONSUMERS)},
+            },
+        }
+
+
+class Load:
+    """Customers checking out back to back against the front instances; what they got done."""
+
+    def __init__(self, http: httpx.AsyncClient, fronts: list[str]) -> None:
+        self.http = http
+        self.fronts = fronts
+        self.turn = 0
+        self.placed = 0
+        self.errors: list[str] = []
+
+    async def one(self) -> None:
+        front = self.fronts[self.turn % len(self.fronts)]
+        self.turn += 1
+        try:
+            cart = (await self.http.post(f"{front}/v1/carts")).raise_for_status().json()["cart_id"]
+            (await self.http.post(f"{front}/v1/carts/{cart}/items", json={"product_id": "p-1"})).raise_for_status()
+            body = {"cart_id": cart, "email": "floor@bench.test"}
+            (await self.http.post(f"{front}/v1/orders", json=body)).raise_for_status()
+        except (httpx.HTTPError, KeyError) as exc:
+            self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+            return
+        self.placed += 1
+
+
+async def received(http: httpx.AsyncClient, system: FloorSystem) -> int:
+    """Events the slowest consumer has received so far (each runs one instance)."""
+    counts = []
+    for name in CONSUMERS:
+        answer = (await http.get(system.url(name) + "/v1/received")).raise_for_status()
+        counts.append(int(answer.json()["received"]))
+    return min(counts)
+
+
+async def saturation(
+    http: httpx.AsyncClient, system: FloorSystem, *, seconds: float, users: int, costs: Costs | None = None
+) -> tuple[float, Load]:
+    """Floor checkouts per second (placed, and their event received by every consumer) with ``users`` customers."""
+    load = Load(http, system.urls("front"))
+    already = await received(http, system)
+    if costs is not None:
+        costs.begin()
+    started = time.monotonic()
+
+    async def user() -> None:
+        while time.monotonic() < started + seconds:
+            await load.one()
+
+    await asyncio.gather(*(user() for _ in range(users)))
+    while True:  # the events still on their way are part of the checkouts' cost
+        done = await received(http, system) - already
+        if done >= load.placed:
+            break
+        if time.monotonic() > started + seconds + 60:
+            load.errors.append(f"{load.placed - done} events not received 60 s after the load stopped")
+            break
+        await asyncio.sleep(0.05)
+    elapsed = time.monotonic() - started
+    if costs is not None:
+        costs.end(elapsed=elapsed, confirmed=done)
+    return done / elapsed, load
+
+
+async def measure_floor(*, saga: bool, quick: bool, front_replicas: int) -> dict[str, Any]:
+    """One floor system: start it, pin it, warm it up, find its saturation, stop it."""
+    mode = "saga" if saga else "messages"
+    system = FloorSystem(
+        Path(tempfile.mkdtemp(prefix=f"bench-floor-{mode}-")), saga=saga, front_replicas=front_replicas
+    )
+    system.start()
+    try:
+        assert system.process is not None
+        pids = [system.process.pid] + [p.pid for p in psutil.Process(system.process.pid).children(recursive=True)]
+        pids += [int(v["pid"]) for v in system.instances() if v["pid"]]
+        pin_threads(sorted(set(pids)), SERVER_CORE)
+        costs = Costs.of_shop(system, fsync=False)
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        async with system.async_client(limits=limits) as http:
+            await saturation(http, system, seconds=2.0, users=8)  # warm-up: connections, tokens, consumers bound
+            idle = await background(costs.names, seconds=5.0 if quick else 10.0)
+            best: tuple[float, Load, dict[str, Any]] | None = None
+            for users in (16,) if quick else (8, 16, 32):
+                rps, load = await saturation(http, system, seconds=6.0 if quick else 15.0, users=users, costs=costs)
+                errors = len(load.errors)
+                print(f"floor      {mode:8s} {users:3d} customers: {rps:7.1f} floor checkouts/s, {errors} errors")
+                if best is None or rps > best[0]:
+                    best = (rps, load, costs.report)
+            assert best is not None
+            rps, load, costs.report = best
+    finally:
+        system.stop()
+    report = costs.report
+    checkouts = max(report["confirmed"], 1)
+    # What the processes burn with no checkout at all (probes, heartbeats, fetch timeouts, telemetry flushes),
+    # spread over the measured run's checkouts: the part of the floor that is not per message.
+    idle_share = {name: cpu_s * report["elapsed_s"] * 1000 / checkouts for name, cpu_s in idle.items()}
+    return {
+        "rps": rps,
+        "errors": load.errors[:5],
+        "error_count": len(load.errors),
+        "saturation": report,
+        "idle_cpu_ms_per_s": {name: cpu_s * 1000 for name, cpu_s in idle.items()},
+        "idle_share_ms_per_checkout": idle_share,
+    }
+
+
+def figures(floor: dict[str, Any], hello: dict[str, float]) -> dict[str, float]:
+    """The floor in hello units, three ways.
+
+    - by req/s: hello req/s ÷ floor checkouts/s, the issue's definition (both at saturation of a core that other
+      benches share here, so it moves with their load);
+    - by CPU: CPU per floor checkout over every process ÷ hello's CPU per request;
+    - on a dedicated core: the per-checkout CPU (gross minus the idle share) plus the idle background spread
+      over the checkouts a whole core would then serve — what the first figure would read on a quiet machine.
+    """
+    report = floor["saturation"]
+    gross = report["server_cpu_ms_per_checkout"]
+    marginal = gross - sum(floor["idle_share_ms_per_checkout"].values())
+    idle_fraction = min(sum(floor["idle_cpu_ms_per_s"].values()) / 1000, 0.99)
+    dedicated = marginal / (1 - idle_fraction)
+    hello_ms = hello["cpu_us_per_request"] / 1000
+    return {
+        "units_by_rps": hello["rps"] / floor["rps"] if floor["rps"] else float("inf"),
+        "units_by_cpu": gross / hello_ms,
+        "units_dedicated_core": dedicated / hello_ms,
+        "cpu_ms_per_checkout": gross,
+        "marginal_cpu_ms_per_checkout": marginal,
+        "dedicated_core_cpu_ms_per_checkout": dedicated,
+    }
+
+
+def print_floor(mode: str, floor: dict[str, Any]) -> None:
+    """The floor's figures and its CPU per process."""
+    report, f = floor["saturation"], floor["figures"]
+    print(f"floor      {mode}: {floor['rps']:.1f} floor checkouts/s at saturation, {floor['error_count']} errors")
+    print(
+        f"ratio      floor cost in hello units ({mode}): {f['units_by_rps']:.1f} by req/s, "
+        f"{f['units_by_cpu']:.1f} by CPU, {f['units_dedicated_core']:.1f} on a dedicated core "
+        f"(the whole checkout's target: <= {TARGET_COST:g})"
+    )
+    print(
+        f"cpu        every server process: {report['server_cpu_ms_per_checkout']:.2f} ms CPU per floor checkout "
+        f"(server core {report['server_core_busy'] * 100:.0f}% busy over {report['elapsed_s']:.1f} s; "
+        f"load generator {report['client_cpu_ms_per_checkout']:.1f} ms); idle background "
+        f"{sum(floor['idle_cpu_ms_per_s'].values()):.0f} ms CPU/s"
+    )
+    print(f"             {'process':16s} {'ms/checkout':>11s} {'of it idle':>10s} {'idle ms/s':>9s}")
+    for name, ms in report["cpu_ms_per_checkout"].items():
+        idle_ms = floor["idle_share_ms_per_checkout"].get(name, 0.0)
+        idle_rate = floor["idle_cpu_ms_per_s"].get(name, 0.0)
+        if ms >= 0.05 or idle_rate >= 0.5:
+            print(f"             {name:16s} {ms:11.2f} {idle_ms:10.2f} {idle_rate:9.0f}")
+
+
+def pin_threads(pids: list[int], core: int) -> None:
+    """Pin every thread of each process to one core.
+
+    ``sched_setaffinity`` on a pid moves that one thread only: the threads a process started before (the
+    aiosqlite worker of each connection, nats-server's Go threads) would keep running on any core.
+    """
+    if (os.cpu_count() or 1) <= core:
+        return
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            for thread in psutil.Process(pid).threads():
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(thread.id, {core})
+
+
+async def background(names: dict[int, str], *, seconds: float) -> dict[str, float]:
+    """CPU seconds per second each process spends with no load."""
+
+    def cpu() -> dict[int, float]:
+        found: dict[int, float] = {}
+        for pid in names:
+            with contextlib.suppress(psutil.Error):
+                found[pid] = sum(psutil.Process(pid).cpu_times()[:2])
+        return found
+
+    before = cpu()
+    await asyncio.sleep(seconds)
+    after = cpu()
+    per: dict[str, float] = {}
+    for pid, value in after.items():
+        name = names[pid]
+        per[name] = per.get(name, 0.0) + (value - before.get(pid, value)) / seconds
+    return per
+
+
+async def main_async(quick: bool, *, modes: list[str], front_replicas: int) -> None:
+    pin([os.getpid()], CLIENT_CORE)
+    load = os.getloadavg()[0]
+    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}")
+    print(f"load average before: {load:.2f} (shared machine: req/s is noisy, CPU per request steadier)")
+    hello = await hello_reference(seconds=5.0 if quick else 15.0, in_flight=32)
+    print(
+        f"reference  hello GET /v1/hello: {hello['rps']:8.1f} req/s, {hello['cpu_us_per_request']:.0f} us CPU "
+        f"per request (server on core {SERVER_CORE})"
+    )
+    results: dict[str, dict[str, Any]] = {}
+    for mode in modes:
+        floor = await measure_floor(saga=mode == "saga", quick=quick, front_replicas=front_replicas)
+        floor["figures"] = figures(floor, hello)
+        results[mode] = floor
+        print_floor(mode, floor)
+    first = results[modes[0]]["figures"]
+    print(
+        json.dumps(
+            {
+                "bench": "checkout_floor",
+                "metric": "floor cost in hello units (hello rps / floor checkout rps at saturation): one checkout's "
+                "message pattern on the kit, no business logic, no tables of the services' own",
+                "value": round(first["units_by_rps"], 2),
+                "value_by_cpu": round(first["units_by_cpu"], 2),
+                "value_dedicated_core": round(first["units_dedicated_core"], 2),
+                "mode": modes[0],
+                "reference_target": f"checkout cost <= {TARGET_COST:g} hello units (bench/checkout.py)",
+                "hello_rps": round(hello["rps"], 1),
+                "hello_cpu_us_per_request": round(hello["cpu_us_per_request"], 1),
+                "modes": _rounded(results),
+                "front_replicas": front_replicas,
+                "smtp": "not included (the kit has no mailer)",
+                "quick": quick,
+                "load_average": round(load, 2),
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one saturation level, short runs")
+    parser.add_argument("--modes", default=",".join(MODES), help="messages, saga or both (default: both)")
+    parser.add_argument("--front-replicas", type=int, default=1, help="front instances (the shop's order runs 2)")
+    args = parser.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or any(m not in MODES for m in modes):
+        parser.error(f"--modes takes a comma-separated list of {', '.join(MODES)}")
+    import uvloop
+
+    uvloop.run(main_async(args.quick, modes=modes, front_replicas=args.front_replicas))
+
+
+if __name__ == "__main__":
+    main()
