@@ -16,14 +16,18 @@ and no tables of the services' own (:mod:`bench.floor.services`):
 Not in the floor: the SMTP send (the kit offers no mailer; the shop's notification service has its own, so it is
 business code here) and the idempotency records the shop's peers store for each keyed POST (a database write).
 
-Two modes, each its own system, measured after the same hello reference:
+Four modes, each its own system, measured after the same hello reference; each adds one part, so the parts'
+costs come out by subtraction:
 
-- ``messages``: front makes the 3 calls inside the "place order" request, then writes the event;
+- ``requests``: "place order" does nothing — the customer's 3 requests alone;
+- ``calls``: front makes the 3 calls inside the "place order" request;
+- ``messages``: the 3 calls, then the event — **the floor of the message pattern**;
 - ``saga``: front logs a saga with the kit's durable orchestrator (``baton.saga``) in the request's transaction
   and answers 202; the saga's steps make the 3 calls and its last step writes the event, every transition in
   the saga log first — the durable saga log the architecture requires, on top of the messages.
 
-A floor checkout is done when all three consumers have received its event. Floor checkouts/s = done checkouts
+A floor checkout is done when all three consumers have received its event (when "place order" answered, in the
+modes without one). Floor checkouts/s = done checkouts
 from the first request until the last event was received, closed loop at saturation (``users`` customers
 checking out back to back), like ``bench/checkout.py``. Layout as there: every server process pinned to core 0,
 this load generator to core 1.
@@ -33,7 +37,7 @@ machine) and, steadier, CPU per floor checkout over every process ÷ hello's CPU
 measured on the same core in the same run), with the CPU split per process (front, stock, pay, consumers,
 nats-server, control plane, zygote).
 
-    .venv/bin/python bench/checkout_floor.py [--quick] [--modes messages,saga] [--front-replicas N]
+    .venv/bin/python bench/checkout_floor.py [--quick] [--modes requests,calls,messages,saga] [--front-replicas N]
 """
 
 from __future__ import annotations
@@ -74,7 +78,15 @@ from checkout import (  # noqa: E402
 )
 
 CONSUMERS = ("mail", "stats", "points")
-MODES = ("messages", "saga")
+MODES = ("requests", "calls", "messages", "saga")
+"""What front's "place order" does (see :mod:`bench.floor.services`); each adds one part of the pattern."""
+EVENT_MODES = ("messages", "saga")
+PARTS = {
+    "requests": "3 customer requests to front (mTLS + token, kit middleware)",
+    "calls": "+ 3 resilient-client calls to stock and pay (mTLS + token)",
+    "messages": "+ 1 event: outbox ▸ relay ▸ JetStream ▸ 3 inboxes",
+    "saga": "+ durable saga log (instead of the calls in the request)",
+}
 
 
 # --- the reference: hello ----------------------------------------------------------------------------------
@@ -132,8 +144,8 @@ async def _cpu_per_get(pid: int, url: str, *, seconds: float, in_flight: int) ->
 class FloorSystem(ShopSystem):
     """The floor's six services under the control plane, started and stopped the way the shop is for benches."""
 
-    def __init__(self, root: Path, *, saga: bool, front_replicas: int) -> None:
-        self.saga = saga
+    def __init__(self, root: Path, *, mode: str, front_replicas: int) -> None:
+        self.mode = mode
         self.front_replicas = front_replicas
         super().__init__(root, gateway=False, start_timeout=120)
 
@@ -142,7 +154,7 @@ class FloorSystem(ShopSystem):
             return {"module": f"bench.floor.services:{name}", "version": "1.0.0", "cwd": str(REPO_ROOT), **extra}
 
         services = {
-            "front": spec("front", replicas=self.front_replicas, env={"FRONT_SAGA": "true" if self.saga else "false"}),
+            "front": spec("front", replicas=self.front_replicas, env={"FRONT_MODE": self.mode}),
             "stock": spec("stock", allow={"/v1/reservations": ["front"]}),
             "pay": spec("pay", allow={"/v1/payments": ["front"]}),
             **{name: spec(name) for name in CONSUMERS},
@@ -194,7 +206,8 @@ async def saturation(
 ) -> tuple[float, Load]:
     """Floor checkouts per second (placed, and their event received by every consumer) with ``users`` customers."""
     load = Load(http, system.urls("front"))
-    already = await received(http, system)
+    events = system.mode in EVENT_MODES
+    already = await received(http, system) if events else 0
     if costs is not None:
         costs.begin()
     started = time.monotonic()
@@ -205,7 +218,7 @@ async def saturation(
 
     await asyncio.gather(*(user() for _ in range(users)))
     while True:  # the events still on their way are part of the checkouts' cost
-        done = await received(http, system) - already
+        done = await received(http, system) - already if events else load.placed
         if done >= load.placed:
             break
         if time.monotonic() > started + seconds + 60:
@@ -218,12 +231,10 @@ async def saturation(
     return done / elapsed, load
 
 
-async def measure_floor(*, saga: bool, quick: bool, front_replicas: int) -> dict[str, Any]:
+async def measure_floor(mode: str, *, quick: bool, front_replicas: int) -> dict[str, Any]:
     """One floor system: start it, pin it, warm it up, find its saturation, stop it."""
-    mode = "saga" if saga else "messages"
-    system = FloorSystem(
-        Path(tempfile.mkdtemp(prefix=f"bench-floor-{mode}-")), saga=saga, front_replicas=front_replicas
-    )
+    root = Path(tempfile.mkdtemp(prefix=f"bench-floor-{mode}-"))
+    system = FloorSystem(root, mode=mode, front_replicas=front_replicas)
     system.start()
     try:
         assert system.process is not None
@@ -236,7 +247,7 @@ async def measure_floor(*, saga: bool, quick: bool, front_replicas: int) -> dict
             await saturation(http, system, seconds=2.0, users=8)  # warm-up: connections, tokens, consumers bound
             idle = await background(costs.names, seconds=5.0 if quick else 10.0)
             best: tuple[float, Load, dict[str, Any]] | None = None
-            for users in (16,) if quick else (8, 16, 32):
+            for users in (8,) if quick else (8, 16, 32):
                 rps, load = await saturation(http, system, seconds=6.0 if quick else 15.0, users=users, costs=costs)
                 errors = len(load.errors)
                 print(f"floor      {mode:8s} {users:3d} customers: {rps:7.1f} floor checkouts/s, {errors} errors")
@@ -284,6 +295,27 @@ def figures(floor: dict[str, Any], hello: dict[str, float]) -> dict[str, float]:
         "marginal_cpu_ms_per_checkout": marginal,
         "dedicated_core_cpu_ms_per_checkout": dedicated,
     }
+
+
+def decompose(results: dict[str, dict[str, Any]], hello: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Each part of the pattern's CPU per checkout, by subtracting the mode without it (idle share removed)."""
+    previous = {"calls": "requests", "messages": "calls", "saga": "messages"}
+    parts: dict[str, dict[str, float]] = {}
+    for mode in MODES:
+        if mode not in results:
+            continue
+        ms = results[mode]["figures"]["marginal_cpu_ms_per_checkout"]
+        before = previous.get(mode)
+        if before is not None and before not in results:
+            continue
+        part = ms - (results[before]["figures"]["marginal_cpu_ms_per_checkout"] if before else 0.0)
+        parts[mode] = {"cpu_ms": part, "hello_units": part * 1000 / hello["cpu_us_per_request"]}
+    if parts:
+        reference = f"hello {hello['cpu_us_per_request']:.0f} us"
+        print(f"parts      CPU per checkout without the idle background, by subtraction ({reference}):")
+        for mode, part in parts.items():
+            print(f"             {PARTS[mode]:62s} {part['cpu_ms']:6.2f} ms = {part['hello_units']:5.1f} hello units")
+    return parts
 
 
 def print_floor(mode: str, floor: dict[str, Any]) -> None:
@@ -356,11 +388,12 @@ async def main_async(quick: bool, *, modes: list[str], front_replicas: int) -> N
     )
     results: dict[str, dict[str, Any]] = {}
     for mode in modes:
-        floor = await measure_floor(saga=mode == "saga", quick=quick, front_replicas=front_replicas)
+        floor = await measure_floor(mode, quick=quick, front_replicas=front_replicas)
         floor["figures"] = figures(floor, hello)
         results[mode] = floor
         print_floor(mode, floor)
-    first = results[modes[0]]["figures"]
+    decomposition = decompose(results, hello)
+    first = results["messages" if "messages" in results else modes[0]]["figures"]
     print(
         json.dumps(
             {
@@ -370,7 +403,8 @@ async def main_async(quick: bool, *, modes: list[str], front_replicas: int) -> N
                 "value": round(first["units_by_rps"], 2),
                 "value_by_cpu": round(first["units_by_cpu"], 2),
                 "value_dedicated_core": round(first["units_dedicated_core"], 2),
-                "mode": modes[0],
+                "mode": "messages" if "messages" in results else modes[0],
+                "decomposition": _rounded(decomposition),
                 "reference_target": f"checkout cost <= {TARGET_COST:g} hello units (bench/checkout.py)",
                 "hello_rps": round(hello["rps"], 1),
                 "hello_cpu_us_per_request": round(hello["cpu_us_per_request"], 1),
@@ -387,7 +421,7 @@ async def main_async(quick: bool, *, modes: list[str], front_replicas: int) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one saturation level, short runs")
-    parser.add_argument("--modes", default=",".join(MODES), help="messages, saga or both (default: both)")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"some of {', '.join(MODES)} (default: all)")
     parser.add_argument("--front-replicas", type=int, default=1, help="front instances (the shop's order runs 2)")
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]

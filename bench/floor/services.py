@@ -15,10 +15,15 @@ every event (middleware, mutual TLS, tokens, outbox and inbox rows in each servi
 consumer counts the events it received in memory (``GET /v1/received``) so the bench knows when the last
 checkout's event has reached all three.
 
-With ``FRONT_SAGA=true`` in front's environment, ``POST /v1/orders`` logs a saga (``baton.saga``, the kit's
-durable orchestrator, in the request's transaction) and answers 202; the saga's steps make the same three calls
-and its last step emits the event, as the shop's checkout saga does. This is the floor *with* the durable saga
-log the shop's architecture requires.
+``FRONT_MODE`` in front's environment chooses what "place order" does, so the bench can take the pattern apart
+by subtraction:
+
+- ``requests``: nothing (the customer's three requests alone);
+- ``calls``: the three calls, no event;
+- ``messages`` (default): the three calls, then the event;
+- ``saga``: log a saga (``baton.saga``, the kit's durable orchestrator) in the request's transaction and answer
+  202; the saga's steps make the same three calls and its last step emits the event, as the shop's checkout saga
+  does — the floor *with* the durable saga log the shop's architecture requires.
 
 Run each with ``python -m baton.kit.serve bench.floor.services:<name>`` (the bench's manifest does).
 """
@@ -90,16 +95,20 @@ async def announce(order_id: str) -> None:
         await front.emit(session, type=PLACED, subject=order_id, data={"order_id": order_id, "total_cents": 1250})
 
 
-# -- front, messages only: the calls in the request ------------------------------------------------------------
+# -- front, without a saga: the calls in the request -----------------------------------------------------------
+
+MODE = os.environ.get("FRONT_MODE", "messages")
 
 
 async def place_order_inline() -> dict[str, str]:
-    """The three calls, then the event; answers once the event is in the outbox."""
+    """The three calls (modes ``calls``, ``messages``), then the event (``messages``)."""
     order_id = uuid.uuid4().hex
-    await reserve(order_id, f"{order_id}:reserve")
-    await authorize(order_id, f"{order_id}:authorize")
-    await capture(order_id, f"{order_id}:capture")
-    await announce(order_id)
+    if MODE in ("calls", "messages"):
+        await reserve(order_id, f"{order_id}:reserve")
+        await authorize(order_id, f"{order_id}:authorize")
+        await capture(order_id, f"{order_id}:capture")
+    if MODE == "messages":
+        await announce(order_id)
     return {"order_id": order_id, "status": "CONFIRMED"}
 
 
@@ -140,7 +149,7 @@ floor_saga = Saga(
     ],
 )
 sagas: SagaComponent | None = None
-if os.environ.get("FRONT_SAGA", "").lower() in ("1", "true", "yes"):
+if MODE == "saga":
     # Only in saga mode: the component's lease heartbeat and sweep would otherwise be CPU the floor does not need.
     sagas = SagaComponent([floor_saga])
     front.add_component(sagas)
