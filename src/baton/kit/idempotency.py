@@ -48,6 +48,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     select,
 )
@@ -94,6 +95,31 @@ idempotency_table = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Index("ix_baton_idempotency_expires_at", "expires_at"),
+)
+
+# The statements of a keyed request, built once: building and cache-keying a statement per call costs about as
+# much CPU as running it on SQLite. Values go in as parameters (an UPDATE's named w_/v_: a parameter named like a
+# column would be taken for one more column to set).
+_KEY = (idempotency_table.c.scope == bindparam("w_scope"), idempotency_table.c.key == bindparam("w_key"))
+_INSERT_KEY = idempotency_table.insert()
+_SELECT_KEY = select(idempotency_table).where(*_KEY)
+_STORE_ANSWER = (
+    idempotency_table.update()
+    .where(*_KEY)
+    .values(status_code=bindparam("v_status_code"), headers=bindparam("v_headers"), body=bindparam("v_body"))
+)
+_DELETE_KEY = delete(idempotency_table).where(*_KEY)
+_TAKE_OVER = (
+    idempotency_table.update()
+    .where(*_KEY, idempotency_table.c.created_at == bindparam("w_created_at"))
+    .values(
+        status_code=None,
+        headers=None,
+        body=None,
+        request_hash=bindparam("v_request_hash"),
+        created_at=bindparam("v_created_at"),
+        expires_at=bindparam("v_expires_at"),
+    )
 )
 
 
@@ -197,28 +223,24 @@ async def in_request_transaction(scope: MutableMapping[str, Any], session: Async
     try:
         # A savepoint would let the transaction go on, but the request must not run at all: let it roll back.
         await session.execute(
-            idempotency_table.insert().values(
-                scope=fold.scope,
-                key=fold.key,
-                request_hash=fold.fingerprint,
-                created_at=now,
-                expires_at=now + fold.policy.ttl,
-            )
+            _INSERT_KEY,
+            {
+                "scope": fold.scope,
+                "key": fold.key,
+                "request_hash": fold.fingerprint,
+                "created_at": now,
+                "expires_at": now + fold.policy.ttl,
+            },
         )
     except IntegrityError as exc:
         raise _KeyTaken(fold.key) from exc
     yield
-    where = (idempotency_table.c.scope == fold.scope, idempotency_table.c.key == fold.key)
+    where = {"w_scope": fold.scope, "w_key": fold.key}
     response = fold.response
     if response is not None and _replayable(response):
-        headers = {k: v for k, v in response.headers.items() if k.lower() in _STORED_HEADERS}
-        await session.execute(
-            idempotency_table.update()
-            .where(*where)
-            .values(status_code=response.status_code, headers=orjson.dumps(headers).decode(), body=response.body)
-        )
+        await session.execute(_STORE_ANSWER, {**where, **_answer(response)})
     else:
-        await session.execute(delete(idempotency_table).where(*where))
+        await session.execute(_DELETE_KEY, where)
 
 
 def _folds(request: Request) -> bool:
@@ -277,33 +299,40 @@ async def _reserve(
     fingerprint: str,
     policy: IdempotencyPolicy,
 ) -> str | _Stored:
-    table = idempotency_table
+    where = {"w_scope": scope, "w_key": key}
     for _ in range(3):
         now = time.time()
-        row_values = {
-            "scope": scope,
-            "key": key,
-            "request_hash": fingerprint,
-            "created_at": now,
-            "expires_at": now + policy.ttl,
-        }
         try:
             async with sessions() as session, session.begin():
-                await session.execute(table.insert().values(**row_values))
+                await session.execute(
+                    _INSERT_KEY,
+                    {
+                        "scope": scope,
+                        "key": key,
+                        "request_hash": fingerprint,
+                        "created_at": now,
+                        "expires_at": now + policy.ttl,
+                    },
+                )
             return _Outcome.RESERVED
         except IntegrityError:
             pass  # the key exists: decide from the stored row below
         async with sessions() as session, session.begin():
-            row = (await session.execute(select(table).where(table.c.scope == scope, table.c.key == key))).one_or_none()
+            row = (await session.execute(_SELECT_KEY, where)).one_or_none()
             if row is None:
                 continue  # released in between; try to reserve again
             stale = row.expires_at < now or (row.status_code is None and row.created_at + policy.pending_timeout < now)
             if stale:
                 # Conditional on the row we saw, so two instances cannot both take over the same key.
                 taken = await session.execute(
-                    table.update()
-                    .where(table.c.scope == scope, table.c.key == key, table.c.created_at == row.created_at)
-                    .values(status_code=None, headers=None, body=None, **row_values)
+                    _TAKE_OVER,
+                    {
+                        **where,
+                        "w_created_at": row.created_at,
+                        "v_request_hash": fingerprint,
+                        "v_created_at": now,
+                        "v_expires_at": now + policy.ttl,
+                    },
                 )
                 if getattr(taken, "rowcount", 0) == 1:
                     return _Outcome.RESERVED
@@ -317,20 +346,19 @@ async def _reserve(
 
 
 async def _complete(sessions: async_sessionmaker[AsyncSession], *, scope: str, key: str, response: Response) -> None:
-    headers = {k: v for k, v in response.headers.items() if k.lower() in _STORED_HEADERS}
     async with sessions() as session, session.begin():
-        await session.execute(
-            idempotency_table.update()
-            .where(idempotency_table.c.scope == scope, idempotency_table.c.key == key)
-            .values(status_code=response.status_code, headers=orjson.dumps(headers).decode(), body=response.body)
-        )
+        await session.execute(_STORE_ANSWER, {"w_scope": scope, "w_key": key, **_answer(response)})
 
 
 async def _release(sessions: async_sessionmaker[AsyncSession], *, scope: str, key: str) -> None:
     async with sessions() as session, session.begin():
-        await session.execute(
-            delete(idempotency_table).where(idempotency_table.c.scope == scope, idempotency_table.c.key == key)
-        )
+        await session.execute(_DELETE_KEY, {"w_scope": scope, "w_key": key})
+
+
+def _answer(response: Response) -> dict[str, Any]:
+    """The stored answer's columns (``_STORE_ANSWER``'s ``v_`` parameters)."""
+    headers = {k: v for k, v in response.headers.items() if k.lower() in _STORED_HEADERS}
+    return {"v_status_code": response.status_code, "v_headers": orjson.dumps(headers).decode(), "v_body": response.body}
 
 
 def _sessions_of(request: Request) -> async_sessionmaker[AsyncSession]:
