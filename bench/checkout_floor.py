@@ -14,7 +14,8 @@ and no tables of the services' own (:mod:`bench.floor.services`):
   order runs 2: ``--front-replicas 2``).
 
 Not in the floor: the SMTP send (the kit offers no mailer; the shop's notification service has its own, so it is
-business code here) and the idempotency records the shop's peers store for each keyed POST (a database write).
+business code here; priced apart at the end, :mod:`bench.floor.smtp`, ``--no-smtp`` to skip) and the idempotency
+records the shop's peers store for each keyed POST (a database write).
 
 Four modes, each its own system, measured after the same hello reference; each adds one part, so the parts'
 costs come out by subtraction:
@@ -27,15 +28,20 @@ costs come out by subtraction:
   the saga log first — the durable saga log the architecture requires, on top of the messages.
 
 A floor checkout is done when all three consumers have received its event (when "place order" answered, in the
-modes without one). Floor checkouts/s = done checkouts
-from the first request until the last event was received, closed loop at saturation (``users`` customers
-checking out back to back), like ``bench/checkout.py``. Layout as there: every server process pinned to core 0,
-this load generator to core 1.
+modes without one). Floor checkouts/s = done checkouts from the first request until the last event was received,
+closed loop at saturation (``users`` customers checking out back to back), like ``bench/checkout.py``. Layout as
+there: every server process pinned to core 0 (every thread of it), this load generator to core 1.
 
-Figures: ``floor cost in hello units`` = hello req/s ÷ floor checkouts/s (the issue's definition, noisy on a shared
-machine) and, steadier, CPU per floor checkout over every process ÷ hello's CPU per request (both from psutil,
-measured on the same core in the same run), with the CPU split per process (front, stock, pay, consumers,
-nats-server, control plane, zygote).
+Figures, per mode: ``floor cost in hello units``
+
+- *by req/s*: hello req/s ÷ floor checkouts/s, the issue's definition; on a machine other benches share (their
+  servers on core 0 too) it moves with their load;
+- *by CPU*: CPU per floor checkout over every process ÷ hello's CPU per request (psutil, same core, same run);
+- *on a dedicated core*: the per-checkout CPU without the idle background (probes, heartbeats, fetch timeouts,
+  measured with no load) plus that background spread over the checkouts a whole core would serve.
+
+Then the CPU split per process (front, stock, pay, the consumers, nats-server, control plane, zygote) and the
+parts of the pattern by subtraction between the modes (idle background removed).
 
     .venv/bin/python bench/checkout_floor.py [--quick] [--modes requests,calls,messages,saga] [--front-replicas N]
 """
@@ -147,7 +153,15 @@ class FloorSystem(ShopSystem):
     def __init__(self, root: Path, *, mode: str, front_replicas: int) -> None:
         self.mode = mode
         self.front_replicas = front_replicas
+        self.addresses: dict[str, list[str]] = {}
         super().__init__(root, gateway=False, start_timeout=120)
+
+    def start(self) -> FloorSystem:
+        """Start, then remember every instance's address: on a saturated core a readiness probe can time out and
+        take an instance out of rotation for a moment, which must not lose the bench its way to it."""
+        super().start()
+        self.addresses = {name: self.urls(name) for name in self.manifest["services"]}
+        return self
 
     def _manifest(self, env: Any, replicas: Any, *, dropped: set[str]) -> dict[str, Any]:
         def spec(name: str, **extra: Any) -> dict[str, Any]:
@@ -196,7 +210,7 @@ async def received(http: httpx.AsyncClient, system: FloorSystem) -> int:
     """Events the slowest consumer has received so far (each runs one instance)."""
     counts = []
     for name in CONSUMERS:
-        answer = (await http.get(system.url(name) + "/v1/received")).raise_for_status()
+        answer = (await http.get(system.addresses[name][0] + "/v1/received")).raise_for_status()
         counts.append(int(answer.json()["received"]))
     return min(counts)
 
@@ -205,7 +219,7 @@ async def saturation(
     http: httpx.AsyncClient, system: FloorSystem, *, seconds: float, users: int, costs: Costs | None = None
 ) -> tuple[float, Load]:
     """Floor checkouts per second (placed, and their event received by every consumer) with ``users`` customers."""
-    load = Load(http, system.urls("front"))
+    load = Load(http, system.addresses["front"])
     events = system.mode in EVENT_MODES
     already = await received(http, system) if events else 0
     if costs is not None:
@@ -341,6 +355,52 @@ def print_floor(mode: str, floor: dict[str, Any]) -> None:
             print(f"             {name:16s} {ms:11.2f} {idle_ms:10.2f} {idle_rate:9.0f}")
 
 
+async def smtp_cost(*, count: int) -> dict[str, dict[str, float]]:
+    """CPU per e-mail of an SMTP send (:mod:`bench.floor.smtp`: smtplib ▸ aiosmtpd), both ends on the server core.
+
+    Once with a connection per e-mail (the notification mailer's batch of one, at low load), once with 10 per
+    connection (a batch under load).
+    """
+    port = free_port()
+
+    def on_server_core() -> None:
+        os.sched_setaffinity(0, {SERVER_CORE})
+
+    python = [sys.executable, "-m", "bench.floor.smtp"]
+    sink = await asyncio.create_subprocess_exec(*python, "sink", str(port), cwd=ROOT, preexec_fn=on_server_core)
+    found: dict[str, dict[str, float]] = {}
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the SMTP sink did not start") from None
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            break
+        process = psutil.Process(sink.pid)
+        for per_connection in (1, 10):
+            before = sum(process.cpu_times()[:2])
+            sender = await asyncio.create_subprocess_exec(
+                *python, "send", str(port), str(count), str(per_connection),
+                cwd=ROOT, stdout=asyncio.subprocess.PIPE, preexec_fn=on_server_core,
+            )  # fmt: skip
+            out, _ = await sender.communicate()
+            sink_cpu = sum(process.cpu_times()[:2]) - before
+            sent = json.loads(out)
+            found[f"{per_connection} per connection"] = {
+                "sender_ms": sent["cpu_s"] * 1000 / count,
+                "sink_ms": sink_cpu * 1000 / count,
+            }
+    finally:
+        sink.terminate()
+        await sink.wait()
+    return found
+
+
 def pin_threads(pids: list[int], core: int) -> None:
     """Pin every thread of each process to one core.
 
@@ -376,7 +436,7 @@ async def background(names: dict[int, str], *, seconds: float) -> dict[str, floa
     return per
 
 
-async def main_async(quick: bool, *, modes: list[str], front_replicas: int) -> None:
+async def main_async(quick: bool, *, modes: list[str], front_replicas: int, with_smtp: bool = True) -> None:
     pin([os.getpid()], CLIENT_CORE)
     load = os.getloadavg()[0]
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}")
@@ -393,6 +453,14 @@ async def main_async(quick: bool, *, modes: list[str], front_replicas: int) -> N
         results[mode] = floor
         print_floor(mode, floor)
     decomposition = decompose(results, hello)
+    smtp = await smtp_cost(count=200 if quick else 1000) if with_smtp else {}
+    for label, cost in smtp.items():
+        ms = cost["sender_ms"] + cost["sink_ms"]
+        units = ms * 1000 / hello["cpu_us_per_request"]
+        print(
+            f"smtp       apart (no kit mailer), {label}: {ms:.2f} ms CPU per e-mail = {units:.1f} hello units "
+            f"(smtplib sender {cost['sender_ms']:.2f} ms, aiosmtpd sink {cost['sink_ms']:.2f} ms)"
+        )
     first = results["messages" if "messages" in results else modes[0]]["figures"]
     print(
         json.dumps(
@@ -410,7 +478,7 @@ async def main_async(quick: bool, *, modes: list[str], front_replicas: int) -> N
                 "hello_cpu_us_per_request": round(hello["cpu_us_per_request"], 1),
                 "modes": _rounded(results),
                 "front_replicas": front_replicas,
-                "smtp": "not included (the kit has no mailer)",
+                "smtp": {"included": False, "apart_cpu_ms_per_email": _rounded(smtp)},
                 "quick": quick,
                 "load_average": round(load, 2),
             }
@@ -423,13 +491,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one saturation level, short runs")
     parser.add_argument("--modes", default=",".join(MODES), help=f"some of {', '.join(MODES)} (default: all)")
     parser.add_argument("--front-replicas", type=int, default=1, help="front instances (the shop's order runs 2)")
+    parser.add_argument("--no-smtp", action="store_true", help="skip pricing the SMTP send apart")
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if not modes or any(m not in MODES for m in modes):
         parser.error(f"--modes takes a comma-separated list of {', '.join(MODES)}")
     import uvloop
 
-    uvloop.run(main_async(args.quick, modes=modes, front_replicas=args.front_replicas))
+    uvloop.run(main_async(args.quick, modes=modes, front_replicas=args.front_replicas, with_smtp=not args.no_smtp))
 
 
 if __name__ == "__main__":
