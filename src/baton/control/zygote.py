@@ -81,6 +81,8 @@ PRELOAD = (
     "baton.kit.migrator",
     "baton.kit.live_config",
     "baton.kit.monitor",
+    # The peer clients (aiohttp, ~6 MB): most services of a system call a peer (8 of the shop's 11 instances),
+    # and a library each of them imported privately would cost the machine a copy per instance.
     "baton.kit.clients",
     "baton.kit.problems",
     "baton.kit.runtime",
@@ -95,7 +97,7 @@ PRELOAD = (
     "pydantic.v1",
     "baton.telemetry.export",
     "baton.telemetry.otlp_json",
-    # Mutual TLS and service tokens (cryptography, PyJWT, httpx), on in every instance the control plane starts.
+    # Mutual TLS and service tokens (cryptography, PyJWT), on in every instance the control plane starts.
     "baton.security.wiring",
     "baton.security.mtls.asgi",
     # Under the control plane every kit instance serves mutual TLS with service tokens (~50 ms CPU to import).
@@ -113,6 +115,12 @@ PRELOAD = (
     "uvicorn.protocols.http.httptools_impl",
     "uvicorn.lifespan.on",
 )
+
+NOT_PRELOADED = ("sqlalchemy.dialects.postgresql", "alembic", "mako", "click", "uvicorn.main", "multiprocessing")
+"""Never imported by :data:`PRELOAD`, because every page the zygote holds counts in the RSS of every instance:
+the PostgreSQL dialect is imported by an instance on PostgreSQL (~2 MB), Alembic and Mako only through
+:data:`FIRST_START_PRELOAD`, uvicorn's command line (click, multiprocessing: ~2.4 MB) by no instance (see
+:mod:`baton.kit.serve`)."""
 
 FIRST_START_PRELOAD = ("baton.kit.migrator:load_alembic",)
 """Preloaded too when the home's data directory holds no database yet. Alembic (with Mako and its DDL dialects,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -130,6 +131,16 @@ def test_every_preload_entry_names_an_importable_module_or_loader():
     everything = PRELOAD + FIRST_START_PRELOAD
     assert len(set(everything)) == len(everything)
     assert _preload(everything) == []
+
+
+def test_the_preload_leaves_out_what_not_every_instance_uses():
+    # In a fresh interpreter, as the zygote runs it: this process has imported all sorts already.
+    code = (
+        "import sys; from baton.control.zygote import NOT_PRELOADED, PRELOAD, _preload; _preload(PRELOAD); "
+        "print(sorted(m for m in sys.modules if any(m == n or m.startswith(n + '.') for n in NOT_PRELOADED)))"
+    )
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_alembic_is_preloaded_until_the_home_holds_a_database(tmp_path: Path):
