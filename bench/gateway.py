@@ -2,7 +2,8 @@
 
 Layout (the machine has 2 cores): the upstream app and the proxy under test share core 0; the load generator
 (wrk, 1 thread, 50 connections, keep-alive) runs on core 1. Each proxy is measured in turn with the same
-upstream and the same load; the upstream alone is measured first as a reference.
+upstream and the same load — the same request, bearer token included, which nginx passes on as it is (the
+upstream parses it behind both) — and the upstream alone is measured first as a reference.
 
 Baton's chain in the run: IP allowlist ▸ JWT (HS256, verified once then cached) ▸ scope check ▸ rate limits
 (consumer, IP, route; limits far above the load) ▸ daily quota (SQLite write-behind) ▸ validation (body
@@ -279,11 +280,13 @@ def main() -> int:
         tmp = Path(tmpdir)
         up_port = free_port()
         upstream = start([PYTHON, __file__, "--upstream", str(up_port)], core=0, log=tmp / "upstream.log")
+        # One request for every target, so the upstream's share is alike behind each proxy.
+        headers = [f"Authorization: Bearer {token()}"]
         try:
             wait_port(up_port)
             url = f"http://127.0.0.1:{up_port}/v1/hello"
-            run_wrk(wrk, url, warmup, [])
-            results["direct"] = measured(wrk, url, seconds, [], None, upstream.pid)
+            run_wrk(wrk, url, warmup, headers)
+            results["direct"] = measured(wrk, url, seconds, headers, None, upstream.pid)
             layout = {"upstream": affinity(upstream.pid)}
 
             ng_port = free_port()
@@ -293,8 +296,8 @@ def main() -> int:
             try:
                 wait_port(ng_port)
                 url = f"http://127.0.0.1:{ng_port}/v1/hello"
-                run_wrk(wrk, url, warmup, [])
-                results["nginx"] = measured(wrk, url, seconds, [], ng, upstream.pid)
+                run_wrk(wrk, url, warmup, headers)
+                results["nginx"] = measured(wrk, url, seconds, headers, ng, upstream.pid)
                 layout["nginx"] = ",".join(sorted({affinity(p) for p in (ng.pid, *children(ng.pid))}))
             finally:
                 stop(ng)
@@ -319,7 +322,6 @@ def main() -> int:
                 )
             try:
                 wait_port(gw_port)
-                headers = [f"Authorization: Bearer {token()}"]
                 url = f"http://127.0.0.1:{gw_port}/v1/hello"
                 check = subprocess.run(["curl", "-s", "-H", headers[0], url], capture_output=True, text=True)
                 if "internal_note" in check.stdout or '"hello"' not in check.stdout:
