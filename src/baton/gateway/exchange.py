@@ -479,15 +479,13 @@ class Exchange(RequestInfo):
         # From a trusted proxy the chain is extended; anyone else's claim is dropped, never passed on.
         if forwarded is not None and self.client_ip != conn.peer:
             peer = forwarded + b", " + peer
+        parts += (b"x-forwarded-for: ", peer, b"\r\n")
+        if instance is None or instance.scheme != state.scheme_name:
+            # Only when it tells the upstream something: without it, a server takes its own connection's scheme
+            # (uvicorn's proxy headers, say), which is the client's whenever the two schemes are the same.
+            parts += (b"x-forwarded-proto: ", state.scheme, b"\r\n")
+        parts.append(self.correlation_line)
         span = self.span
-        parts += (
-            b"x-forwarded-for: ",
-            peer,
-            b"\r\nx-forwarded-proto: ",
-            state.scheme,
-            b"\r\n",
-            self.correlation_line,
-        )
         if span is not None:
             parts += (b"traceparent: ", span.traceparent, b"\r\n")
         principal = self.principal

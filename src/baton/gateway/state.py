@@ -75,6 +75,8 @@ class GatewayState:
         """Exchanges waiting on an upstream, each with a ``deadline`` (a ticker beats per-request timers)."""
         self.draining = False
         self.scheme = b"https" if config.tls_cert else b"http"
+        self.scheme_name = self.scheme.decode()
+        """The listener's scheme as an instance's ``scheme`` spells it (``X-Forwarded-Proto`` only when they differ)."""
         self.internal_endpoints: dict[str, InternalEndpoint] = {}
         self.no_route = problem(404, "no route matches this path")
         self.no_instance = problem(503, "no instance of the upstream service is available")

@@ -28,6 +28,7 @@ async def test_forwards_and_sets_identity_headers(start_upstream, tmp_path):
             "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
             "X-Forwarded-For": "6.6.6.6",  # from an untrusted peer: dropped
             "X-Baton-Consumer": "root",  # a client may not claim an identity
+            "X-Forwarded-Proto": "https",  # nor a scheme
         }
         async with http.get(f"{gw.url}/v1/echo/x?q=1", headers=headers) as response:
             assert response.status == 200
@@ -36,6 +37,7 @@ async def test_forwards_and_sets_identity_headers(start_upstream, tmp_path):
         assert seen["X-Correlation-ID"] == "abc-123"
         assert seen["X-Forwarded-For"] == "127.0.0.1"
         assert "X-Baton-Consumer" not in seen
+        assert "X-Forwarded-Proto" not in seen  # plain HTTP on both sides: the upstream's own scheme is the client's
         trace = seen["traceparent"].split("-")
         assert trace[1] == "0af7651916cd43dd8448eb211c80319c"  # same trace
         assert trace[2] != "b7ad6b7169203331"  # the gateway's own span is the parent now
