@@ -346,6 +346,7 @@ class Gateway:
                         await keys.refresh(force=True)  # due() already spaced it
                     except Exception as exc:
                         log.warning("%s (the keys fetched before stay in use)", exc)
+            self._note_jwks(state)
 
     async def _warm_jwks(self, state: GatewayState) -> None:
         for keys in state.authenticator.jwks.values():
@@ -353,6 +354,12 @@ class Gateway:
                 await keys.refresh(force=True)
             except Exception as exc:
                 log.warning("%s (will retry when a token needs it)", exc)
+        self._note_jwks(state)
+
+    def _note_jwks(self, state: GatewayState) -> None:
+        """Once every issuer's keys have loaded, JWKS trouble (an issuer a reload adds) no longer holds readiness."""
+        if not self._jwks_settled and all(keys.loaded for keys in state.authenticator.jwks.values()):
+            self._jwks_settled = True
 
     # internal endpoints ---------------------------------------------------------------------------------
 

@@ -186,3 +186,28 @@ async def test_readyz_stops_waiting_for_a_jwks_that_never_loads(start_upstream, 
         assert (status, body["status"]) == (200, "ready")
         assert body["checks"]["jwks"] == f"never loaded (its tokens are refused): {flaky_jwks['url']}"
         assert flaky_jwks["state"]["fetches"] >= 1
+
+
+async def test_an_issuer_added_by_a_reload_never_takes_a_serving_gateway_out_of_rotation(
+    start_upstream, jwks_server, flaky_jwks, tmp_path
+):
+    from baton.gateway import parse_config
+
+    port = await start_upstream("a")
+    mapping = jwks_mapping(jwks_server["url"], port)
+    async with running_gateway(mapping, tmp_path) as gw, aiohttp.ClientSession() as http:
+        # (no /readyz before the reload: the first load settles readiness whether or not anyone asked)
+        second = {"name": "idp2", "issuer": "https://other.test", "audience": "gateway", "jwks_url": flaky_jwks["url"]}
+        await gw.reload(
+            parse_config(
+                {
+                    **mapping,
+                    "issuers": [*mapping["issuers"], second],
+                    "access_log": False,
+                    "quota_db": str(tmp_path / "q.db"),
+                }
+            )
+        )
+        status, body = await readiness(http, gw)
+        assert (status, body["status"]) == (200, "ready")
+        assert body["checks"]["jwks"] == f"never loaded (its tokens are refused): {flaky_jwks['url']}"
