@@ -54,6 +54,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -271,6 +272,7 @@ async def measure_floor(mode: str, *, quick: bool, front_replicas: int) -> dict[
             rps, load, costs.report = best
     finally:
         system.stop()
+    shutil.rmtree(root, ignore_errors=True)  # kept when the run failed: its logs say why
     report = costs.report
     checkouts = max(report["confirmed"], 1)
     # What the processes burn with no checkout at all (probes, heartbeats, fetch timeouts, telemetry flushes),
