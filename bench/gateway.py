@@ -21,6 +21,7 @@ allowed CPUs are read back from ``/proc`` and printed, as is the load average be
 machine req/s and p99 swing with other work, CPU per request much less.
 
     .venv/bin/python bench/gateway.py [--quick]
+    .venv/bin/python bench/gateway.py --upstream-instructions ROUNDS   # the upstream's share, counted (callgrind)
 
 ``bench/gateway_inproc.py`` measures the gateway's own Python per request without sockets or a load generator
 (CPU time, and ``--compare`` against another tree): the tool for work on the hot path on a shared machine.
@@ -257,9 +258,82 @@ def token() -> str:
     return jwt.encode({**claims, "exp": now + 3600}, SECRET, algorithm="HS256")
 
 
+def start_gateway(tmp: Path, upstream: int, *, log: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """``python -m baton.gateway`` on core 0 with this bench's config, once it listens: ``(process, port)``."""
+    port = free_port()
+    cmd = [PYTHON, "-m", "baton.gateway", "--config", str(gateway_conf(tmp, upstream)), "--port", str(port)]
+    with open(log or os.devnull, "ab") as out:
+        proc = subprocess.Popen(
+            ["taskset", "-c", "0", *cmd],
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            env={**os.environ, "BATON_HOME": str(tmp)},
+        )
+    wait_port(port)
+    return proc, port
+
+
+def upstream_instructions(wrk: str, nginx: str, rounds: int) -> int:
+    """The upstream's instructions per request behind nginx and behind the gateway (callgrind, same request).
+
+    What the upstream spends per request behind each proxy, counted rather than timed: the same on a loaded
+    machine. The upstream runs under callgrind (slowly, so it is the bottleneck behind both proxies); its counters
+    are zeroed before each measured wrk run and dumped after it.
+    """
+    headers = [f"Authorization: Bearer {token()}"]
+    with tempfile.TemporaryDirectory(prefix="baton-bench-gw-upcg-") as tmpdir:
+        tmp = Path(tmpdir)
+        up_port = free_port()
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/upstream.%p"]
+        upstream = start([*cmd, PYTHON, __file__, "--upstream", str(up_port)], core=0, log=tmp / "valgrind.log")
+
+        def count(port: int) -> float:
+            url = f"http://127.0.0.1:{port}/v1/hello"
+            run_wrk(wrk, url, 3, headers)
+            subprocess.run(["callgrind_control", "-z", str(upstream.pid)], capture_output=True, check=True)
+            requests = run_wrk(wrk, url, 8, headers)["requests"]
+            subprocess.run(["callgrind_control", "-d", str(upstream.pid)], capture_output=True, check=True)
+            dump = max(tmp.glob(f"upstream.{upstream.pid}.*"), key=lambda path: path.stat().st_mtime)
+            totals = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(errors="replace"), re.M)
+            assert totals is not None, f"no totals in {dump}"
+            return int(totals.group(1)) / max(1, requests)
+
+        try:
+            wait_port(up_port, timeout=120)
+            for _ in range(rounds):
+                ng_port = free_port()
+                ng = start(
+                    [nginx, "-c", str(nginx_conf(tmp, ng_port, up_port)), "-p", str(tmp)], core=0, log=tmp / "ng"
+                )
+                try:
+                    wait_port(ng_port)
+                    behind_nginx = count(ng_port)
+                finally:
+                    stop(ng)
+                gw, gw_port = start_gateway(tmp, up_port)
+                try:
+                    behind_gateway = count(gw_port)
+                finally:
+                    stop(gw)
+                print(
+                    f"upstream instructions/request: behind nginx {behind_nginx:,.0f}, behind the gateway"
+                    f" {behind_gateway:,.0f} ({behind_gateway / behind_nginx:.3f}x)"
+                )
+        finally:
+            stop(upstream)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="short runs (<= 60 s in all)")
+    parser.add_argument(
+        "--upstream-instructions",
+        type=int,
+        metavar="ROUNDS",
+        help="count the upstream's instructions per request behind each proxy (callgrind) instead",
+    )
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.upstream:
@@ -272,6 +346,11 @@ def main() -> int:
         result = {"bench": "gateway", "metric": "rps_ratio_vs_nginx", "value": None, "target": ">= 0.75"}
         print(json.dumps({**result, "met": False, "skipped": True}))
         return 1
+    if args.upstream_instructions:
+        if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+            print("needs valgrind (apt-get install -y valgrind)")
+            return 1
+        return upstream_instructions(wrk, nginx, args.upstream_instructions)
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}")
     print("note: figures on a shared machine are noisy; the lead re-measures on a quiet one")
     load_before = f"{os.getloadavg()[0]:.2f}"
@@ -302,26 +381,8 @@ def main() -> int:
             finally:
                 stop(ng)
 
-            gw_port = free_port()
-            env_cmd = [
-                PYTHON,
-                "-m",
-                "baton.gateway",
-                "--config",
-                str(gateway_conf(tmp, up_port)),
-                "--port",
-                str(gw_port),
-            ]
-            with open(tmp / "gw-access.log", "ab") as access:
-                gw = subprocess.Popen(
-                    ["taskset", "-c", "0", *env_cmd],
-                    stdout=access,
-                    stderr=subprocess.DEVNULL,
-                    cwd=ROOT,
-                    env={**os.environ, "BATON_HOME": str(tmp)},
-                )
+            gw, gw_port = start_gateway(tmp, up_port, log=tmp / "gw-access.log")
             try:
-                wait_port(gw_port)
                 url = f"http://127.0.0.1:{gw_port}/v1/hello"
                 check = subprocess.run(["curl", "-s", "-H", headers[0], url], capture_output=True, text=True)
                 if "internal_note" in check.stdout or '"hello"' not in check.stdout:
