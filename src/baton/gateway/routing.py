@@ -155,7 +155,7 @@ class RouteTable:
         Raises:
             MethodNotAllowed: routes match the path and conditions but none allows ``method``.
         """
-        allowed: set[str] = set()
+        allowed: frozenset[str] = frozenset()  # (no set built per request: most requests match at once)
         end = path.find("/", 1)  # _first_segment and matches_path, inline
         for route in self._by_segment.get(path[1:] if end < 0 else path[1:end], self._root):
             prefix = route.prefix
@@ -170,5 +170,5 @@ class RouteTable:
                 continue
             return route
         if allowed:
-            raise MethodNotAllowed(frozenset(allowed))
+            raise MethodNotAllowed(allowed)
         return None
