@@ -7,7 +7,8 @@
 
 ``open_order`` does nothing forward; its compensation, which runs last, is the saga's end on failure:
 cancel the order with the reason (``order.cancelled``). ``confirm_order`` commits the reservation, then
-writes ``CONFIRMED`` and ``order.confirmed`` in one transaction. Every remote call carries the step's
+writes ``CONFIRMED``, ``order.confirmed``, its own success and the saga's end in one transaction. Every remote
+call carries the step's
 idempotency key, and the reservation and payment ids are the saga id (= order id), so a resumed step is
 never applied twice. A business "no" (stock short, payment declined, reservation expired) is a
 :class:`~baton.saga.StepFailed`; anything else is retried, then compensated.
@@ -134,7 +135,8 @@ class Checkout:
             raise StepFailed(f"payment not captured: {_rejection(exc)}") from exc
 
     async def confirm_order(self, ctx: StepContext) -> None:
-        """Commit the reservation, then ``CONFIRMED`` + ``order.confirmed`` in one local transaction."""
+        """Commit the reservation, then ``CONFIRMED`` + ``order.confirmed`` in one local transaction, which also
+        logs this step's success and the saga's end (one write transaction instead of two)."""
         await self._require_live_reservation(ctx)
         try:
             await self.stock.commit(ctx.saga_id, key=ctx.idempotency_key)
@@ -142,6 +144,7 @@ class Checkout:
             raise StepFailed(f"reservation not committed: {_rejection(exc)}") from exc
         async with service.transaction() as session:
             await confirm_order(session, ctx.data["order_id"])
+            await ctx.succeed_in(session)
 
     # -- compensations --------------------------------------------------------------------------------------
 

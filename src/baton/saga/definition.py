@@ -15,6 +15,10 @@
 An action is ``async def (ctx: StepContext) -> Mapping | None``. What it returns is logged with the step's
 success and merged into ``ctx.data`` for the steps after it, so a resumed saga never re-runs a finished step
 to learn its result. Declarations never wrap the functions: an action stays directly callable in a unit test.
+
+An action whose last effect is a write to the service's own database can log its success in that write's
+transaction (:meth:`StepContext.succeed_in`), and with it the saga's end when no step follows: the write and
+the logged outcome commit together, in one transaction instead of two or three.
 """
 
 from __future__ import annotations
@@ -22,12 +26,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from baton.errors import ConfigError
 from baton.saga.policy import StepRetry
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
 Phase = Literal["action", "compensation"]
+OutcomeWriter = Callable[["AsyncSession", Mapping[str, Any] | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,24 @@ class StepContext:
     """The flow's correlation id (also bound as the current correlation id while the step runs)."""
     error: str | None = None
     """For a compensation: why the saga is compensating (the failed step's error), else ``None``."""
+    outcome_writer: OutcomeWriter | None = field(default=None, repr=False, compare=False)
+    """Set by the orchestrator for an action it drives (:meth:`succeed_in`); ``None`` in a hand-made context."""
+
+    async def succeed_in(self, session: AsyncSession, output: Mapping[str, Any] | None = None) -> None:
+        """Log this action's success in ``session``'s transaction, and the saga's end when no step follows.
+
+        Call it last in the transaction of the action's final local write (after the write): the write and the
+        logged outcome then commit together, or neither does. ``output`` is logged as the step's output (what
+        the action returns is then not used). When the transaction does not commit (the action raises), the
+        attempt ends as that exception says, as if this was never called. In a compensation, or outside an
+        orchestrator (an action called directly in a test), it does nothing.
+
+        Raises:
+            LeaseLost: another orchestrator owns the saga now (the transaction must not commit).
+            SagaError: called twice in one attempt.
+        """
+        if self.outcome_writer is not None:
+            await self.outcome_writer(session, output)
 
 
 Action = Callable[[StepContext], Awaitable[Mapping[str, Any] | None]]

@@ -5,18 +5,22 @@ Every appended entry goes through the same check as a replay (``advance``), so t
 log that could not be resumed. A step's success is not written on its own: it commits in one transaction with
 whatever comes next (the next step's announcement, or the saga's end), still before that next work starts, so
 "logged before acting" holds and a forward step costs one write instead of two. Nothing is held back across a
-wait: a success followed by a backoff is written first. The :class:`~baton.saga.orchestrator.Orchestrator`
-owns the lifecycle, leases and concurrency around it.
+wait: a success followed by a backoff is written first. An action may log its own success in the transaction of
+its last local write (:meth:`~baton.saga.definition.StepContext.succeed_in`), with the saga's end when nothing
+follows: one transaction for the write, the outcome and the end. The
+:class:`~baton.saga.orchestrator.Orchestrator` owns the lifecycle, leases and concurrency around it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from baton.errors import SagaError
 from baton.saga.attempt import Outcome, run_attempt
 from baton.saga.definition import Phase, Saga, StepContext, idempotency_key
 from baton.saga.incidents import IncidentSink, SagaIncident
@@ -27,6 +31,9 @@ from baton.saga.store import SagaStore
 from baton.saga.tables import utcnow
 from baton.saga.tracing import end_attempt, saga_span, step_span
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
 
 @dataclass
 class _Unwritten:
@@ -35,6 +42,14 @@ class _Unwritten:
     entries: list[LogEntry] = field(default_factory=list)
     status: SagaStatus | None = None
     data: Mapping[str, Any] | None = None
+
+
+@dataclass
+class _WrittenInAction:
+    """An outcome an action wrote in its own transaction: what to restore if that transaction does not commit."""
+
+    state: SagaState
+    unwritten: _Unwritten | None
 
 
 class SagaDriver:
@@ -56,6 +71,7 @@ class SagaDriver:
         self.incidents = incidents
         self._unwritten: dict[str, _Unwritten] = {}
         self._traceparents: dict[str, str] = {}
+        self._written_in_action: dict[str, _WrittenInAction] = {}
 
     async def run(self, history: SagaHistory, definition: Saga) -> None:
         """Drive the saga of ``history`` with ``definition`` until it is terminal.
@@ -78,6 +94,7 @@ class SagaDriver:
                 # succeeded step is then run again, under the same idempotency key).
                 self._unwritten.pop(record.id, None)
                 self._traceparents.pop(record.id, None)
+                self._written_in_action.pop(record.id, None)
 
     async def _drive(self, state: SagaState, record: SagaRecord) -> None:
         while True:
@@ -124,6 +141,14 @@ class SagaDriver:
     async def _run_step(self, state: SagaState, record: SagaRecord, decision: RunStep) -> None:
         retry = state.definition.step(decision.step).retry
         outcome = await self._attempt(state, record, decision, "action")
+        written = self._written_in_action.pop(record.id, None)
+        if written is not None:
+            if outcome.ok:
+                return  # the action's transaction committed its success (and the saga's end, if nothing follows)
+            # That transaction rolled back: the log and the row are as they were before the action wrote.
+            _restore(state, written.state)
+            if written.unwritten is not None:
+                self._unwritten[record.id] = written.unwritten
         status: SagaStatus | None = None
         payload: dict[str, Any]
         if outcome.ok:
@@ -195,6 +220,9 @@ class SagaDriver:
         )
 
     def _context(self, state: SagaState, record: SagaRecord, step: str, phase: Phase, attempt: int) -> StepContext:
+        async def succeed_in(session: AsyncSession, output: Mapping[str, Any] | None) -> None:
+            await self._succeed_in(state, record, step, attempt, session, output)
+
         return StepContext(
             saga_id=record.id,
             saga_name=record.name,
@@ -205,6 +233,72 @@ class SagaDriver:
             attempt=attempt,
             correlation_id=record.correlation_id,
             error=state.failure if phase == "compensation" else None,
+            outcome_writer=succeed_in if phase == "action" else None,
+        )
+
+    async def _succeed_in(
+        self,
+        state: SagaState,
+        record: SagaRecord,
+        step: str,
+        attempt: int,
+        session: AsyncSession,
+        output: Mapping[str, Any] | None,
+    ) -> None:
+        """Write step ``step``'s success, with the entries waiting and the saga's end when nothing follows, in
+        ``session``'s transaction (see :meth:`~baton.saga.definition.StepContext.succeed_in`)."""
+        if record.id in self._written_in_action:
+            raise SagaError(f"saga {record.id}: step {step!r} logged its success twice", saga_id=record.id)
+        before = _snapshot(state)
+        unwritten = self._unwritten.pop(record.id, None)
+        waiting = list(unwritten.entries) if unwritten is not None else []
+        self._written_in_action[record.id] = _WrittenInAction(before, unwritten)
+        succeeded = self._entry(
+            state, record, EntryKind.STEP_SUCCEEDED, step=step, attempt=attempt, payload={"output": dict(output or {})}
+        )
+        entries = [*waiting, succeeded]
+        advance(state, entries[-1])
+        status = unwritten.status if unwritten is not None else None
+        decision = decide(state, incident_after=self.compensation_retry.incident_after, now=utcnow())
+        if isinstance(decision, Finish):
+            completed = decision.status is SagaStatus.COMPLETED
+            entries.append(
+                self._entry(state, record, EntryKind.SAGA_COMPLETED if completed else EntryKind.SAGA_COMPENSATED)
+            )
+            advance(state, entries[-1])
+            status = decision.status
+        await self.store.append_entries_in(
+            await session.connection(),
+            record.id,
+            owner=self.owner,
+            expected_seq=before.last_seq - len(waiting),
+            entries=entries,
+            lease_ttl=self.lease_ttl,
+            status=status,
+            data=dict(state.data),
+        )
+
+    @staticmethod
+    def _entry(
+        state: SagaState,
+        record: SagaRecord,
+        kind: EntryKind,
+        *,
+        step: str | None = None,
+        attempt: int | None = None,
+        payload: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> LogEntry:
+        """The entry that comes next in ``state``'s log (not folded in yet)."""
+        return LogEntry(
+            saga_id=record.id,
+            seq=state.last_seq + 1,
+            kind=kind,
+            at=utcnow(),
+            step=step,
+            attempt=attempt,
+            payload=dict(payload or {}),
+            error=error,
         )
 
     async def _log(
@@ -222,16 +316,7 @@ class SagaDriver:
         defer: bool = False,
     ) -> None:
         """Fold the entry into ``state``, then write it with any entries waiting; ``defer`` lets it wait too."""
-        entry = LogEntry(
-            saga_id=record.id,
-            seq=state.last_seq + 1,
-            kind=kind,
-            at=utcnow(),
-            step=step,
-            attempt=attempt,
-            payload=dict(payload or {}),
-            error=error,
-        )
+        entry = self._entry(state, record, kind, step=step, attempt=attempt, payload=payload, error=error)
         # The orchestrator's own transitions go through the same check as a replay: a bug here would
         # write a log that could not be resumed, so fail before writing or acting on it.
         advance(state, entry)
@@ -255,3 +340,16 @@ class SagaDriver:
             status=unwritten.status,
             data=unwritten.data,
         )
+
+
+def _snapshot(state: SagaState) -> SagaState:
+    """A copy of ``state`` that later changes to ``state`` leave as it is (the definition is shared)."""
+    return dataclasses.replace(
+        state, data=dict(state.data), steps={name: dataclasses.replace(step) for name, step in state.steps.items()}
+    )
+
+
+def _restore(state: SagaState, snapshot: SagaState) -> None:
+    """Put ``state`` back as it was when ``snapshot`` was taken (in place: callers hold ``state``)."""
+    for name in ("data", "steps", "phase", "failure", "last_seq"):
+        setattr(state, name, getattr(snapshot, name))

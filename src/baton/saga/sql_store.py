@@ -133,6 +133,34 @@ class SqlSagaStore:
         data: Mapping[str, Any] | None = None,
     ) -> None:
         """See :meth:`SagaStore.append_entries`."""
+        try:
+            async with self._engine.begin() as conn:
+                await self.append_entries_in(
+                    conn,
+                    saga_id,
+                    owner=owner,
+                    expected_seq=expected_seq,
+                    entries=entries,
+                    lease_ttl=lease_ttl,
+                    status=status,
+                    data=data,
+                )
+        except sa_exc.SQLAlchemyError as exc:  # the commit
+            raise StoreError(f"could not append to saga {saga_id}: {exc}", saga_id=saga_id) from exc
+
+    async def append_entries_in(
+        self,
+        connection: AsyncConnection,
+        saga_id: str,
+        *,
+        owner: str,
+        expected_seq: int,
+        entries: Sequence[LogEntry],
+        lease_ttl: float,
+        status: SagaStatus | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """See :meth:`SagaStore.append_entries_in`."""
         seqs = [e.seq for e in entries]
         if not entries or seqs != list(range(expected_seq + 1, expected_seq + 1 + len(entries))):
             raise ValueError(f"saga {saga_id}: entries must follow seq {expected_seq} without gaps, got {seqs}")
@@ -160,24 +188,18 @@ class SqlSagaStore:
             for e in entries
         ]
         try:
-            async with self._engine.begin() as conn:
-                # The UPDATE comes first: it takes the row's write lock, so the owner/seq check and the
-                # INSERT are atomic with respect to a peer trying to steal the lease.
-                result = await conn.execute(
-                    _advance(frozenset(values)),
-                    {
-                        "w_id": saga_id,
-                        "w_owner": owner,
-                        "w_seq": expected_seq,
-                        **{f"v_{k}": v for k, v in values.items()},
-                    },
+            # The UPDATE comes first: it takes the row's write lock, so the owner/seq check and the
+            # INSERT are atomic with respect to a peer trying to steal the lease.
+            result = await connection.execute(
+                _advance(frozenset(values)),
+                {"w_id": saga_id, "w_owner": owner, "w_seq": expected_seq, **{f"v_{k}": v for k, v in values.items()}},
+            )
+            if result.rowcount != 1:
+                raise LeaseLost(
+                    f"saga {saga_id}: lease no longer held by {owner} (or log moved past {expected_seq})",
+                    saga_id=saga_id,
                 )
-                if result.rowcount != 1:
-                    raise LeaseLost(
-                        f"saga {saga_id}: lease no longer held by {owner} (or log moved past {expected_seq})",
-                        saga_id=saga_id,
-                    )
-                await conn.execute(_INSERT_ENTRIES, rows)
+            await connection.execute(_INSERT_ENTRIES, rows)
         except sa_exc.IntegrityError as exc:
             raise LeaseLost(f"saga {saga_id}: entry {seqs[0]} written by someone else", saga_id=saga_id) from exc
         except sa_exc.SQLAlchemyError as exc:

@@ -105,6 +105,31 @@ class SagaStore(Protocol):
         """
         ...
 
+    async def append_entries_in(
+        self,
+        connection: AsyncConnection,
+        saga_id: str,
+        *,
+        owner: str,
+        expected_seq: int,
+        entries: Sequence[LogEntry],
+        lease_ttl: float,
+        status: SagaStatus | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """:meth:`append_entries` in the transaction of ``connection`` (the caller's), not one of its own.
+
+        The entries exist exactly when that transaction commits, together with the caller's own writes (a
+        step's local effect and its logged outcome). On :class:`LeaseLost` the caller's transaction should be
+        rolled back.
+
+        Raises:
+            LeaseLost: not ``owner``'s, or the log moved past ``expected_seq``.
+            StoreError: the database failed.
+            ValueError: the entries' seqs do not follow ``expected_seq``.
+        """
+        ...
+
     async def claim(self, saga_id: str, *, owner: str, lease_ttl: float) -> bool:
         """Take (or keep) the lease of a non-terminal saga that is free, expired or already ``owner``'s."""
         ...
