@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -55,6 +56,56 @@ def test_parse_message_reads_subject_body_and_recipients():
     assert parsed["body"].strip() == "Body text"
     assert parsed["rcpt_to"] == "ada@example.test"
     assert parsed["message_id"] == "<m-1@test>"
+
+
+def _multipart() -> EmailMessage:
+    message = _mail("ada@example.test", "Alternatives", "plain text wins", "<m-alt@test>")
+    message.add_alternative("<p>html loses</p>", subtype="html")
+    message.add_attachment(b"%PDF-1", maintype="application", subtype="pdf", filename="invoice.pdf")
+    return message
+
+
+def _html_only() -> EmailMessage:
+    message = _mail("ada@example.test", "Html", "", "<m-html@test>")
+    message.set_content("<p>only html</p>", subtype="html")
+    return message
+
+
+def _encoded(cte: str) -> EmailMessage:
+    subject = "Votre commande n° 42 est confirmée — merci, et un sujet assez long pour être replié " * 2
+    message = _mail("ada@example.test", subject, "Bonjour Adà,\r\nmerci — ✓\r\n" * 3, "<m-enc@test>")
+    message.set_content("Bonjour Adà,\nmerci — ✓\n" * 3, cte=cte)
+    return message
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        _mail("ada@example.test", "Hi", "Body text", "<m-1@test>"),
+        _encoded("8bit"),
+        _encoded("quoted-printable"),
+        _encoded("base64"),
+        _multipart(),
+        _html_only(),
+    ],
+    ids=["ascii", "utf8-8bit", "quoted-printable", "base64", "multipart-with-attachment", "html-only"],
+)
+def test_the_columns_are_what_the_full_email_parser_reads(message):
+    raw = message.as_bytes(policy=policy.SMTP)  # CRLF line ends, long headers folded: as it comes over SMTP
+    full = message_from_bytes(raw, policy=policy.default)
+    body = full.get_body(preferencelist=("plain", "html"))
+    parsed = parse_message(raw, envelope_from="shop@example.test", envelope_to=["ada@example.test"])
+    assert parsed["subject"] == str(full["Subject"])
+    assert parsed["message_id"] == str(full["Message-ID"])
+    assert parsed["body"] == body.get_content()
+
+
+def test_a_message_without_message_id_or_subject_is_still_kept():
+    raw = b"From: a@example.test\r\nTo: b@example.test\r\n\r\nhello\r\n"
+    parsed = parse_message(raw, envelope_from="a@example.test", envelope_to=["b@example.test"])
+    assert parsed["message_id"].startswith("<sink-")
+    assert parsed["subject"] == ""
+    assert parsed["body"] == "hello\r\n"
 
 
 async def test_received_messages_are_listed_newest_first_and_filtered_by_recipient(client):
