@@ -10,11 +10,14 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from baton.security.ca import CertificateAuthority
 from baton.security.crypto import Keyring, MasterKey
 from baton.security.mtls import PeerCheckedSSLObject, SpiffeAuthorization, client_context, only, server_context
-from baton.security.mtls.asgi import _CoalescingTransport
+from baton.security.mtls.asgi import TlsHttpToolsProtocol, _CoalescingTransport
 from baton.security.mtls.authorization import AccessRules
 from baton.security.spiffe import spiffe_id
 from baton.security.tokens import ServiceTokenAuth, StaticJwksFetcher, TokenIssuer, TokenVerifier
@@ -173,6 +176,64 @@ async def test_the_whole_transport_api_reaches_the_real_transport():
     raw.resume_reading.assert_called_once_with()
     await asyncio.sleep(0)
     raw.write.assert_called_once_with(b"abc")
+
+
+async def test_a_held_buffer_is_copied_so_the_caller_may_reuse_it():
+    raw = RecordingTransport()
+    wrapped = _CoalescingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+    buffer = bytearray(b"head;")
+    wrapped.write(buffer)
+    buffer[:] = b"XXXXX"
+    wrapped.write(memoryview(b"body"))
+    assert raw.writes == [b"head;body"]
+
+
+async def test_the_scope_is_uvicorns_own_plus_the_tls_extension():
+    """TlsHttpToolsProtocol.on_message_begin spells out uvicorn's: same attributes set, same scope, plus
+    ``extensions`` (an uvicorn upgrade that changes its method fails here)."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass  # never called: no request is parsed
+
+    config = Config(app, http="httptools", root_path="/root")
+    theirs, ours = (
+        cls(config=config, server_state=ServerState(), app_state={"db": 1})
+        for cls in (HttpToolsProtocol, TlsHttpToolsProtocol)
+    )
+    transport = RecordingTransport()
+    for protocol in (theirs, ours):
+        HttpToolsProtocol.connection_made(protocol, transport)  # type: ignore[arg-type]  # no TLS to read here
+        protocol.url = b"/stale"
+        protocol.expect_100_continue = True
+    ours._tls, ours._connection = {"spiffe_id": spiffe_id("order")}, {}
+    their_before, our_before = dict(vars(theirs)), dict(vars(ours))
+
+    theirs.on_message_begin()
+    ours.on_message_begin()
+
+    def changed(protocol: HttpToolsProtocol, before: dict[str, Any]) -> set[str]:
+        return {name for name, value in vars(protocol).items() if name not in before or before[name] is not value}
+
+    assert changed(theirs, their_before) == {"url", "expect_100_continue", "headers", "scope"}
+    assert changed(ours, our_before) == changed(theirs, their_before)
+    assert (ours.url, ours.expect_100_continue, ours.headers) == (b"", False, [])
+    assert (theirs.url, theirs.expect_100_continue, theirs.headers) == (b"", False, [])
+    scope = dict(ours.scope)
+    extensions = scope.pop("extensions")  # type: ignore[misc]
+    assert scope == theirs.scope
+    assert ours.scope["headers"] is ours.headers
+    assert ours.scope["state"] == {"db": 1}
+    assert ours.scope["state"] is not ours.app_state
+    assert extensions == {"tls": ours._tls, CONNECTION_EXTENSION: ours._connection}
+    assert extensions["tls"] is ours._tls
+    assert extensions[CONNECTION_EXTENSION] is ours._connection
+    ours.on_message_begin()
+    assert ours.scope["extensions"] is not extensions  # a fresh dict per request: nothing leaks between them
+
+    plain = TlsHttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
+    HttpToolsProtocol.connection_made(plain, transport)  # type: ignore[arg-type]
+    plain.on_message_begin()  # no TLS on this connection: uvicorn's scope as it is
+    assert "extensions" not in plain.scope
 
 
 # -- the per-connection token memo of ServiceTokenAuth -------------------------------------------------------
