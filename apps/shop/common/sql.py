@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql
 
 __all__ = ["insert_new"]
 
@@ -18,8 +21,12 @@ async def insert_new(session: AsyncSession, table: Table, values: Mapping[str, A
     ``INSERT ... ON CONFLICT DO NOTHING`` rather than select-then-insert: two transactions racing on the same
     key must not both believe they inserted it.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert: Callable[[Table], sqlite.Insert | postgresql.Insert] = sqlite.insert
+    if session.get_bind().dialect.name == "postgresql":
+        # Imported here: a service on SQLite would otherwise carry the PostgreSQL dialect (~2 MB per instance).
+        from sqlalchemy.dialects import postgresql
+
+        insert = postgresql.insert
     statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=list(unique))
     result = await session.execute(statement)
     return bool(getattr(result, "rowcount", 0) == 1)
