@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 from collections.abc import Sequence
-from email.message import EmailMessage
+from email.message import Message
 from typing import Protocol
 
 __all__ = ["Mailer", "MemoryMailer", "SmtpMailer"]
@@ -14,7 +14,7 @@ __all__ = ["Mailer", "MemoryMailer", "SmtpMailer"]
 class Mailer(Protocol):
     """Hands e-mails to a mail server."""
 
-    async def send(self, messages: Sequence[EmailMessage]) -> list[str | None]:
+    async def send(self, messages: Sequence[Message]) -> list[str | None]:
         """Send each message; one entry per message: ``None`` when the server accepted it, else the error."""
 
 
@@ -26,14 +26,14 @@ class SmtpMailer:
         self.port = port
         self.timeout = timeout
 
-    async def send(self, messages: Sequence[EmailMessage]) -> list[str | None]:
+    async def send(self, messages: Sequence[Message]) -> list[str | None]:
         """Send ``messages`` in order; a broken connection fails the message in hand and every later one."""
         if not messages:
             return []
         # smtplib blocks; one thread per batch keeps the event loop free and the connection reused.
         return await asyncio.to_thread(self._send_blocking, list(messages))
 
-    def _send_blocking(self, messages: list[EmailMessage]) -> list[str | None]:
+    def _send_blocking(self, messages: list[Message]) -> list[str | None]:
         results: list[str | None] = []
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
@@ -53,10 +53,10 @@ class MemoryMailer:
     """Keeps what it is given (unit tests); ``fail_next`` makes the next N sends fail."""
 
     def __init__(self) -> None:
-        self.sent: list[EmailMessage] = []
+        self.sent: list[Message] = []
         self.fail_next = 0
 
-    async def send(self, messages: Sequence[EmailMessage]) -> list[str | None]:
+    async def send(self, messages: Sequence[Message]) -> list[str | None]:
         """Record ``messages`` (or fail them while ``fail_next`` > 0)."""
         results: list[str | None] = []
         for message in messages:

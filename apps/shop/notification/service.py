@@ -24,7 +24,10 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.text import MIMEText
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -200,17 +203,35 @@ async def mark_failed(session: AsyncSession, notification_id: str, *, error: str
     await session.execute(statement.values(next_attempt_at=retry_at, last_error=error[:500]))
 
 
-def email_of(notification: Notification, *, from_address: str) -> EmailMessage:
-    """The RFC 5322 message for ``notification``."""
-    message = EmailMessage()
-    message["From"] = from_address
-    message["To"] = notification.email
-    message["Subject"] = notification.subject
-    message["Message-ID"] = notification.message_id
+def email_of(notification: Notification, *, from_address: str) -> Message:
+    """The RFC 5322 message for ``notification``: plain text, 7-bit when it is ASCII, else UTF-8 quoted-printable
+    (with a UTF-8 encoded-word subject).
+
+    Built on the compat32 API (``MIMEText``, ``Header``): the default policy's header objects cost a tenth of a
+    millisecond per header here, for the same message on the wire.
+    """
+    body = notification.body
+    message = MIMEText(body, "plain", "us-ascii" if body.isascii() else _UTF8_QP)
+    message["From"] = _one_line(from_address)
+    message["To"] = _one_line(notification.email)
+    subject = _one_line(notification.subject)
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
+    message["Message-ID"] = _one_line(notification.message_id)
     message["Date"] = formatdate(notification.created_at, localtime=False)
-    message["X-Baton-Order"] = notification.order_id
-    message.set_content(notification.body)
+    message["X-Baton-Order"] = _one_line(notification.order_id)
     return message
+
+
+def _one_line(value: str) -> str:
+    """``value`` for a header; raises ``ValueError`` on a line break (a header injection), as the default policy
+    does, since compat32 would write it as is."""
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"header value with a line break: {value[:60]!r}")
+    return value
+
+
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP  # readable in the mail sink's page, unlike the base64 MIMEText picks by default
 
 
 # Routes, event handlers and the sender register on ``service``; last, because they call the operations above.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import httpx
@@ -12,7 +13,15 @@ from apps.shop.common.testusers import STAFF, USERS
 from apps.shop.notification.events import on_order_cancelled, on_order_confirmed, templates
 from apps.shop.notification.mailer import MemoryMailer
 from apps.shop.notification.sender import retry_delay, sender
-from apps.shop.notification.service import claim_due, compose, list_notifications, money, service
+from apps.shop.notification.service import (
+    Notification,
+    claim_due,
+    compose,
+    email_of,
+    list_notifications,
+    money,
+    service,
+)
 
 from baton.events import CloudEvent
 from baton.kit import InstanceSettings
@@ -168,3 +177,49 @@ async def test_the_recipient_is_sealed_at_rest(running):
     assert stored.startswith("enc1:")
     assert CONFIRMED["email"] not in stored
     assert owed.email == CONFIRMED["email"]
+
+
+def _owed(subject: str, body: str, email: str = "ada@example.test") -> Notification:
+    return Notification(
+        id="n-1",
+        order_id="o-1",
+        kind="order-confirmed",
+        email=email,
+        subject=subject,
+        body=body,
+        status="pending",
+        attempts=0,
+        created_at=1_700_000_000.0,
+        sent_at=None,
+        last_error=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("Your order o-1 is confirmed", "Hello Ada,\n\nThanks for your order.\n"),
+        ("Votre commande o-1 est confirmée — merci " * 3, "Bonjour Adà,\n\nmerci — 12,90 €\n"),
+    ],
+    ids=["ascii", "utf-8"],
+)
+def test_the_email_reads_back_as_written(subject, body):
+    message = email_of(_owed(subject, body), from_address="shop@example.test")
+    raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))  # as smtplib.send_message flattens it
+    read = message_from_bytes(raw, policy=policy.default)
+    assert str(read["Subject"]) == subject
+    assert read.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n") == body
+    headers = (read["To"], read["Message-ID"], read["X-Baton-Order"])
+    assert headers == ("ada@example.test", "<n-1@notification.shop.baton>", "o-1")
+    assert raw.isascii()  # 7-bit on the wire: encoded-word subject, quoted-printable body
+    assert read.is_multipart() is False
+
+
+@pytest.mark.parametrize(
+    "owed",
+    [_owed("Hi\r\nBcc: eve@example.test", "x"), _owed("Hi", "x", email="ada@example.test\nBcc: eve@example.test")],
+    ids=["subject", "recipient"],
+)
+def test_a_header_with_a_line_break_is_refused(owed):
+    with pytest.raises(ValueError, match="line break"):
+        email_of(owed, from_address="shop@example.test")
