@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from baton.events import CloudEvent, ConsumerSpec, Inbox, handler
+from baton.events import inbox as inbox_module
 from baton.events.tables import inbox as inbox_table
 from baton.testing.memory_bus import MemoryBus
 
@@ -66,6 +69,58 @@ async def test_duplicates_within_and_across_batches_are_no_ops(sessions) -> None
     await inbox.process(await sub.fetch(2, timeout=0.1))
     assert await balances(sessions) == {"a": 10}
     assert (inbox.stats.handled, inbox.stats.duplicates) == (1, 2)
+
+
+@handler(TYPE)
+async def on_credited_noop(event: CloudEvent, session) -> None:
+    """A handler with no statements of its own: what is left is the inbox's."""
+
+
+async def test_a_batch_records_its_events_in_one_statement_that_skips_the_seen(sessions) -> None:
+    """At a trickle a batch is one event, so the inbox's statements per batch are its statements per event."""
+    bus = MemoryBus()
+    await bus.publish([credit(1), credit(2)])
+    sub = await bus.subscribe(SPEC)
+    inbox = Inbox(sessions, "ledger", [on_credited_noop])
+    await inbox.process(await sub.fetch(1, timeout=0.1))
+    statements: list[str] = []
+    engine = sessions.kw["bind"].sync_engine
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        redelivered = credit(1)  # e1 again, beside the new e2
+        bus.publish_raw("SHOP_PAYMENT", redelivered.nats_subject, redelivered.to_json(), "again")
+        deliveries = await sub.fetch(2, timeout=0.1)
+        await inbox.process(deliveries)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+    assert len(statements) == 1
+    assert statements[0].startswith("INSERT INTO baton_inbox")
+    assert "ON CONFLICT DO NOTHING RETURNING" in statements[0]
+    assert [d.event.id for d in deliveries] == ["e2", "e1"]
+    assert [d.settled for d in deliveries] == ["ack", "ack"]
+    assert (inbox.stats.handled, inbox.stats.duplicates) == (2, 1)
+    assert await inbox_count(sessions) == 2
+
+
+async def test_without_insert_returning_the_seen_ids_are_read_first(sessions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dialect without ON CONFLICT .. RETURNING reads the recorded ids, then inserts the new ones."""
+    monkeypatch.setitem(inbox_module._RECORD_NEW, "sqlite", None)
+    bus = MemoryBus()
+    event = credit(1, amount=10)
+    for _ in range(3):
+        bus.publish_raw("SHOP_PAYMENT", event.nats_subject, event.to_json(), event.id)
+    await bus.publish([credit(2, amount=1)])
+    sub = await bus.subscribe(SPEC)
+    inbox = Inbox(sessions, "ledger", [on_credited])
+    await inbox.process(await sub.fetch(2, timeout=0.1))
+    await inbox.process(await sub.fetch(2, timeout=0.1))
+    assert await balances(sessions) == {"a": 11}
+    assert (inbox.stats.handled, inbox.stats.duplicates) == (2, 2)
+    assert await inbox_count(sessions) == 2
 
 
 async def test_a_failing_handler_rolls_back_only_its_own_effects(sessions) -> None:
