@@ -429,7 +429,7 @@ def test_every_public_route_to_a_user_only_service_needs_a_user_token_at_the_gat
     /sales and /loyalty are pinned here rather than called)."""
     routes = load_config(SHOP_MANIFEST).routes
     guarded = {route.prefix for route in routes if route.auth is not None and route.auth.required and route.auth.jwt}
-    assert guarded == {"/carts", "/orders", "/me", "/notifications", "/sales", "/loyalty"}
+    assert guarded == {"/carts", "/orders", "/me", "/notifications", "/messages", "/sales", "/loyalty"}
 
 
 # -- nothing leaked ----------------------------------------------------------------------------------------------
