@@ -9,20 +9,16 @@ needs them is first touched. Each package's ``__init__`` does::
 :func:`import_without`: several libraries import an optional extra eagerly when it is installed (structlog
 loads rich and pygments for console tracebacks, nats-py loads aiohttp for ``ws://``), and every process that
 imports them pays for it in memory and start-up time even though it never uses the extra.
-
-:func:`defer_package_init`: a package whose ``__init__`` re-exports a few names and, to do so, imports parts
-nobody here uses (uvicorn's imports its command line: click, the reloaders, multiprocessing).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["defer_package_init", "import_without", "lazy_exports"]
+__all__ = ["import_without", "lazy_exports"]
 
 
 def lazy_exports(
@@ -61,40 +57,3 @@ def import_without(module: str, *optional: str) -> None:
     finally:
         for name in optional:
             del sys.modules[name]
-
-
-def defer_package_init(package: str, homes: Mapping[str, str]) -> None:
-    """Register the package ``package`` without running its ``__init__`` until a name not in ``homes`` is read.
-
-    ``homes`` maps names the ``__init__`` re-exports to the submodules defining them (``{"Config":
-    "uvicorn.config"}``): reading one imports that submodule only. Submodules import as usual (the package's
-    ``__path__`` is set). Any other name read from the package (``uvicorn.run``, ``__version__``, ``__all__``)
-    runs the real ``__init__`` first, so the package behaves as if imported normally.
-
-    Only the first import decides: when ``package`` is loaded already, nothing changes.
-
-    Raises:
-        ModuleNotFoundError: ``package`` is not installed, or is not a package.
-    """
-    if package in sys.modules:
-        return
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
-        raise ModuleNotFoundError(f"no package named {package!r}", name=package)
-    loader = spec.loader
-    module = importlib.util.module_from_spec(spec)
-
-    def __getattr__(name: str) -> Any:
-        home = homes.get(name)
-        if home is not None:
-            value = getattr(importlib.import_module(home), name)
-        else:
-            # Anything else: the real __init__, once (the hook goes first, so its own lookups are plain).
-            delattr(module, "__getattr__")
-            loader.exec_module(module)
-            value = getattr(module, name)
-        setattr(module, name, value)
-        return value
-
-    setattr(module, "__getattr__", __getattr__)  # noqa: B010 - a module attribute, not a method
-    sys.modules[package] = module

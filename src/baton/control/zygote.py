@@ -116,11 +116,10 @@ PRELOAD = (
     "uvicorn.lifespan.on",
 )
 
-NOT_PRELOADED = ("sqlalchemy.dialects.postgresql", "alembic", "mako", "click", "uvicorn.main", "multiprocessing")
+NOT_PRELOADED = ("sqlalchemy.dialects.postgresql", "alembic", "mako")
 """Never imported by :data:`PRELOAD`, because every page the zygote holds counts in the RSS of every instance:
-the PostgreSQL dialect is imported by an instance on PostgreSQL (~2 MB), Alembic and Mako only through
-:data:`FIRST_START_PRELOAD`, uvicorn's command line (click, multiprocessing: ~2.4 MB) by no instance (see
-:mod:`baton.kit.serve`)."""
+the PostgreSQL dialect is imported by an instance on PostgreSQL (~2.3 MB), Alembic and Mako only through
+:data:`FIRST_START_PRELOAD`."""
 
 FIRST_START_PRELOAD = ("baton.kit.migrator:load_alembic",)
 """Preloaded too when the home's data directory holds no database yet. Alembic (with Mako and its DDL dialects,

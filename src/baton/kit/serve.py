@@ -32,17 +32,15 @@ import sys
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from baton._lazy import defer_package_init, import_without
+from baton._lazy import import_without
 
-# What the libraries below load eagerly and no instance uses; every instance (and the zygote they are forked
-# from) would carry it: structlog's rich tracebacks for its console renderer (rich with pygments: ~2 MB;
-# instances log JSON), psutil for OpenTelemetry's process resource detector (not configured: instances use the
-# "otel" detector only), and uvicorn's command line, which its __init__ imports to re-export main() and run()
-# (click, the --reload and --workers supervisors with multiprocessing and watchfiles: ~2.4 MB); the kit uses
-# uvicorn's Config and Server only.
+# Extras the libraries below load eagerly when installed and no instance uses; every instance (and the zygote
+# they are forked from) would carry them: structlog's rich tracebacks for its console renderer (rich with
+# pygments: ~2 MB; instances log JSON), uvicorn's --reload watcher (watchfiles), and psutil for OpenTelemetry's
+# process resource detector (not configured: instances use the "otel" detector only).
 import_without("structlog", "rich")
+import_without("uvicorn", "watchfiles")
 import_without("opentelemetry.sdk.resources", "psutil")
-defer_package_init("uvicorn", {"Config": "uvicorn.config", "Server": "uvicorn.server"})
 
 import uvicorn  # noqa: E402 - after the imports above, by design
 
