@@ -9,13 +9,13 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import Insert, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from apps.shop.order.errors import OrderConflict
 from apps.shop.order.models import cart_items, carts, prices
 from apps.shop.order.prices import Price
 from baton.errors import NotFound
+from baton.sql import conflict_insert
 
 # Statements of the customer's requests, built once: building and cache-keying a statement per call costs about
 # as much CPU as running it on SQLite. Values go in as parameters (an UPDATE's named w_/v_: a parameter named
@@ -49,7 +49,7 @@ _TOUCH_OPEN_CART = (
 @functools.cache
 def _add_quantity(dialect: str) -> Insert:
     """``INSERT`` a cart line, or add to its quantity when the product is in the cart already."""
-    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(cart_items)
+    upsert = conflict_insert(dialect)(cart_items)
     return upsert.on_conflict_do_update(
         index_elements=[cart_items.c.cart_id, cart_items.c.product_id],
         set_={"quantity": cart_items.c.quantity + upsert.excluded.quantity},

@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from apps.shop.common.sql import insert_new
 from apps.shop.order.models import prices, read_model_marks
 from baton.errors import NotFound
+from baton.sql import conflict_insert
 
 BACKFILLED = "prices.backfilled"
 """The mark written once a backfill from the catalog has completed."""
@@ -40,7 +40,7 @@ async def apply_price(session: AsyncSession, price: Price) -> bool:
     events of one product concurrently cannot go backwards.
     """
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = conflict_insert(dialect)
     values = {
         "product_id": price.product_id,
         "price_cents": price.price_cents,

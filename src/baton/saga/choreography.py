@@ -20,10 +20,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton.saga.tables import as_utc, flow_event_table, saga_log_table, saga_table, utcnow
+from baton.sql import insert_new
 
 #: How much of an event's data a flow event keeps: the timeline is for reading, not for replaying.
 SUMMARY_FIELDS = 8
@@ -110,17 +110,7 @@ async def record_flow_event(
         "summary": dict(summary or {}),
         "recorded_at": utcnow(),
     }
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        statement = insert(flow_event_table).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
-        result = await session.execute(statement)
-        return bool(getattr(result, "rowcount", 0) == 1)
-    exists = await session.scalar(sa.select(sa.func.count()).where(flow_event_table.c.event_id == event_id))
-    if exists:
-        return False
-    await session.execute(flow_event_table.insert().values(**values))
-    return True
+    return await insert_new(session, flow_event_table, values, unique=["event_id"])
 
 
 async def flow_timeline(session: AsyncSession, correlation_id: str, *, include_sagas: bool = True) -> list[FlowEvent]:

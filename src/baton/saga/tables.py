@@ -11,12 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+
+from baton.sql import Json
 
 metadata = sa.MetaData()
 
-#: JSON on SQLite, JSONB on PostgreSQL.
-Json = sa.JSON().with_variant(JSONB(), "postgresql")
 
 saga_table = sa.Table(
     "baton_saga",
