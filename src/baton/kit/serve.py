@@ -53,7 +53,7 @@ from baton.telemetry.tracing import configure_tracing, shutdown_tracing  # noqa:
 if TYPE_CHECKING:
     from baton.security.wiring import InstanceSecurity
 
-__all__ = ["load_service", "main", "serve"]
+__all__ = ["load_service", "main", "serve", "server_config"]
 
 _log = get_logger("baton.kit.serve")
 
@@ -143,19 +143,7 @@ def serve(service: Service, *, settings: InstanceSettings | None = None) -> bool
         service.add_component(security.renewer)
         app = security.protect(app)
         tls = security.uvicorn_options()
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        lifespan="on",
-        ws="none",  # no kit service speaks WebSocket; "auto" would import the websockets package at every start
-        **tls,
-        access_log=False,
-        log_config=None,
-        server_header=False,
-        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace)),
-    )
+    config = server_config(app, settings, tls)
     server = _GracefulServer(config, service=service, drain_delay=settings.drain_delay)
     try:
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
@@ -164,6 +152,24 @@ def serve(service: Service, *, settings: InstanceSettings | None = None) -> bool
         shutdown_tracing()
     _log.info("exited", started=started)
     return started
+
+
+def server_config(app: Any, settings: InstanceSettings, options: dict[str, Any]) -> uvicorn.Config:
+    """uvicorn's configuration of an instance serving ``app``; ``options`` add the protocol and TLS."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        lifespan="on",
+        ws="none",  # no kit service speaks WebSocket; "auto" would import the websockets package at every start
+        **options,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_keep_alive=max(1, round(settings.keep_alive)),
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace)),
+    )
 
 
 def _security() -> InstanceSecurity | None:

@@ -31,6 +31,12 @@ class InstanceSettings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
     shutdown_grace: float = Field(default=10.0, description="Seconds in-flight requests get to finish on SIGTERM.")
+    keep_alive: float = Field(
+        default=75.0,
+        description="Seconds an idle keep-alive connection stays open. Longer than clients keep idle connections "
+        "pooled (the kit's client 15 s, httpx 5 s, the gateway 4 s), so no client sends a request on a connection "
+        "the server is closing at that moment (uvicorn's own default, 5 s, races httpx's).",
+    )
     drain_delay: float = Field(
         default=0.0,
         description="Seconds between readiness turning 503 and the server closing its listener on SIGTERM "
