@@ -12,7 +12,10 @@ machine is doing. The largest instance's RSS is split by kind of mapping (malloc
 shared libraries, other files) from ``/proc/<pid>/smaps``. Then ``baton down`` stops it all.
 
 References, measured in the same run: a bare FastAPI app under uvicorn, launched as one process, until its
-first answered request (the floor any supervisor sits on; the ratio is up-time / reference); and, unless
+first answered request (the floor any supervisor sits on; the ratio is up-time / reference), and its RSS then;
+the same app with the stack's libraries imported (SQLAlchemy's ORM, nats-py, OpenTelemetry, prometheus-client,
+aiohttp, PyJWT + cryptography, structlog — what every instance uses while serving), whose RSS is the memory
+floor of an instance on this stack (the ratio is instance RSS / floor); and, unless
 ``--quick``, the shop again with ``BATON_SPAWN=exec`` (every instance spawned and importing on its own).
 
 Targets: the whole shop (or, until it exists, the largest N) ready in <= 5 s; <= 80 MB RSS per instance.
@@ -62,16 +65,28 @@ uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), log_level="warn
 """
 
 
-def reference_first_request() -> float:
-    """Seconds from launching a bare FastAPI process to its first 200."""
+#: The libraries an instance uses while serving, which the issues name as the stack (FastAPI on uvicorn with
+#: uvloop and httptools, SQLAlchemy's asyncio ORM on aiosqlite, nats-py's JetStream, OpenTelemetry's SDK,
+#: prometheus-client, PyJWT with cryptography, structlog, orjson) plus aiohttp, the kit's HTTP client. A process
+#: that imports them and serves the bare FastAPI hello is the memory floor of any instance on this stack.
+STACK_IMPORTS = (
+    "import sqlalchemy.ext.asyncio, sqlalchemy.orm, aiosqlite, nats, nats.js, opentelemetry.sdk.trace, "
+    "prometheus_client, aiohttp, jwt, cryptography.hazmat.primitives.asymmetric.ed25519, structlog, orjson, uvloop, "
+    "httptools\n"
+)
+
+
+def reference_first_request(prelude: str = "") -> tuple[float, float]:
+    """Seconds from launching a bare FastAPI process (after ``prelude``) to its first 200, and its RSS (MB) then."""
     port = free_port()
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", REFERENCE_APP], env={**os.environ, "PORT": str(port)})
+    proc = subprocess.Popen([sys.executable, "-c", prelude + REFERENCE_APP], env={**os.environ, "PORT": str(port)})
     try:
         while True:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5).status_code == 200:
-                    return time.perf_counter() - started
+                    elapsed = time.perf_counter() - started
+                    return elapsed, psutil.Process(proc.pid).memory_info().rss / 2**20
             except httpx.HTTPError:
                 time.sleep(0.01)
     finally:
@@ -208,8 +223,15 @@ def main() -> None:
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}")
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     references = [reference_first_request() for _ in range(1 if args.quick else 3)]
-    reference = statistics.median(references)
+    reference = statistics.median(seconds for seconds, _ in references)
+    bare_rss = statistics.median(rss for _, rss in references)
+    _, stack_rss = reference_first_request(STACK_IMPORTS)
     print(f"reference  bare FastAPI process → first answered request: {reference:.2f} s")
+    print(
+        f"reference  RSS after the first request: bare FastAPI {bare_rss:.1f} MB; the same app with the stack's "
+        f"libraries imported (SQLAlchemy ORM, nats-py, OpenTelemetry SDK, prometheus-client, aiohttp, PyJWT + "
+        f"cryptography, structlog) {stack_rss:.1f} MB — the floor of an instance on this stack"
+    )
 
     results = []
     work = Path(tempfile.mkdtemp(prefix="baton-bench-startup-"))
@@ -241,6 +263,10 @@ def main() -> None:
         f"shared pages divided among their sharers); USS {headline['uss_mb_mean']} MB (private)"
     )
     print(
+        f"ratio      {headline['system']} RSS mean / the stack's floor: "
+        f"{float(headline['rss_mb_mean'] or 0) / stack_rss:.2f}x ({headline['rss_mb_mean']} / {stack_rss:.1f} MB)"  # type: ignore[arg-type]
+    )
+    print(
         f"wall       {headline['system']} ready in {up_seconds:.2f} s vs the {TARGET_SECONDS:g} s target "
         f"({'met' if up_seconds <= TARGET_SECONDS else 'NOT met'}) at load {os.getloadavg()[0]:.2f} on "
         f"{os.cpu_count()} cpu; CPU to ready {headline['total_cpu_s']} s (does not depend on the load)"
@@ -266,6 +292,8 @@ def main() -> None:
                 "pss_mb_max": pss_max,
                 "pss_met": pss_max <= TARGET_RSS_MB,
                 "reference_first_request_s": round(reference, 2),
+                "reference_bare_fastapi_rss_mb": round(bare_rss, 1),
+                "reference_stack_floor_rss_mb": round(stack_rss, 1),
                 "ratio_vs_reference": round(up_seconds / reference, 2),
                 "runs": results,
                 "quick": args.quick,
