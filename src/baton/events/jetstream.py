@@ -3,9 +3,9 @@
 Publishing pipelines a batch with ``publish_async`` (``Nats-Msg-Id`` = event id, so a republished event is
 dropped by the stream's duplicate window) and awaits the acks with one timeout. Consuming binds durable pull
 consumers and guards against two nats.py traps: pull subscriptions are not resumed after a reconnect
-(nats-io/nats.py#504), so every fetch sends fresh, short-lived pull requests and the consumer is re-ensured
-whenever the connection's reconnect count moved; and a fetch can outlive its own timeout (nats-io/nats.py#933),
-so every wait has a client-side deadline of its own.
+(nats-io/nats.py#504), so pull requests are short-lived (they expire with the fetch timeout) and the consumer is
+re-ensured whenever the connection's reconnect count moved; and a fetch can outlive its own timeout
+(nats-io/nats.py#933), so every wait has a client-side deadline of its own.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 _FETCH_GRACE = 2.0
 """Seconds the outer deadline of a fetch adds to the fetch's own timeout."""
+_PENDING_WAIT = 0.02
+"""Seconds a fetch holding deliveries waits for the next one the broker reported pending (a competing replica's
+request may take it instead)."""
 _HEADER_MAX = 2000
 
 
@@ -258,9 +261,17 @@ class JetStreamSubscription:
     It speaks the pull protocol itself (``$JS.API.CONSUMER.MSG.NEXT``) over one core-NATS inbox instead of
     nats.py's ``PullSubscription.fetch``: that fetch, once it has waited for a first message, keeps waiting for the
     rest of the batch until its timeout, which at a steady trickle of events turns into the latency of every event.
-    Here a fetch first asks for whatever is available now (``no_wait``) and, only if there is nothing, waits for
-    ONE message; both requests carry ``expires`` and the wait a client-side deadline. Pull requests are short-lived,
-    so none is stranded by a reconnect (nats-io/nats.py#504); after a reconnect the consumer is re-ensured too.
+
+    Here one pull request for ``batch`` messages, expiring after the fetch's timeout, *stays open across fetches*:
+    a fetch takes what the open request already delivered, sends a new request only when none is open (the last one
+    delivered its batch, expired or was ended by a status), and returns as soon as it holds a message and the
+    broker has no more for it right now — each delivery carries the consumer's pending count, so a fetch keeps
+    collecting while more are on their way and stops at once after the last one. At a checkout's trickle that is
+    one message in and one ack out per event, where a request per fetch cost two more publishes and a status
+    message per event (``bench/events_single.py``). Every wait has a client-side deadline (nats-io/nats.py#933);
+    pull requests are short-lived, so none is stranded by a reconnect (nats-io/nats.py#504), and after a reconnect
+    the consumer is re-ensured and a new request sent. :meth:`close` gives back (naks) what the open request still
+    delivers, so a stopping instance leaves nothing to wait out ``ack_wait``.
     """
 
     def __init__(self, bus: JetStreamBus, spec: ConsumerSpec) -> None:
@@ -271,6 +282,12 @@ class JetStreamSubscription:
         self._next = f"$JS.API.CONSUMER.MSG.NEXT.{spec.stream}.{spec.durable}"
         self._inbox = ""
         self._bound_at_reconnects = -1
+        self._open = 0
+        """Messages the open pull request may still deliver (0: no request is open)."""
+        self._open_until = 0.0
+        """Loop time after which the open request is over even if its end was never seen."""
+        self._more = False
+        """The last delivery said the consumer had more messages pending."""
 
     def _consumer_config(self) -> api.ConsumerConfig:
         spec = self.spec
@@ -308,6 +325,7 @@ class JetStreamSubscription:
         except nats.errors.Error as exc:
             raise _broker_error(exc, f"binding consumer {spec.durable} on {spec.stream}") from exc
         self._bound_at_reconnects = reconnects
+        self._open = 0  # a pull request does not survive a reconnect
 
     async def _on_msg(self, msg: Msg) -> None:
         self._queue.put_nowait(msg)
@@ -315,34 +333,28 @@ class JetStreamSubscription:
     async def _request(self, body: dict[str, Any]) -> None:
         await self.bus.nc.publish(self._next, orjson.dumps(body), reply=self._inbox)
 
-    async def _collect(self, batch: int, deadline: float) -> list[Msg]:
-        """Take deliveries off the inbox until ``batch``, a status that ends the request, or ``deadline``."""
-        loop = asyncio.get_running_loop()
-        msgs: list[Msg] = []
-        while len(msgs) < batch:
+    def _accept(self, msg: Msg, msgs: list[Msg]) -> None:
+        """File one message of the inbox: a delivery goes to ``msgs``; a status may end the open request."""
+        headers = msg.headers
+        status = headers.get(api.Header.STATUS) if headers else None
+        if status is None:
+            msgs.append(msg)
+            self._open -= 1
             try:
-                msg = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    async with asyncio.timeout(remaining):
-                        msg = await self._queue.get()
-                except TimeoutError:
-                    break
-            headers = msg.headers or {}
-            status = headers.get(api.Header.STATUS)
-            if status is None:
-                msgs.append(msg)
-            elif status == "100":
-                continue  # idle heartbeat
-            else:
-                # 404 no messages / 408 request expired end a request; 409 may mean the consumer was deleted.
-                if status == "409" and "deleted" in headers.get(api.Header.DESCRIPTION, "").lower():
-                    self._bound_at_reconnects = -1
-                break
-        return msgs
+                self._more = bool(msg.metadata.num_pending)
+            except nats.errors.Error:
+                self._more = False
+        elif status != "100":  # 100: idle heartbeat
+            # 404 no messages / 408 request expired end a request; 409 may mean the consumer was deleted.
+            self._open = 0
+            self._more = False
+            if status == "409" and "deleted" in (headers or {}).get(api.Header.DESCRIPTION, "").lower():
+                self._bound_at_reconnects = -1
+
+    def _take(self, msgs: list[Msg], batch: int) -> None:
+        """Take what the inbox holds now, up to ``batch`` deliveries."""
+        while len(msgs) < batch and not self._queue.empty():
+            self._accept(self._queue.get_nowait(), msgs)
 
     async def fetch(self, batch: int, *, timeout: float) -> list[Delivery]:
         """Up to ``batch`` deliveries within ``timeout`` seconds (see :meth:`Subscription.fetch`)."""
@@ -354,22 +366,51 @@ class JetStreamSubscription:
             self.bus._streams.discard(self.spec.stream)
             await self.bind()
         loop = asyncio.get_running_loop()
+        msgs: list[Msg] = []
         try:
-            msgs = await self._collect(batch, loop.time())  # leftovers of an earlier request first
-            if not msgs:
-                await self._request({"batch": batch, "no_wait": True})
-                msgs = await self._collect(batch, loop.time() + min(timeout, _FETCH_GRACE))
-            if not msgs:
+            self._take(msgs, batch)  # what the open request delivered since the last fetch
+            if not msgs and (self._open <= 0 or loop.time() >= self._open_until):
                 expires = max(timeout - 0.01, 0.001)
-                await self._request({"batch": 1, "expires": int(expires * 1e9)})
-                msgs = await self._collect(1, loop.time() + timeout + _FETCH_GRACE)
+                await self._request({"batch": batch, "expires": int(expires * 1e9)})
+                self._open, self._open_until, self._more = batch, loop.time() + timeout + _FETCH_GRACE, False
+            # Wait for a first delivery until the request ends; then, briefly, for the ones the broker said are
+            # pending (with competing replicas some of them go to the others' requests).
+            while len(msgs) < batch and self._open > 0 and (not msgs or self._more):
+                deadline = self._open_until if not msgs else min(self._open_until, loop.time() + _PENDING_WAIT)
+                try:
+                    async with asyncio.timeout(max(deadline - loop.time(), 0.0)):
+                        msg = await self._queue.get()
+                except TimeoutError:
+                    break  # past _open_until the next fetch sends a new request: its end was lost
+                self._accept(msg, msgs)
+                self._take(msgs, batch)
         except nats.errors.Error as exc:
             raise _broker_error(exc, f"fetching from {self.spec.durable}") from exc
         return [JetStreamDelivery(m, self.bus) for m in msgs]
 
     async def close(self) -> None:
-        """Unsubscribe; the durable consumer stays on the broker for the next start."""
+        """Give back what the open pull request delivers until it ends, then unsubscribe.
+
+        The durable consumer stays on the broker for the next start.
+        """
         sub, self._sub = self._sub, None
-        if sub is not None:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+        if sub is None:
+            return
+        loop = asyncio.get_running_loop()
+        held: list[Msg] = []
+        with contextlib.suppress(Exception):
+            while self.bus.nc.is_connected:
+                self._take(held, len(held) + self._queue.qsize())
+                remaining = self._open_until - loop.time()
+                if self._open <= 0 or remaining <= 0:
+                    break
+                try:
+                    async with asyncio.timeout(remaining):
+                        self._queue.put_nowait(await self._queue.get())  # filed at the top of the loop
+                except TimeoutError:
+                    break
+            # Only once the request is over: a message nak'ed while it is open would come straight back to it.
+            for msg in held:
+                await msg.nak()  # redelivered now (to another replica) instead of after ack_wait
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()

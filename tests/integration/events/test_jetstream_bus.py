@@ -60,6 +60,43 @@ async def test_a_waiting_fetch_returns_the_first_event_at_once(nc) -> None:
     assert time.monotonic() - started < 0.5  # not held back waiting for a full batch
 
 
+async def test_one_pull_request_serves_a_trickle_of_events(nc) -> None:
+    """At a trickle each fetch brings one event; the request a fetch left open serves the next ones."""
+    requests: list[bytes] = []
+
+    async def seen(msg) -> None:  # type: ignore[no-untyped-def]
+        requests.append(msg.data)
+
+    monitor = await nc.subscribe("$JS.API.CONSUMER.MSG.NEXT.SHOP_CATALOG.inventory", cb=seen)
+    bus = JetStreamBus(nc)
+    sub = await bus.subscribe(SPEC)
+    for i in range(3):
+        await bus.publish([ev(i)])
+        got = await sub.fetch(64, timeout=5.0)
+        assert [d.event.id for d in got] == [f"e{i}"]
+        await got[0].ack()
+    await nc.flush()
+    assert len(requests) == 1
+    await monitor.unsubscribe()
+    await sub.close()
+
+
+async def test_close_gives_back_what_the_open_request_still_delivers(nc) -> None:
+    bus = JetStreamBus(nc)
+    sub = await bus.subscribe(SPEC)
+    await bus.publish([ev(1)])
+    (first,) = await sub.fetch(64, timeout=1.0)
+    await first.ack()
+    await bus.publish([ev(2)])  # delivered to the request the fetch left open, never fetched
+    await sub.close()
+    other = await bus.subscribe(SPEC)
+    started = time.monotonic()
+    (again,) = await other.fetch(1, timeout=5.0)
+    assert (again.event.id, again.deliveries) == ("e2", 2)
+    assert time.monotonic() - started < 3.0  # nak'ed at close, not redelivered after ack_wait (30 s)
+    await again.ack()
+
+
 async def test_nak_with_delay_redelivers_later_and_counts(nc) -> None:
     bus = JetStreamBus(nc)
     await bus.publish([ev(1)])
