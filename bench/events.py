@@ -16,7 +16,9 @@ pinned to core 1, this Python process (producer, relay, consumers: one event loo
 Driver note: every aiosqlite statement is a hop to its worker thread (~7.6k txn/s vs ~26.7k through stdlib
 sqlite3 measured on this machine), so the pipeline keeps statements per event low instead of changing driver
 (the handler contract is an ``AsyncSession``): the relay spends 2 statements per batch (read, mark sent); the
-inbox spends 3 per batch (read seen ids, insert records, commit) plus the handler's own.
+inbox spends 2 per batch (record the new ids with ``INSERT .. ON CONFLICT DO NOTHING RETURNING``, commit) plus the
+handler's own. (The kit's engines now run SQLite statements inline, see :mod:`baton.kit.db`.) This bench batches;
+``bench/events_single.py`` prices one event at a time, a checkout's pattern.
 
 Targets: end-to-end >= 0.25x raw; p99 <= 50 ms at 1k/s.
 

@@ -43,9 +43,12 @@ class ConsumerPolicy:
 
     batch: int = 64
     """Most deliveries handled in one inbox transaction. The transaction holds SQLite's single write lock while
-    the handlers run, so bigger batches save little (3 statements per batch) and make other writers wait."""
+    the handlers run, so bigger batches save little (2 statements per batch: record, commit) and make other writers
+    wait. Also the size of the pull request a consumer keeps open
+    (:class:`~baton.events.jetstream.JetStreamSubscription`)."""
     fetch_timeout: float = 1.0
-    """Seconds one fetch waits for a first message (also the longest a drain waits for a fetch to return)."""
+    """Seconds one fetch waits for a first message (also the longest a drain waits for a fetch to return, and the
+    life of a pull request: a stopping consumer gives back what its open request delivers until it expires)."""
     ack_wait: float = 30.0
     """Seconds a delivery may stay unacknowledged before the broker gives it to another replica."""
     max_ack_pending: int = 1000
