@@ -37,6 +37,7 @@ from baton.errors import BrokerError, EventError, StoreError
 from baton.events import tracing as events_tracing
 from baton.events.handlers import HandlerDefinition, HandlerFn, definition_of
 from baton.events.tables import inbox
+from baton.sql import conflict_insert
 from baton.telemetry.context import attached
 
 if TYPE_CHECKING:
@@ -59,20 +60,14 @@ _RECORD_NEW: dict[str, Any] = {}
 def _record_new(dialect: Dialect) -> Any:
     """``INSERT .. ON CONFLICT DO NOTHING RETURNING event_id`` for ``dialect``, or ``None`` where it has none.
 
-    Built once per dialect; the PostgreSQL construct is imported only on PostgreSQL (an instance on SQLite does
-    not carry that dialect's modules).
+    Built once per dialect (through :func:`baton.sql.conflict_insert`, which imports the PostgreSQL construct only
+    on PostgreSQL).
     """
     name = dialect.name
     if name not in _RECORD_NEW:
         statement: Any = None
-        if name == "sqlite" and dialect.insert_returning:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            statement = sqlite_insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
-        elif name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-            statement = postgresql_insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+        if name == "postgresql" or (name == "sqlite" and dialect.insert_returning):
+            statement = conflict_insert(name)(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
         _RECORD_NEW[name] = statement
     return _RECORD_NEW[name]
 
