@@ -43,6 +43,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,18 @@ class Checkouts:
         return found
 
 
+async def closed_loop(one: Callable[[], Awaitable[object]], *, users: int, seconds: float) -> float:
+    """``users`` customers each calling ``one()`` back to back for ``seconds``; the loop's start (monotonic)."""
+    started = time.monotonic()
+
+    async def user() -> None:
+        while time.monotonic() < started + seconds:
+            await one()
+
+    await asyncio.gather(*(user() for _ in range(users)))
+    return started
+
+
 async def saturation(
     shoppers: list[Shopper], *, seconds: float, users: int, costs: Costs | None = None
 ) -> tuple[float, Checkouts]:
@@ -196,13 +209,7 @@ async def saturation(
     load = Checkouts(shoppers, uuid.uuid4().hex[:6])
     if costs is not None:
         costs.begin()
-    started = time.monotonic()
-
-    async def user() -> None:
-        while time.monotonic() < started + seconds:
-            await load.one()
-
-    await asyncio.gather(*(user() for _ in range(users)))
+    started = await closed_loop(load.one, users=users, seconds=seconds)
     while True:  # the sagas still running finish: their work is part of the checkouts' cost
         statuses = await load.statuses()
         if sum(1 for s in statuses.values() if s in FINAL_STATES) >= len(load.order_ids):

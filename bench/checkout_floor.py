@@ -80,6 +80,7 @@ from checkout import (  # noqa: E402
     Costs,
     _rounded,
     _saturate_get,
+    closed_loop,
     pin,
     start_hello,
 )
@@ -225,13 +226,7 @@ async def saturation(
     already = await received(http, system) if events else 0
     if costs is not None:
         costs.begin()
-    started = time.monotonic()
-
-    async def user() -> None:
-        while time.monotonic() < started + seconds:
-            await load.one()
-
-    await asyncio.gather(*(user() for _ in range(users)))
+    started = await closed_loop(load.one, users=users, seconds=seconds)
     while True:  # the events still on their way are part of the checkouts' cost
         done = await received(http, system) - already if events else load.placed
         if done >= load.placed:
