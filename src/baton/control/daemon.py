@@ -44,6 +44,7 @@ from baton.control.zygote import ForkServer
 from baton.errors import BrokerUnavailable, ControlError
 from baton.events.server import DEFAULT_MONITOR_PORT, DEFAULT_PORT, EmbeddedNats, NatsServerConfig
 from baton.security.plane import ControlPlaneSecurity
+from baton.security.spiffe import spiffe_id
 from baton.security.wiring import NATS_SERVICE, InstanceSecurity
 
 log = logging.getLogger("baton.control.daemon")
@@ -82,6 +83,8 @@ class Daemon:
         self.nats_url: str | None = None
         self.supervisor: Supervisor
         self._nats_server: EmbeddedNats | None = None
+        self._nats_reloaded = False
+        """Whether the adopted NATS server already re-read its files (its config changed) during this start."""
         self.security: ControlPlaneSecurity
         self._listener: socket.socket | None = None
         self._nats_client: Any = None
@@ -142,7 +145,7 @@ class Daemon:
             # An adopted server (started by an earlier daemon) still holds the leaf it read at its start: reload it
             # now with the one written above; from then on both get renewed at half-life.
             nats = self.supervisor.nats
-            reused = self._nats_server is not None and self._nats_server.reused
+            reused = self._nats_server is not None and self._nats_server.reused and not self._nats_reloaded
             self.security.start(nats.pid if nats is not None else None, reload_now=reused)
             self._span_store = _span_store(self.home.root)
             await self._serve()
@@ -273,6 +276,33 @@ class Daemon:
             self._nats_server = EmbeddedNats(config, log_file=self.home.log_file("nats"))
             await asyncio.to_thread(self._nats_server.start)
             self.nats_url = self._nats_server.url
+            if self._nats_server.reused:
+                await self._admit_services(self._nats_server)
+
+    async def _admit_services(self, server: EmbeddedNats) -> None:
+        """Make a server an earlier daemon started admit this manifest's services before any instance starts.
+
+        It still runs the ``authorization`` list of the manifest it was started for: a service added since (the
+        manifest changed while the control plane was down) would be refused. Its config is rewritten and
+        reloaded once, when the list changed, and a service it did not list is let in before this returns.
+        """
+        record = self._nats_record()
+        if record is None:  # a server on the port that no daemon of this home started: not ours to reconfigure
+            log.warning("NATS on %s was not started by this control plane; its config is left alone", server.url)
+            return
+        try:
+            previous = server.config_path.read_text()
+        except OSError:
+            previous = ""
+        if not await asyncio.to_thread(server.write_config):
+            return
+        if not self.security.reload_nats(record.pid):
+            return
+        self._nats_reloaded = True
+        added = sorted(name for name in self.manifest.services if f'"{spiffe_id(name)}"' not in previous)
+        log.info("NATS reloaded with the manifest's services", extra={"added": added})
+        if added and not await self.security.nats_admits(server.url, added[0]):
+            log.error("NATS did not admit %s after a reload; see %s", ", ".join(added), self.home.log_file("nats"))
 
     async def _connect_bus(self, rotation: Rotation) -> None:
         if self.nats_url is None:

@@ -137,6 +137,22 @@ class EmbeddedNats:
         """PID of the server process when this object started it."""
         return self.process.pid if self.process else None
 
+    @property
+    def config_path(self) -> Path:
+        """The configuration file the server is started with (and re-reads on ``SIGHUP``)."""
+        return self.config.store_dir / "nats-server.conf"
+
+    def write_config(self) -> bool:
+        """Write :attr:`config` to :attr:`config_path`; whether the file changed (a running server then needs a
+        reload, ``SIGHUP``, to apply it)."""
+        text = self.config.render()
+        with contextlib.suppress(OSError):
+            if self.config_path.read_text() == text:
+                return False
+        self.config.store_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(text)
+        return True
+
     def start(self) -> None:
         """Start the server, or reuse one that already speaks NATS on the port.
 
@@ -150,9 +166,8 @@ class EmbeddedNats:
                 self.reused = True
                 return
             raise ConfigError(f"port {cfg.port} is taken by something that is not NATS; free it or pick another port")
-        cfg.store_dir.mkdir(parents=True, exist_ok=True)
-        conf_path = cfg.store_dir / "nats-server.conf"
-        conf_path.write_text(cfg.render())
+        self.write_config()
+        conf_path = self.config_path
         log_target = self.log_file or cfg.store_dir / "nats-server.log"
         log_target.parent.mkdir(parents=True, exist_ok=True)
         with open(log_target, "ab") as log:

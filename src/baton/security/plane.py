@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from baton.security.ca import CertificateAuthority
 from baton.security.crypto import write_private
+from baton.security.mtls.contexts import client_context, only
 from baton.security.mtls.credentials import Credentials, LocalCertificateSource
 from baton.security.mtls.nats import nats_tls_block
 from baton.security.tokens.issuer import TokenIssuer
@@ -50,6 +51,10 @@ CERTS_DIR = "certs"
 """Under the home: one directory of credentials per instance (``certs/<instance>/``)."""
 LISTENER_PORT_FILE = "control-tls.port"
 """Under the home: the mTLS listener's port, reused by the next daemon so adopted instances keep reaching it."""
+ADMISSION_TIMEOUT = 5.0
+"""Seconds :meth:`ControlPlaneSecurity.nats_admits` waits for a reloaded NATS server to admit a service."""
+ADMISSION_POLL = 0.02
+"""Seconds between its connection attempts."""
 OPERATOR_SERVICE = "operator"
 """The identity tools and tests use to call instances directly (``POST /v1/certificates`` with the admin token)."""
 
@@ -110,6 +115,39 @@ class ControlPlaneSecurity:
         directory = self.issue(NATS_SERVICE, NATS_SERVICE)
         names = sorted({*services, CONTROL_SERVICE, OPERATOR_SERVICE})
         return nats_tls_block(directory, services=names)
+
+    def reload_nats(self, pid: int) -> bool:
+        """Make the NATS server re-read its configuration and files (``SIGHUP``); ``False`` when it is gone."""
+        return _reload(pid)
+
+    async def nats_admits(self, url: str, service: str, *, timeout: float = ADMISSION_TIMEOUT) -> bool:
+        """Whether the NATS server at ``url`` accepts a client of ``service`` within ``timeout`` seconds.
+
+        A server applies a reloaded ``authorization`` list shortly after its ``SIGHUP``, not before the signal
+        returns: this connects with a fresh leaf of ``service`` until one is let in.
+        """
+        import nats
+
+        async def quiet(exc: Exception) -> None:  # refusals are expected until the reload lands
+            return None
+
+        context = client_context(
+            self.ca.issue_leaf(service, f"{service}-admission"), self.ca.trust_bundle(), expect=only(NATS_SERVICE)
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                client = await nats.connect(
+                    url, tls=context, allow_reconnect=False, connect_timeout=1, error_cb=quiet, name="baton-admission"
+                )
+            except Exception:  # nats-py raises a variety of errors for a refused client
+                if loop.time() >= deadline:
+                    return False
+                await asyncio.sleep(ADMISSION_POLL)
+                continue
+            await client.close()
+            return True
 
     def bind_listener(self, host: str = "127.0.0.1") -> socket.socket:
         """Bind the mTLS listener's socket now (so its URL can go into instances' environments before it
