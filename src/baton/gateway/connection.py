@@ -36,6 +36,8 @@ class ClientConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.peer = "0.0.0.0"
         self.peer_bytes = b"0.0.0.0"
+        self.forwarded_line = b"x-forwarded-for: 0.0.0.0\r\n"
+        """The ``X-Forwarded-For`` line an upstream gets for a request without a trusted chain (built once)."""
         self.closed = False
         self.current: Exchange | None = None
         """The exchange being answered."""
@@ -62,6 +64,7 @@ class ClientConnection(asyncio.Protocol):
         if peer:
             self.peer = peer[0]
             self.peer_bytes = self.peer.encode()
+            self.forwarded_line = b"x-forwarded-for: " + self.peer_bytes + b"\r\n"
         self.state.connections.add(self)
 
     def data_received(self, data: bytes) -> None:

@@ -473,13 +473,16 @@ class Exchange(RequestInfo):
                 parts += (b"content-length: ", b"%d" % self.body_size, b"\r\n")
             elif self.frame_chunked:
                 parts.append(b"transfer-encoding: chunked\r\n")
-        forwarded = headers.get(b"x-forwarded-for")
         conn = self.conn
-        peer = conn.peer_bytes
-        # From a trusted proxy the chain is extended; anyone else's claim is dropped, never passed on.
-        if forwarded is not None and self.client_ip != conn.peer:
-            peer = forwarded + b", " + peer
-        parts += (b"x-forwarded-for: ", peer, b"\r\n")
+        # From a trusted proxy the chain is extended; anyone else's claim is dropped, never passed on. (The client
+        # address differs from the peer's only when a trusted X-Forwarded-For named it: the header is looked up
+        # then only, and the peer's own line is built once per connection.)
+        if self.client_ip == conn.peer:
+            parts.append(conn.forwarded_line)
+        else:
+            forwarded = headers.get(b"x-forwarded-for")
+            peer = conn.peer_bytes if forwarded is None else forwarded + b", " + conn.peer_bytes
+            parts += (b"x-forwarded-for: ", peer, b"\r\n")
         if instance is None or instance.scheme != state.scheme_name:
             # Only when it tells the upstream something: without it, a server takes its own connection's scheme
             # (uvicorn's proxy headers, say), which is the client's whenever the two schemes are the same.
@@ -512,7 +515,6 @@ class Exchange(RequestInfo):
             self._retry_later()
             return
         ctype = named.get(b"content-type")
-        length = named.get(b"content-length")
         response_filter = route.response_filter
         if response_filter is not None:
             json = _JSON_TYPES.get(ctype)  # type: ignore[arg-type]  # is_json_type's memo, inline (None: not in it)
@@ -527,6 +529,7 @@ class Exchange(RequestInfo):
             return
         self._release_replay()
         self.status = status
+        length = named.get(b"content-length")  # (a buffered answer's is recomputed: looked up only here)
         no_body = self.method == "HEAD" or status in _NO_BODY_STATUS
         parts = [status_line(status)]
         parts += lines  # the upstream's header block as it came, less the framing headers (``named``)
@@ -743,7 +746,9 @@ class Exchange(RequestInfo):
         if not no_body and self.method != "HEAD":
             parts.append(body)
         self.response_started = True
-        self.conn.write(b"".join(parts))
+        conn = self.conn
+        if conn.transport is not None and not conn.closed:  # ClientConnection.write, inline
+            conn.transport.write(b"".join(parts))
         self._finish()
 
     def reject(self, rejection: Rejection) -> None:
@@ -818,8 +823,17 @@ class Exchange(RequestInfo):
             upstream.detach()
         conn = self.conn
         now = self.ended or conn.loop.time()
+        span = self.span
         try:
-            state.record(self, now - self.start)
+            if span is None or span.otel is None:
+                # GatewayState.record, inline when no OpenTelemetry span is to end: queue the exchange for the
+                # loop iteration's telemetry flush.
+                state._finished.append((self, now - self.start))
+                if not state._flush_scheduled:
+                    state._flush_scheduled = True
+                    state.loop.call_soon(state.flush_records)
+            else:
+                state.record(self, now - self.start)
         except Exception:  # telemetry must never break an answer
             state.log.exception("recording a request failed")
         conn.exchange_finished(self, now)

@@ -397,3 +397,25 @@ def test_openapi_schema_validation_and_internal_fields():
     missing = policy.check_body(put(b"{}"))
     assert missing is not None
     assert "required" in missing.detail
+
+
+async def test_quota_counts_each_utc_day_apart_at_the_boundaries(tmp_path):
+    store = SqliteQuotaStore(tmp_path / "quotas.db")
+    policy = Quota("orders", QuotaConfig(per_day=2), store)
+    day = 20_000 * 86_400
+
+    def at(now: float) -> Rejection | None:
+        request = with_principal(consumer="alice")
+        request.now = now
+        verdict = policy.check(request)
+        assert verdict is None or isinstance(verdict, Rejection)
+        return verdict
+
+    assert at(day - 0.5) is None  # the last half second of one day: its first request
+    assert at(day) is None  # midnight: the next day's first request
+    assert at(day + 1) is None
+    assert isinstance(at(day + 86_399.5), Rejection)  # that day's two are used, to its last second
+    assert at(day - 0.25) is None  # a clock that moved back counts on the earlier day (its second request)
+    assert isinstance(at(day - 0.1), Rejection)
+    assert at(day + 86_400) is None
+    await store.aclose()

@@ -177,6 +177,9 @@ class Quota:
         self.store = store
         self._local = store if type(store) is SqliteQuotaStore else None
         """The SQLite store, whose in-memory counters the check updates inline (no call per request)."""
+        self._day = 0
+        self._day_start = self._day_end = 0.0
+        """The UTC day last counted and its bounds: ``utc_day(now)`` is computed once a day, not per request."""
 
     def check(self, request: RequestInfo) -> Verdict | Awaitable[Verdict]:
         """Count the request; 429 with ``Retry-After`` (until UTC midnight) once the day's quota is used."""
@@ -185,7 +188,13 @@ class Quota:
         now = request.now
         local = self._local
         if local is not None:  # SqliteQuotaStore.hit, inline
-            key = (self.quota, who, int(now // DAY))
+            if self._day_start <= now < self._day_end:
+                day = self._day
+            else:  # the first request of a (UTC) day, or a clock that moved back: utc_day(now), inlined
+                day = self._day = int(now // DAY)
+                self._day_start = float(day * DAY)
+                self._day_end = self._day_start + DAY
+            key = (self.quota, who, day)
             counts = local._counts
             count = counts.get(key, 0)
             if count >= self.limit:
