@@ -170,7 +170,7 @@ class Exchange(RequestInfo):
         self.method = method
         self.headers = headers
         self.now = time.time()
-        has_body = self.has_body = chunked or bool(content_length)
+        has_body = self.has_body = chunked or (content_length is not None and content_length != 0)
         self.content_length = content_length
         self.conn = conn
         state = self.state = conn.state

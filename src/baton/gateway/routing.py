@@ -16,6 +16,9 @@ from typing import Any
 from baton.gateway.config import RouteConfig
 from baton.gateway.splitting import WeightedPicker
 
+_NONE_ALLOWED: frozenset[str] = frozenset()
+"""No method allowed (yet): where :meth:`RouteTable.match` starts (one set, not one per request)."""
+
 
 def full_prefix(config: RouteConfig) -> str:
     """The path prefix a route matches: ``/<version><prefix>`` (no trailing slash except for ``/``)."""
@@ -155,7 +158,7 @@ class RouteTable:
         Raises:
             MethodNotAllowed: routes match the path and conditions but none allows ``method``.
         """
-        allowed: frozenset[str] = frozenset()  # (no set built per request: most requests match at once)
+        allowed = _NONE_ALLOWED  # (no set built per request: most requests match at once)
         end = path.find("/", 1)  # _first_segment and matches_path, inline
         for route in self._by_segment.get(path[1:] if end < 0 else path[1:end], self._root):
             prefix = route.prefix

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
+from math import floor
 
 from baton.gateway.config import RateLimitConfig, RateSpec
 from baton.gateway.policies.base import RequestInfo, Verdict
@@ -145,7 +146,7 @@ class RateLimit:
         if self._with_headers:
             # Memoised by whole tokens left; the reset is computed from them too (at most one token's refill
             # time later than from the exact fraction: a conservative answer).
-            whole = int(left)
+            whole = floor(left)  # int(left): ``left`` is a whole number or positive (floor is the cheaper call)
             headers = self._headers.get(whole)
             if headers is None:
                 consumer = self.config.consumer
