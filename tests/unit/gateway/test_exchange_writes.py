@@ -130,3 +130,33 @@ async def test_an_http10_keep_alive_client_is_told_its_connection_stays_open(tmp
         assert b"connection: close" not in head
     finally:
         await gateway.aclose(grace=0.1)
+
+
+@pytest.mark.parametrize("counter", [0, 0xFFFFFFFE, 0xFFFFFFFF, 0x123456789])
+async def test_minted_correlation_ids_are_the_prefix_and_the_counter_in_hex(tmp_path: Path, counter: int) -> None:
+    config = parse_config(
+        {
+            "services": {"hello": ["http://127.0.0.1:9"]},
+            "routes": [{"prefix": "/hello", "version": "v1", "service": "hello"}],
+        }
+    )
+    gateway = Gateway(config, home=tmp_path, access_log=io.BytesIO())
+    await gateway.start("127.0.0.1", 0)
+    try:
+        state = gateway.state
+        assert state is not None
+        state._id_counter = counter
+        upstream = UpstreamConnection(state.pool, UPSTREAM)
+        upstream_transport = transport()
+        upstream.connection_made(upstream_transport)  # type: ignore[arg-type]
+        state.pool.release(upstream)
+        client = ClientConnection(state)
+        client_transport = transport()
+        client.connection_made(client_transport)  # type: ignore[arg-type]
+        client.data_received(REQUEST)
+        expected = f"{state._id_prefix}{counter + 1:08x}".encode()
+        assert b"\r\nx-correlation-id: " + expected + b"\r\n" in upstream_transport.written[0]
+        upstream.data_received(HEAD + b"content-length: 2\r\n\r\nok")
+        assert b"\r\nx-correlation-id: " + expected + b"\r\n" in client_transport.written[0]
+    finally:
+        await gateway.aclose(grace=0.1)
