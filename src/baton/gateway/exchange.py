@@ -65,6 +65,10 @@ _SKIP_UPSTREAM_REQUEST = HOP_BY_HOP | _OWNED
 _RESHAPED = _SKIP_UPSTREAM_REQUEST | {b"content-length"}
 """Request headers that may be dropped or rewritten on the way upstream (their absence allows the fast path)."""
 _NO_BODY_STATUS = frozenset({204, 304})
+_LENGTH_LINES: dict[int, bytes] = {}
+"""``content-length: N\r\n`` by ``N`` for the short bodies most answers have, each formatted once."""
+_LENGTH_LINES_UP_TO = 4096
+"""Lengths remembered in :data:`_LENGTH_LINES` (at most this many lines, ~0.3 MB)."""
 
 
 _new_object = object.__new__
@@ -744,7 +748,13 @@ class Exchange(RequestInfo):
             parts += (b"content-type: ", content_type, b"\r\n")
         no_body = status in _NO_BODY_STATUS or status < 200
         if not no_body:
-            parts += (b"content-length: ", b"%d" % len(body), b"\r\n")
+            size = len(body)
+            length_line = _LENGTH_LINES.get(size)
+            if length_line is None:
+                length_line = b"content-length: %d\r\n" % size
+                if size <= _LENGTH_LINES_UP_TO:
+                    _LENGTH_LINES[size] = length_line
+            parts.append(length_line)
         self._common_headers(parts)
         if not no_body and self.method != "HEAD":
             parts.append(body)

@@ -160,3 +160,18 @@ async def test_minted_correlation_ids_are_the_prefix_and_the_counter_in_hex(tmp_
         assert b"\r\nx-correlation-id: " + expected + b"\r\n" in client_transport.written[0]
     finally:
         await gateway.aclose(grace=0.1)
+
+
+@pytest.mark.parametrize("size", [10, 5000])
+async def test_a_buffered_answer_states_its_own_length(tmp_path: Path, size: int) -> None:
+    gateway, upstream, client, _ = await _wired(tmp_path)
+    try:
+        body = b'{"error":"%s"}' % (b"x" * size)
+        head = b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n"
+        upstream.data_received(head + b"content-length: %d\r\n\r\n%s" % (len(body), body))
+        answer = b"".join(client.written)
+        head_out, _, body_out = answer.partition(b"\r\n\r\n")
+        assert body_out == body  # nothing to strip: the upstream's document, re-serialised the same
+        assert b"\r\ncontent-length: %d\r\n" % len(body) in head_out + b"\r\n"
+    finally:
+        await gateway.aclose(grace=0.1)
