@@ -500,7 +500,7 @@ class Exchange(RequestInfo):
             parts += (b"traceparent: ", span.traceparent, b"\r\n")
         principal = self.principal
         if principal is not None:
-            parts += (b"x-baton-consumer: ", principal.consumer.encode("latin-1", "replace"), b"\r\n")
+            parts.append(principal.consumer_line)
         if self.token_line is not None:
             parts.append(self.token_line)
         parts.append(b"\r\n")

@@ -419,3 +419,9 @@ async def test_quota_counts_each_utc_day_apart_at_the_boundaries(tmp_path):
     assert isinstance(at(day - 0.1), Rejection)
     assert at(day + 86_400) is None
     await store.aclose()
+
+
+def test_a_principal_carries_its_upstream_consumer_line():
+    assert Principal(consumer="alice").consumer_line == b"x-baton-consumer: alice\r\n"
+    assert Principal(consumer="zo\u00eb\u2713").consumer_line == b"x-baton-consumer: zo\xeb?\r\n"  # latin-1, replaced
+    assert Principal(consumer="alice") == Principal(consumer="alice")

@@ -34,6 +34,12 @@ class Principal:
     expires: float | None = None
     """Unix time the credential stops being valid (tokens only)."""
     claims: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    consumer_line: bytes = field(init=False, repr=False, compare=False, hash=False)
+    """``x-baton-consumer: <consumer>\r\n`` for the upstream, built once per principal (not per request)."""
+
+    def __post_init__(self) -> None:
+        line = b"x-baton-consumer: " + self.consumer.encode("latin-1", "replace") + b"\r\n"
+        object.__setattr__(self, "consumer_line", line)
 
 
 class RequestInfo:
