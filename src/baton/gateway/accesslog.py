@@ -5,8 +5,9 @@ formatted line. Lines carry the fields every Baton log line has (time, level, se
 trace ids) plus the request's route, consumer, status and duration.
 
 :meth:`AccessLog.request` fills a fixed line template instead of building a dict for ``orjson.dumps``: the
-constant keys are written once, and only values a client controls (path, correlation id) or names from the
-config (route, consumer, upstream instance) go through a JSON string encoder, the latter memoised.
+constant keys are written once, and only values a client controls (path, correlation id) or names that repeat
+(route, consumer, upstream instance, method, client address) go through a JSON string encoder, the latter
+memoised.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import orjson
 
 _REQUEST_LINE = (
     b'{"time":"%sZ","level":"info","logger":"baton.gateway.access","service":"gateway","event":"request",'
-    b'"method":"%s","path":%s,"status":%d,"duration_ms":%.3f,"route":%s,"consumer":%s,"client_ip":"%s",'
+    b'"method":%s,"path":%s,"status":%d,"duration_ms":%.3f,"route":%s,"consumer":%s,"client_ip":%s,'
     b'"upstream":%s,"attempts":%d,"correlation_id":%s,"trace_id":"%s","span_id":"%s"}\n'
 )
 _UNTRACED_LINE = _REQUEST_LINE.replace(b'"trace_id":"%s","span_id":"%s"', b'"trace_id":null,"span_id":null')
@@ -59,7 +60,7 @@ class AccessLog:
         self._stamp_bytes = self._stamp.encode()
 
     def _name(self, value: str | None) -> bytes:
-        """``value`` as a JSON string (memoised: route, consumer and instance names repeat)."""
+        """``value`` as a JSON string (memoised: route, consumer, instance names, methods and addresses repeat)."""
         names = self._names
         encoded = names.get(value)
         if encoded is None:
@@ -90,11 +91,7 @@ class AccessLog:
         trace_id: str | None,
         span_id: str | None,
     ) -> None:
-        """Queue the access line of one request.
-
-        ``method`` (an HTTP token, checked by the parser) and ``client_ip`` (the socket's or a parsed
-        address) cannot hold JSON metacharacters; every other string is encoded.
-        """
+        """Queue the access line of one request (every string JSON-encoded; the repeating ones memoised)."""
         second = int(now)
         if second != self._second:
             self._set_second(second)
@@ -102,13 +99,13 @@ class AccessLog:
         # Memo hits inline (a method call each would cost more than the lookup); misses go through _name.
         values = [
             b"%s.%03d" % (self._stamp_bytes, int((now - second) * 1000)),
-            method.encode("latin-1"),
+            names.get(method) or self._name(method),
             orjson.dumps(path),
             status,
             seconds * 1000,
             names.get(route) or self._name(route),
             names.get(consumer) or self._name(consumer),
-            client_ip.encode("latin-1"),
+            names.get(client_ip) or self._name(client_ip),
             names.get(upstream) or self._name(upstream),
             attempts,
             orjson.dumps(correlation_id),
@@ -144,15 +141,16 @@ class AccessLog:
             instance = exchange.instance
             upstream = instance.id if instance is not None else None
             span = exchange.span
+            method, client_ip = exchange.method, exchange.client_ip
             values = (
                 stamp,
-                exchange.method.encode("latin-1"),
+                names.get(method) or name(method),
                 dumps(exchange.path),
                 exchange.status,
                 seconds * 1000,
                 names.get(route) or name(route),
                 names.get(consumer) or name(consumer),
-                exchange.client_ip.encode("latin-1"),
+                names.get(client_ip) or name(client_ip),
                 names.get(upstream) or name(upstream),
                 exchange.attempt,
                 dumps(exchange.correlation_id),

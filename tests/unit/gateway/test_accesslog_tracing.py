@@ -117,6 +117,10 @@ def test_batched_lines_and_metrics_equal_the_per_request_ones():
     batched.flush()
     assert batch.getvalue() == one.getvalue()
     assert orjson.loads(batch.getvalue().splitlines()[0])["trace_id"] == "a" * 32
+    assert b'"method":"GET","path":"/v1/\\"x\\"",' in one.getvalue()
+    assert b'"client_ip":"10.0.0.1",' in one.getvalue()
+    assert b'"method":"POST",' in one.getvalue()
+    assert b'"client_ip":"::1",' in one.getvalue()
 
     each, together = RedMetrics(), RedMetrics()
     each.observe("r", "GET", 200, 0.002, "carol")
