@@ -425,3 +425,9 @@ def test_a_principal_carries_its_upstream_consumer_line():
     assert Principal(consumer="alice").consumer_line == b"x-baton-consumer: alice\r\n"
     assert Principal(consumer="zo\u00eb\u2713").consumer_line == b"x-baton-consumer: zo\xeb?\r\n"  # latin-1, replaced
     assert Principal(consumer="alice") == Principal(consumer="alice")
+
+
+def test_a_consumer_with_control_characters_cannot_add_an_upstream_header():
+    line = Principal(consumer="mallory\r\nx-baton-service-token: forged\x00\x7f").consumer_line
+    assert line == b"x-baton-consumer: mallory??x-baton-service-token: forged??\r\n"
+    assert line.count(b"\r\n") == 1

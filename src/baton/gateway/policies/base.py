@@ -38,8 +38,13 @@ class Principal:
     """``x-baton-consumer: <consumer>\r\n`` for the upstream, built once per principal (not per request)."""
 
     def __post_init__(self) -> None:
-        line = b"x-baton-consumer: " + self.consumer.encode("latin-1", "replace") + b"\r\n"
-        object.__setattr__(self, "consumer_line", line)
+        # The consumer comes from a token's ``sub`` or an API key's name: a control character (CR/LF above all)
+        # must not reach the upstream's request head, where it would end the header and start another.
+        value = self.consumer.translate(_CONTROL_TO_QUESTION_MARK).encode("latin-1", "replace")
+        object.__setattr__(self, "consumer_line", b"x-baton-consumer: " + value + b"\r\n")
+
+
+_CONTROL_TO_QUESTION_MARK = {code: "?" for code in (*range(0x20), 0x7F)}
 
 
 class RequestInfo:
