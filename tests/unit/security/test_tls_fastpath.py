@@ -189,8 +189,7 @@ async def test_a_held_buffer_is_copied_so_the_caller_may_reuse_it():
 
 
 async def test_the_scope_is_uvicorns_own_plus_the_tls_extension():
-    """TlsHttpToolsProtocol.on_message_begin spells out uvicorn's: same attributes set, same scope, plus
-    ``extensions`` (an uvicorn upgrade that changes its method fails here)."""
+    """TlsHttpToolsProtocol.on_message_begin is uvicorn's: same attributes set, same scope, plus ``extensions``."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         pass  # never called: no request is parsed
