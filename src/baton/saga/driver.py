@@ -351,5 +351,5 @@ def _snapshot(state: SagaState) -> SagaState:
 
 def _restore(state: SagaState, snapshot: SagaState) -> None:
     """Put ``state`` back as it was when ``snapshot`` was taken (in place: callers hold ``state``)."""
-    for name in ("data", "steps", "phase", "failure", "last_seq"):
-        setattr(state, name, getattr(snapshot, name))
+    for state_field in dataclasses.fields(state):
+        setattr(state, state_field.name, getattr(snapshot, state_field.name))
