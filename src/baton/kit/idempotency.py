@@ -222,16 +222,7 @@ async def in_request_transaction(scope: MutableMapping[str, Any], session: Async
     now = time.time()
     try:
         # A savepoint would let the transaction go on, but the request must not run at all: let it roll back.
-        await session.execute(
-            _INSERT_KEY,
-            {
-                "scope": fold.scope,
-                "key": fold.key,
-                "request_hash": fold.fingerprint,
-                "created_at": now,
-                "expires_at": now + fold.policy.ttl,
-            },
-        )
+        await session.execute(_INSERT_KEY, _new_key(fold.scope, fold.key, fold.fingerprint, now, fold.policy))
     except IntegrityError as exc:
         raise _KeyTaken(fold.key) from exc
     yield
@@ -304,16 +295,7 @@ async def _reserve(
         now = time.time()
         try:
             async with sessions() as session, session.begin():
-                await session.execute(
-                    _INSERT_KEY,
-                    {
-                        "scope": scope,
-                        "key": key,
-                        "request_hash": fingerprint,
-                        "created_at": now,
-                        "expires_at": now + policy.ttl,
-                    },
-                )
+                await session.execute(_INSERT_KEY, _new_key(scope, key, fingerprint, now, policy))
             return _Outcome.RESERVED
         except IntegrityError:
             pass  # the key exists: decide from the stored row below
@@ -343,6 +325,11 @@ async def _reserve(
                 return _Outcome.IN_PROGRESS
             return _Stored(row.status_code, orjson.loads(row.headers or "{}"), row.body or b"")
     return _Outcome.IN_PROGRESS
+
+
+def _new_key(scope: str, key: str, fingerprint: str, now: float, policy: IdempotencyPolicy) -> dict[str, Any]:
+    """The row of a key reserved at ``now``: no answer yet, expiring after the policy's ``ttl``."""
+    return {"scope": scope, "key": key, "request_hash": fingerprint, "created_at": now, "expires_at": now + policy.ttl}
 
 
 async def _complete(sessions: async_sessionmaker[AsyncSession], *, scope: str, key: str, response: Response) -> None:
